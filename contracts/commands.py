@@ -1,0 +1,183 @@
+"""Commands to the ticket service, one class per `tickets.v1.*` queue (request/reply)."""
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import AwareDatetime, Field
+
+from contracts.actors import Actor, AgentActor, CustomerActor, PhoneNumber, SystemActor
+from contracts.base import WireModel
+from contracts.enums import Category, Channel, Language, Priority, Source, TicketStatus
+
+TicketId = Annotated[
+    str,
+    Field(
+        pattern=r"^TICKET-\d{4}-\d{6,}$",
+        max_length=32,
+        description="Human-readable ticket id",
+        examples=["TICKET-2026-000001"],
+    ),
+]
+Title = Annotated[str, Field(min_length=5, max_length=200, examples=["Order not delivered"])]
+Description = Annotated[
+    str,
+    Field(min_length=10, max_length=5000, examples=["My order #12345 has not arrived yet."]),
+]
+Reason = Annotated[str, Field(max_length=500)]
+ExpectedRevision = Annotated[
+    int | None,
+    Field(
+        default=None,
+        ge=0,
+        description="Optimistic lock: refuse with `conflict` unless the ticket is still at it",
+    ),
+]
+ObjectIdText = Annotated[str, Field(pattern=r"^[0-9a-f]{24}$", description="A 24-hex object id")]
+
+
+class CustomerByPhone(WireModel):
+    phone: PhoneNumber
+    name: str | None = Field(default=None, max_length=120)
+    language: Language | None = None
+
+
+class CustomerById(WireModel):
+    customer_id: ObjectIdText
+
+
+class CreateTicket(WireModel):
+    """Open a ticket; the same `idempotencyKey` always answers with the same ticket."""
+
+    actor: Actor
+    title: Title
+    description: Description
+    category: Category = Category.SUPPORT
+    priority: Priority = Priority.MEDIUM
+    source: Source
+    channel: Channel = Channel.WHATSAPP
+    customer: CustomerByPhone | CustomerById
+    conversation_id: str | None = Field(default=None, max_length=64)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    subcategory: str | None = Field(default=None, max_length=100)
+    tags: list[Annotated[str, Field(max_length=50)]] = Field(default_factory=list, max_length=20)
+    assign_to_self: bool = Field(
+        default=False, description="An agent creating a ticket takes it at once"
+    )
+
+
+class GetTicket(WireModel):
+    actor: Actor
+    ticket_id: TicketId
+
+
+SortKey = Literal[
+    "createdAt",
+    "-createdAt",
+    "priority",
+    "-priority",
+    "slaDueAt",
+    "-slaDueAt",
+    "updatedAt",
+    "-updatedAt",
+]
+
+
+class ListTickets(WireModel):
+    actor: Actor
+    status: list[TicketStatus] | None = None
+    priority: list[Priority] | None = None
+    category: list[Category] | None = None
+    assigned_agent: str | None = Field(
+        default=None, max_length=64, description="An agent id, or 'none' for the unassigned pool"
+    )
+    customer_id: ObjectIdText | None = None
+    created_from: AwareDatetime | None = None
+    created_to: AwareDatetime | None = None
+    q: str | None = Field(default=None, max_length=200, description="Full-text search")
+    open_only: bool = Field(default=False, description="Leave out closed and cancelled tickets")
+    page: int = Field(default=1, ge=1, le=100_000)
+    limit: int = Field(default=20, ge=1, le=100)
+    sort: SortKey = "-createdAt"
+
+
+class AssignTicket(WireModel):
+    actor: AgentActor | SystemActor = Field(discriminator="type")
+    ticket_id: TicketId
+    agent_id: str = Field(min_length=1, max_length=64)
+    reason: Reason | None = None
+    expected_revision: ExpectedRevision = None
+
+
+class UnassignTicket(WireModel):
+    actor: AgentActor | SystemActor = Field(discriminator="type")
+    ticket_id: TicketId
+    reason: Reason | None = None
+    expected_revision: ExpectedRevision = None
+
+
+class ChangeStatus(WireModel):
+    actor: Actor
+    ticket_id: TicketId
+    status: TicketStatus
+    reason: Reason | None = None
+    resolution_notes: str | None = Field(default=None, max_length=2000)
+    expected_revision: ExpectedRevision = None
+
+
+class AddNote(WireModel):
+    actor: AgentActor | SystemActor = Field(discriminator="type")
+    ticket_id: TicketId
+    content: str = Field(min_length=1, max_length=5000)
+    is_visible: bool = False
+
+
+class MarkFirstResponse(WireModel):
+    actor: AgentActor | SystemActor = Field(discriminator="type")
+    ticket_id: TicketId
+
+
+class RateTicket(WireModel):
+    actor: Actor
+    ticket_id: TicketId
+    rating: int = Field(ge=1, le=5)
+    comment: str | None = Field(default=None, max_length=1000)
+
+
+class EscalatePriority(WireModel):
+    actor: Actor
+    ticket_id: TicketId
+    priority: Priority | None = Field(
+        default=None, description="The new priority; the next level up when left out"
+    )
+    reason: Reason | None = None
+    expected_revision: ExpectedRevision = None
+
+
+class CustomerMessage(WireModel):
+    """A customer wrote: resumes, reopens or follows up the customer's current ticket."""
+
+    actor: CustomerActor
+    message_id: str = Field(min_length=1, max_length=200)
+    text: str = Field(min_length=1, max_length=5000)
+    conversation_id: str | None = Field(default=None, max_length=64)
+    received_at: datetime
+
+
+__all__ = [
+    "AddNote",
+    "AgentActor",
+    "AssignTicket",
+    "ChangeStatus",
+    "CreateTicket",
+    "CustomerActor",
+    "CustomerById",
+    "CustomerByPhone",
+    "CustomerMessage",
+    "EscalatePriority",
+    "GetTicket",
+    "ListTickets",
+    "MarkFirstResponse",
+    "RateTicket",
+    "SystemActor",
+    "UnassignTicket",
+]

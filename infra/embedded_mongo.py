@@ -1,0 +1,58 @@
+"""The embedded Mongo wire server (mongoeco), run as a child process.
+
+The only module outside the tests that imports mongoeco: everything else talks to a
+MongoDB URL. Prints `READY <uri>` on stdout once it accepts connections and stops on
+SIGTERM/SIGINT or when its parent's stdin closes.
+"""
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+
+async def serve(sqlite_path: Path | None, host: str, port: int) -> None:
+    from mongoeco.engines.memory import MemoryEngine  # noqa: PLC0415 - child process only
+    from mongoeco.engines.sqlite import SQLiteEngine  # noqa: PLC0415
+    from mongoeco.wire import AsyncMongoEcoProxyServer  # noqa: PLC0415
+
+    engine: MemoryEngine | SQLiteEngine
+    if sqlite_path is None:
+        engine = MemoryEngine()
+    else:
+        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        engine = SQLiteEngine(str(sqlite_path))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    loop.add_reader(sys.stdin.fileno(), lambda: _on_stdin(stop))
+    async with AsyncMongoEcoProxyServer(engine=engine, host=host, port=port) as server:
+        sys.stdout.write(f"READY {server.address.uri}\n")
+        sys.stdout.flush()
+        await stop.wait()
+
+
+def _on_stdin(stop: asyncio.Event) -> None:
+    """The parent keeps our stdin open; end of file means it is gone."""
+    data = b""
+    with contextlib.suppress(OSError):
+        data = os.read(sys.stdin.fileno(), 1024)
+    if not data:
+        stop.set()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--sqlite", type=Path, default=None, help="SQLite file; memory if unset")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=0)
+    args = parser.parse_args()
+    asyncio.run(serve(args.sqlite, args.host, args.port))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,41 @@
+"""One ASGI app for every HTTP surface of the services that run in this process."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI, Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from infra.runtime import Runtime
+
+
+def build_app(runtime: Runtime) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = FastAPI(
+        title="WhatsApp tickets",
+        description="Ticketing backend for WhatsApp support with an AI assistant in front.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    for service in runtime.services:
+        for router in service.http_routers():
+            app.include_router(router)
+
+    @app.get("/healthz", tags=["ops"])
+    async def healthz() -> dict[str, object]:
+        """Liveness: the process runs and its services started."""
+        return {"ok": runtime.context is not None, "services": [s.name for s in runtime.services]}
+
+    @app.get("/metrics", tags=["ops"], response_class=Response)
+    async def metrics() -> Response:
+        """Prometheus exposition format."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,67 @@
+"""MongoDB connection, Beanie start-up and the embedded server the defaults use."""
+
+import asyncio
+import logging
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from beanie import Document, init_beanie
+from pymongo import AsyncMongoClient
+
+log = logging.getLogger(__name__)
+
+MongoClient = AsyncMongoClient[dict[str, Any]]
+
+
+def connect(url: str) -> MongoClient:
+    return AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard")
+
+
+async def init_documents(
+    client: MongoClient, database: str, models: Sequence[type[Document]]
+) -> None:
+    await init_beanie(database=client[database], document_models=list(models))
+
+
+class EmbeddedMongo:
+    """A mongoeco wire server in a child process this object owns and stops."""
+
+    def __init__(self, sqlite_path: Path | None = None, host: str = "127.0.0.1") -> None:
+        self._sqlite_path = sqlite_path
+        self._host = host
+        self._process: asyncio.subprocess.Process | None = None
+        self.uri = ""
+
+    async def start(self, timeout: float = 30.0) -> str:
+        args = ["-m", "infra.embedded_mongo", "--host", self._host]
+        if self._sqlite_path is not None:
+            args += ["--sqlite", str(self._sqlite_path)]
+        self._process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            *args,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        assert self._process.stdout is not None
+        line = await asyncio.wait_for(self._process.stdout.readline(), timeout)
+        if not line.startswith(b"READY "):
+            await self.stop()
+            raise RuntimeError(f"embedded Mongo server failed to start: {line!r}")
+        self.uri = line.decode().split(" ", 1)[1].strip()
+        log.info(
+            "embedded mongo started", extra={"uri": self.uri, "sqlite": str(self._sqlite_path)}
+        )
+        return self.uri
+
+    async def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        process.terminate()
+        try:
+            await asyncio.wait_for(process.wait(), 10)
+        except TimeoutError:
+            process.kill()
+            await process.wait()

@@ -1,0 +1,54 @@
+"""Every setting, from environment variables (documented in the README)."""
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from contracts.sla import SlaPolicy
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="TICKETS_",
+        env_nested_delimiter="__",
+        extra="ignore",
+        populate_by_name=True,
+    )
+
+    mongodb_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("MONGODB_URL", "TICKETS_MONGODB_URL"),
+        description="Unset: an embedded Mongo wire server over SQLite under data_dir",
+    )
+    mongodb_database: str = "tickets"
+    rabbitmq_url: str = Field(
+        default="amqp://guest:guest@localhost:5672/",
+        validation_alias=AliasChoices("RABBITMQ_URL", "TICKETS_RABBITMQ_URL"),
+    )
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    data_dir: Path = Path("var")
+    log_level: str = "INFO"
+    api_keys: str = Field(default="", description="Comma-separated service API keys")
+    jwt_secret: str | None = None
+    openai_api_key: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "TICKETS_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENAI_BASE_URL", "TICKETS_OPENAI_BASE_URL")
+    )
+    openai_model: str = Field(
+        default="gpt-4.1-mini",
+        validation_alias=AliasChoices("OPENAI_MODEL", "TICKETS_OPENAI_MODEL"),
+    )
+    sla: SlaPolicy = Field(default_factory=SlaPolicy)
+    relay_sweep_seconds: float = Field(default=5.0, gt=0)
+    relay_grace_seconds: float = Field(
+        default=10.0, ge=0, description="How old an unsent event must be before a sweep takes it"
+    )
+    idempotency_lease_seconds: float = Field(default=30.0, gt=0)
+
+    @property
+    def api_key_set(self) -> frozenset[str]:
+        return frozenset(key.strip() for key in self.api_keys.split(",") if key.strip())

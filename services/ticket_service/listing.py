@@ -1,0 +1,58 @@
+"""Listing filters and sort orders as Mongo queries (shared by the queue and the REST API)."""
+
+import re
+from typing import Any
+
+from contracts import commands as cmd
+from contracts.enums import TicketStatus
+
+_TICKET_ID = re.compile(r"^TICKET-\d{4}-\d{6,}$", re.IGNORECASE)
+_SORT_FIELDS = {
+    "createdAt": "createdAt",
+    "updatedAt": "updatedAt",
+    "priority": "priorityRank",
+    "slaDueAt": "sla.resolutionDueAt",
+}
+DONE = [TicketStatus.CLOSED, TicketStatus.CANCELLED]
+
+
+def build_query(command: cmd.ListTickets) -> dict[str, Any]:
+    query: dict[str, Any] = {}
+    for field, values in (
+        ("status", command.status),
+        ("priority", command.priority),
+        ("category", command.category),
+    ):
+        if values:
+            query[field] = {"$in": [str(v) for v in values]}
+    if command.open_only:
+        query.setdefault("status", {})["$nin"] = [str(s) for s in DONE]
+    if command.assigned_agent is not None:
+        query["assignedAgent"] = (
+            None if command.assigned_agent == "none" else command.assigned_agent
+        )
+    if command.customer_id is not None:
+        query["customerId"] = command.customer_id
+    created = {
+        op: moment
+        for op, moment in (("$gte", command.created_from), ("$lte", command.created_to))
+        if moment is not None
+    }
+    if created:
+        query["createdAt"] = created
+    if command.q:
+        query |= _text_query(command.q)
+    return query
+
+
+def _text_query(text: str) -> dict[str, Any]:
+    if _TICKET_ID.fullmatch(text.strip()):
+        return {"ticketId": text.strip().upper()}
+    return {"$text": {"$search": text}}
+
+
+def build_sort(sort: str) -> list[tuple[str, int]]:
+    """Sort plus `ticketId` as a tie-breaker, so pages never shuffle."""
+    direction = -1 if sort.startswith("-") else 1
+    field = _SORT_FIELDS[sort.lstrip("-")]
+    return [(field, direction), ("ticketId", direction)]

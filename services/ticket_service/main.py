@@ -1,0 +1,71 @@
+"""Composition root of the ticket service."""
+
+from datetime import timedelta
+from functools import partial
+
+from fastapi import APIRouter
+from faststream.rabbit import RabbitRouter
+
+from infra.messaging import publish_event
+from infra.mongo import init_documents
+from infra.runtime import Context
+from services.ticket_service.documents import DOCUMENT_MODELS
+from services.ticket_service.handlers import build_router
+from services.ticket_service.relay import OutboxRelay
+from services.ticket_service.repository import (
+    AgentRepository,
+    CustomerRepository,
+    IdempotencyStore,
+    TicketRepository,
+)
+from services.ticket_service.usecases import TicketUseCases
+
+
+class TicketService:
+    name = "ticket_service"
+
+    def __init__(self) -> None:
+        self._use_cases: TicketUseCases | None = None
+        self._router = build_router(self.use_cases)
+        self.relay: OutboxRelay | None = None
+
+    def use_cases(self) -> TicketUseCases:
+        if self._use_cases is None:
+            raise RuntimeError("ticket service not started")
+        return self._use_cases
+
+    def routers(self) -> list[RabbitRouter]:
+        return [self._router]
+
+    def http_routers(self) -> list[APIRouter]:
+        return []
+
+    async def start(self, context: Context) -> None:
+        settings = context.settings
+        await init_documents(context.mongo, settings.mongodb_database, DOCUMENT_MODELS)
+        tickets = TicketRepository()
+        self.relay = OutboxRelay(
+            tickets.tickets,
+            partial(publish_event, context.broker),
+            context.clock,
+            grace=timedelta(seconds=settings.relay_grace_seconds),
+        )
+        self._use_cases = TicketUseCases(
+            tickets=tickets,
+            customers=CustomerRepository(),
+            agents=AgentRepository(),
+            idempotency=IdempotencyStore(timedelta(seconds=settings.idempotency_lease_seconds)),
+            relay=self.relay,
+            clock=context.clock,
+            policy=settings.sla,
+        )
+
+    async def started(self, context: Context) -> None:
+        relay = self.relay
+        assert relay is not None
+        context.spawn(
+            "outbox-relay", lambda: relay.run(context.settings.relay_sweep_seconds, context.stop)
+        )
+
+    async def stop(self) -> None:
+        self._use_cases = None

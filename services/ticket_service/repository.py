@@ -1,0 +1,242 @@
+"""Persistence edge: every change is one conditional update that reports whether it won."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+from contracts.enums import PRIORITY_ORDER, Language, Priority
+from contracts.events import TicketEvent
+from contracts.tickets import Ticket
+from services.ticket_service.documents import (
+    Agent,
+    Customer,
+    IdempotencyRecord,
+    OutboxEntry,
+    TicketCounter,
+    TicketDocument,
+)
+from services.ticket_service.domain.errors import Conflict
+from services.ticket_service.domain.model import Change
+
+Raw = dict[str, Any]
+
+
+def _outbox(events: list[TicketEvent], now: datetime) -> list[Raw]:
+    return [
+        OutboxEntry(
+            event_id=event.event_id,
+            routing_key=event.type,
+            payload=event.to_wire(),
+            created_at=now,
+        ).model_dump(by_alias=True)
+        for event in events
+    ]
+
+
+def _priority_rank(priority: Priority) -> int:
+    return PRIORITY_ORDER.index(priority)
+
+
+def _diff(before: Raw, after: Raw) -> tuple[Raw, Raw]:
+    """$set for changed fields, $push for lists that only grew at the end."""
+    to_set: Raw = {}
+    to_push: Raw = {}
+    for key, value in after.items():
+        old = before.get(key)
+        if value == old:
+            continue
+        if isinstance(value, list) and isinstance(old, list) and value[: len(old)] == old:
+            to_push[key] = {"$each": value[len(old) :]}
+        else:
+            to_set[key] = value
+    return to_set, to_push
+
+
+class TicketRepository:
+    def __init__(self) -> None:
+        self.tickets: AsyncCollection[Raw] = TicketDocument.get_pymongo_collection()
+        self._counters: AsyncCollection[Raw] = TicketCounter.get_pymongo_collection()
+
+    async def next_sequence(self, year: int) -> int:
+        """Atomic per-year counter; a lost upsert race is retried once (DESIGN.md)."""
+        for attempt in range(2):
+            try:
+                counter = await self._counters.find_one_and_update(
+                    {"year": year},
+                    {"$inc": {"lastSequence": 1}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                if attempt:
+                    raise
+                continue
+            assert counter is not None
+            return int(counter["lastSequence"])
+        raise AssertionError("unreachable")
+
+    async def insert(self, change: Change) -> None:
+        ticket = change.ticket
+        document = ticket.model_dump(by_alias=True)
+        document["priorityRank"] = _priority_rank(ticket.priority)
+        document["outbox"] = _outbox(change.events, ticket.created_at)
+        await self.tickets.insert_one(document)
+
+    async def get(self, ticket_id: str) -> Ticket | None:
+        raw = await self.tickets.find_one({"ticketId": ticket_id}, {"outbox": 0})
+        return None if raw is None else Ticket.model_validate(raw)
+
+    async def apply(self, before: Ticket, change: Change) -> Ticket:
+        """Write `change` if nobody changed the ticket since `before` was read."""
+        if not change.events and change.ticket == before:
+            return before
+        to_set, to_push = _diff(
+            before.model_dump(by_alias=True), change.ticket.model_dump(by_alias=True)
+        )
+        if "priority" in to_set:
+            to_set["priorityRank"] = _priority_rank(change.ticket.priority)
+        to_push["outbox"] = {"$each": _outbox(change.events, change.ticket.updated_at)}
+        result = await self.tickets.update_one(
+            {"ticketId": before.ticket_id, "revision": before.revision},
+            {"$set": to_set, "$push": to_push},
+        )
+        if result.matched_count != 1:
+            raise Conflict(
+                f"Ticket {before.ticket_id} was changed by someone else; read it again and retry"
+            )
+        return change.ticket
+
+    async def find(
+        self, query: Raw, sort: list[tuple[str, int]], skip: int, limit: int
+    ) -> list[Ticket]:
+        cursor = self.tickets.find(query, {"outbox": 0}).sort(sort).skip(skip).limit(limit)
+        return [Ticket.model_validate(raw) async for raw in cursor]
+
+    async def count(self, query: Raw) -> int:
+        return await self.tickets.count_documents(query)
+
+    async def latest_for_customer(
+        self, customer_id: str, conversation_id: str | None
+    ) -> Ticket | None:
+        """The ticket a customer's message is about: the conversation's, else the newest."""
+        base: Raw = {"customerId": customer_id, "status": {"$ne": "cancelled"}}
+        queries = [{**base, "conversationId": conversation_id}] if conversation_id else []
+        for query in [*queries, base]:
+            found = await self.find(query, [("updatedAt", -1)], 0, 1)
+            if found:
+                return found[0]
+        return None
+
+
+class CustomerRepository:
+    def __init__(self) -> None:
+        self._customers: AsyncCollection[Raw] = Customer.get_pymongo_collection()
+
+    async def by_phone(
+        self,
+        phone: str,
+        now: datetime,
+        name: str | None = None,
+        language: Language | None = None,
+        *,
+        create: bool,
+    ) -> Customer | None:
+        """The customer record, created on first contact when `create` is set."""
+        if not create:
+            raw = await self._customers.find_one({"phoneNumber": phone})
+            return None if raw is None else Customer.model_validate(raw)
+        on_insert = {"phoneNumber": phone, "createdAt": now, "statistics": {"totalTickets": 0}}
+        fill = {k: v for k, v in (("name", name), ("language", language)) if v is not None}
+        for attempt in range(2):
+            try:
+                raw = await self._customers.find_one_and_update(
+                    {"phoneNumber": phone},
+                    {"$setOnInsert": on_insert, **({"$set": fill} if fill else {})},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                if attempt:
+                    raise
+                continue
+            customer: Customer = Customer.model_validate(raw)
+            return customer
+        raise AssertionError("unreachable")
+
+    async def by_id(self, customer_id: str) -> Customer | None:
+        try:
+            oid = ObjectId(customer_id)
+        except (InvalidId, TypeError):
+            return None
+        raw = await self._customers.find_one({"_id": oid})
+        return None if raw is None else Customer.model_validate(raw)
+
+    async def count_new_ticket(self, customer_id: str) -> None:
+        """Called once per created ticket (never on an idempotent replay or a later save)."""
+        await self._customers.update_one(
+            {"_id": ObjectId(customer_id)}, {"$inc": {"statistics.totalTickets": 1}}
+        )
+
+
+class AgentRepository:
+    def __init__(self) -> None:
+        self._agents: AsyncCollection[Raw] = Agent.get_pymongo_collection()
+
+    async def get(self, agent_id: str) -> Agent | None:
+        try:
+            oid = ObjectId(agent_id)
+        except (InvalidId, TypeError):
+            return None
+        raw = await self._agents.find_one({"_id": oid})
+        return None if raw is None else Agent.model_validate(raw)
+
+    async def create(self, agent: Agent) -> Agent:
+        await agent.insert()
+        return agent
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    won: bool
+    result: Raw | None = None
+
+
+class IdempotencyStore:
+    """Claim a key before doing the work, so concurrent duplicates never do it twice."""
+
+    def __init__(self, lease: timedelta) -> None:
+        self._records: AsyncCollection[Raw] = IdempotencyRecord.get_pymongo_collection()
+        self._lease = lease
+
+    async def claim(self, key: str, now: datetime) -> Claim:
+        try:
+            await self._records.insert_one({"_id": key, "claimedAt": now, "result": None})
+        except DuplicateKeyError:
+            pass
+        else:
+            return Claim(won=True)
+        record = await self._records.find_one({"_id": key})
+        if record is None:
+            return Claim(won=False)
+        if record.get("result") is not None:
+            return Claim(won=False, result=record["result"])
+        stale = record["claimedAt"] <= now - self._lease
+        if stale:
+            taken = await self._records.update_one(
+                {"_id": key, "claimedAt": record["claimedAt"], "result": None},
+                {"$set": {"claimedAt": now}},
+            )
+            return Claim(won=taken.modified_count == 1)
+        return Claim(won=False)
+
+    async def complete(self, key: str, result: Raw) -> None:
+        await self._records.update_one({"_id": key}, {"$set": {"result": result}})
+
+    async def release(self, key: str) -> None:
+        await self._records.delete_one({"_id": key, "result": None})

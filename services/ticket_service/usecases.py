@@ -1,0 +1,352 @@
+"""Use cases: one function per command, shared by the queue handlers and the REST API.
+
+Each reads what it needs, asks the pure domain for the change, writes it with one
+conditional update (events in the same document's outbox) and hands the events to the
+relay. Errors are the typed domain errors; the edges map them to replies.
+"""
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from contracts import commands as cmd
+from contracts.actors import CustomerActor
+from contracts.enums import ActorType, Source, TicketStatus
+from contracts.replies import CustomerMessageOutcome, Pagination, TicketPage
+from contracts.sla import SlaPolicy
+from contracts.tickets import Ticket
+from infra.clock import Clock
+from services.ticket_service.access import (
+    NOBODY_CUSTOMER,
+    SYSTEM,
+    ActorMessage,
+    Principal,
+    readable,
+)
+from services.ticket_service.domain import operations as ops
+from services.ticket_service.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.ticket_service.domain.ids import format_ticket_id
+from services.ticket_service.domain.model import Change, change_status
+from services.ticket_service.listing import build_query, build_sort
+from services.ticket_service.relay import OutboxRelay
+from services.ticket_service.repository import (
+    AgentRepository,
+    CustomerRepository,
+    IdempotencyStore,
+    TicketRepository,
+)
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENCY_WAIT_SECONDS = 5.0
+IDEMPOTENCY_POLL_SECONDS = 0.02
+
+
+@dataclass
+class TicketUseCases:
+    tickets: TicketRepository
+    customers: CustomerRepository
+    agents: AgentRepository
+    idempotency: IdempotencyStore
+    relay: OutboxRelay
+    clock: Clock
+    policy: SlaPolicy
+
+    # ---- who is acting -------------------------------------------------------------
+
+    async def principal(self, actor: ActorMessage, *, create_customer: bool = False) -> Principal:
+        if actor.type == "System":
+            return SYSTEM
+        if isinstance(actor, CustomerActor):
+            customer = await self.customers.by_phone(
+                actor.phone, self.clock.now(), actor.name, actor.language, create=create_customer
+            )
+            if customer is None:
+                return NOBODY_CUSTOMER
+            return Principal(ActorType.CUSTOMER, str(customer.id), language=customer.language)
+        agent = await self.agents.get(actor.id)
+        if agent is None or not agent.is_active:
+            raise Forbidden("Unknown or inactive agent")
+        return Principal(ActorType.AGENT, str(agent.id), role=agent.role)
+
+    async def _readable(
+        self, principal: Principal, ticket_id: str, expected_revision: int | None = None
+    ) -> Ticket:
+        ticket = readable(principal, await self.tickets.get(ticket_id), ticket_id)
+        if expected_revision is not None and ticket.revision != expected_revision:
+            raise Conflict(
+                f"Ticket {ticket_id} is at revision {ticket.revision}, not {expected_revision}"
+            )
+        return ticket
+
+    async def _commit(self, before: Ticket, change: Change) -> Ticket:
+        saved = await self.tickets.apply(before, change)
+        await self._publish(change)
+        return saved
+
+    async def _publish(self, change: Change) -> None:
+        if change.events:
+            entries = [
+                {"routingKey": e.type, "payload": e.to_wire(), "eventId": e.event_id}
+                for e in change.events
+            ]
+            await self.relay.publish_now(change.ticket.ticket_id, entries)
+
+    # ---- create --------------------------------------------------------------------
+
+    async def create(self, command: cmd.CreateTicket) -> Ticket:
+        principal = await self.principal(command.actor, create_customer=True)
+        customer_id = await self._customer_for(principal, command.customer)
+        if command.idempotency_key is None:
+            return await self._create(command, principal, customer_id, None)
+        key = f"create:{customer_id}:{command.idempotency_key}"
+        return await self._once(key, lambda: self._create(command, principal, customer_id, key))
+
+    async def _customer_for(
+        self, principal: Principal, customer: cmd.CustomerByPhone | cmd.CustomerById
+    ) -> str:
+        if principal.type is ActorType.CUSTOMER:
+            if isinstance(customer, cmd.CustomerById) and customer.customer_id != principal.id:
+                raise Forbidden("A customer can only open tickets for themselves")
+            assert principal.id
+            return principal.id
+        if isinstance(customer, cmd.CustomerById):
+            found = await self.customers.by_id(customer.customer_id)
+            if found is None:
+                raise NotFound(f"Customer {customer.customer_id} not found")
+            return str(found.id)
+        record = await self.customers.by_phone(
+            customer.phone, self.clock.now(), customer.name, customer.language, create=True
+        )
+        assert record is not None
+        return str(record.id)
+
+    async def _once(self, key: str, work: Any) -> Ticket:
+        """Run `work` once per key; concurrent duplicates wait for and share its result."""
+        deadline = asyncio.get_running_loop().time() + IDEMPOTENCY_WAIT_SECONDS
+        while True:
+            claim = await self.idempotency.claim(key, self.clock.now())
+            if claim.result is not None:
+                return await self._existing(claim.result["ticketId"])
+            if claim.won:
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                raise Conflict("The same request is still being processed; retry shortly")
+            await asyncio.sleep(IDEMPOTENCY_POLL_SECONDS)
+        try:
+            ticket: Ticket = await work()
+        except BaseException:
+            await self.idempotency.release(key)
+            raise
+        await self.idempotency.complete(key, {"ticketId": ticket.ticket_id})
+        return ticket
+
+    async def _existing(self, ticket_id: str) -> Ticket:
+        ticket = await self.tickets.get(ticket_id)
+        if ticket is None:
+            raise NotFound(f"Ticket {ticket_id} not found")
+        return ticket
+
+    async def _create(
+        self, command: cmd.CreateTicket, principal: Principal, customer_id: str, key: str | None
+    ) -> Ticket:
+        now = self.clock.now()
+        sequence = await self.tickets.next_sequence(now.year)
+        data = ops.NewTicket(
+            ticket_id=format_ticket_id(now.year, sequence),
+            title=command.title,
+            description=command.description,
+            customer_id=customer_id,
+            category=command.category,
+            priority=command.priority,
+            source=command.source,
+            channel=command.channel,
+            conversation_id=command.conversation_id,
+            idempotency_key=key,
+            subcategory=command.subcategory,
+            tags=tuple(command.tags),
+        )
+        change = ops.open_ticket(data, principal.ref, now, self.policy)
+        if command.assign_to_self and principal.type is ActorType.AGENT:
+            assert principal.id
+            change = change.then(
+                ops.assign(
+                    change.ticket, principal.id, principal.ref, now, self.policy, "created by agent"
+                )
+            )
+        await self.tickets.insert(change)
+        await self.customers.count_new_ticket(customer_id)
+        await self._publish(change)
+        log.info("ticket created", extra={"ticketId": data.ticket_id, "source": command.source})
+        return change.ticket
+
+    # ---- reads ---------------------------------------------------------------------
+
+    async def get(self, command: cmd.GetTicket) -> Ticket:
+        principal = await self.principal(command.actor)
+        ticket = await self._readable(principal, command.ticket_id)
+        if principal.type is not ActorType.AGENT or principal.id is None:
+            return ticket
+        viewed = ops.first_view_by_agent(ticket, principal.id, self.clock.now(), self.policy)
+        if viewed is None:
+            return ticket
+        try:
+            return await self._commit(ticket, viewed)
+        except Conflict:
+            return await self._readable(principal, command.ticket_id)
+
+    async def list(self, command: cmd.ListTickets) -> TicketPage:
+        principal = await self.principal(command.actor)
+        if principal is NOBODY_CUSTOMER:
+            return TicketPage(
+                items=[],
+                pagination=Pagination(page=command.page, limit=command.limit, total=0, pages=0),
+            )
+        filters, scope = build_query(command), principal.scope()
+        query = {"$and": [filters, scope]} if scope else filters
+        total = await self.tickets.count(query)
+        skip = (command.page - 1) * command.limit
+        items = await self.tickets.find(query, build_sort(command.sort), skip, command.limit)
+        pages = -(-total // command.limit)
+        return TicketPage(
+            items=[t.to_wire() for t in items],
+            pagination=Pagination(page=command.page, limit=command.limit, total=total, pages=pages),
+        )
+
+    # ---- changes -------------------------------------------------------------------
+
+    async def assign(self, command: cmd.AssignTicket) -> Ticket:
+        principal = await self.principal(command.actor)
+        ticket = await self._readable(principal, command.ticket_id, command.expected_revision)
+        agent = await self.agents.get(command.agent_id)
+        if agent is None or not agent.is_active:
+            raise ValidationFailed(f"agentId: agent {command.agent_id} not found or inactive")
+        change = ops.assign(
+            ticket, str(agent.id), principal.ref, self.clock.now(), self.policy, command.reason
+        )
+        return await self._commit(ticket, change)
+
+    async def unassign(self, command: cmd.UnassignTicket) -> Ticket:
+        principal = await self.principal(command.actor)
+        ticket = await self._readable(principal, command.ticket_id, command.expected_revision)
+        change = ops.unassign(ticket, self.clock.now(), command.reason)
+        return await self._commit(ticket, change)
+
+    async def change_status(self, command: cmd.ChangeStatus) -> Ticket:
+        principal = await self.principal(command.actor)
+        ticket = await self._readable(principal, command.ticket_id, command.expected_revision)
+        if principal.type is ActorType.CUSTOMER and command.status is not TicketStatus.CANCELLED:
+            raise Forbidden("A customer can only cancel a ticket")
+        change = change_status(
+            ticket,
+            command.status,
+            principal.ref,
+            self.clock.now(),
+            self.policy,
+            reason=command.reason,
+            automated=principal.type is ActorType.SYSTEM,
+            resolution_notes=command.resolution_notes,
+        )
+        return await self._commit(ticket, change)
+
+    async def add_note(self, command: cmd.AddNote) -> Ticket:
+        principal = await self.principal(command.actor)
+        ticket = await self._readable(principal, command.ticket_id)
+        note_id = f"{ticket.ticket_id}-N{len(ticket.internal_notes) + 1}"
+        change = ops.add_note(
+            ticket,
+            note_id,
+            command.content,
+            principal.ref,
+            self.clock.now(),
+            is_visible=command.is_visible,
+        )
+        return await self._commit(ticket, change)
+
+    async def mark_first_response(self, command: cmd.MarkFirstResponse) -> Ticket:
+        principal = await self.principal(command.actor)
+        ticket = await self._readable(principal, command.ticket_id)
+        return await self._commit(ticket, ops.mark_first_response(ticket, self.clock.now()))
+
+    async def rate(self, command: cmd.RateTicket) -> Ticket:
+        principal = await self.principal(command.actor)
+        ticket = await self._readable(principal, command.ticket_id)
+        if principal.type is ActorType.AGENT:
+            raise Forbidden("Only the customer (or the System on their behalf) rates a ticket")
+        change = ops.rate(ticket, command.rating, command.comment, self.clock.now())
+        return await self._commit(ticket, change)
+
+    async def escalate(self, command: cmd.EscalatePriority) -> Ticket:
+        principal = await self.principal(command.actor)
+        ticket = await self._readable(principal, command.ticket_id, command.expected_revision)
+        change = ops.escalate(
+            ticket, self.clock.now(), self.policy, command.priority, command.reason
+        )
+        return await self._commit(ticket, change)
+
+    # ---- the customer writes -------------------------------------------------------
+
+    async def customer_message(self, command: cmd.CustomerMessage) -> CustomerMessageOutcome:
+        principal = await self.principal(command.actor, create_customer=True)
+        assert principal.id
+        key = f"message:{principal.id}:{command.message_id}"
+        claim = await self.idempotency.claim(key, self.clock.now())
+        if not claim.won:
+            return CustomerMessageOutcome.model_validate(claim.result or {"action": "none"})
+        try:
+            outcome = await self._react(principal, command)
+        except BaseException:
+            await self.idempotency.release(key)
+            raise
+        await self.idempotency.complete(key, outcome.model_dump(by_alias=True))
+        return outcome
+
+    async def _react(
+        self, principal: Principal, command: cmd.CustomerMessage
+    ) -> CustomerMessageOutcome:
+        for _ in range(3):
+            ticket = await self.tickets.latest_for_customer(
+                principal.id or "", command.conversation_id
+            )
+            if ticket is None:
+                return CustomerMessageOutcome(action="none")
+            now = self.clock.now()
+            action = ops.customer_message_action(ticket, now, self.policy)
+            if action == "follow_up":
+                return await self._follow_up(principal, ticket, command)
+            change = ops.react_to_customer_message(ticket, principal.ref, now, self.policy)
+            if change is None:
+                return CustomerMessageOutcome(action="none", ticket=ticket.to_wire())
+            try:
+                saved = await self._commit(ticket, change)
+            except Conflict:
+                continue
+            return CustomerMessageOutcome(action=action, ticket=saved.to_wire())
+        raise Conflict("The ticket kept changing while the message was applied; retry")
+
+    async def _follow_up(
+        self, principal: Principal, closed: Ticket, command: cmd.CustomerMessage
+    ) -> CustomerMessageOutcome:
+        """A message long after closing opens a new ticket linked to the old one."""
+        text = command.text
+        description = text if len(text) >= 10 else f"Customer wrote: {text}"
+        create = cmd.CreateTicket(
+            actor=command.actor,
+            title=f"Follow-up to {closed.ticket_id}",
+            description=description[:5000],
+            category=closed.category,
+            priority=closed.priority,
+            source=Source.CUSTOMER,
+            channel=closed.channel,
+            customer=cmd.CustomerById(customer_id=closed.customer_id),
+            conversation_id=command.conversation_id or closed.conversation_id,
+        )
+        ticket = await self._create(create, principal, closed.customer_id, None)
+        linked = ticket.model_copy(update={"related_tickets": [closed.ticket_id]})
+        saved = await self.tickets.apply(
+            ticket, Change(linked.model_copy(update={"revision": ticket.revision + 1}))
+        )
+        return CustomerMessageOutcome(
+            action="follow_up_created", ticket=saved.to_wire(), related_ticket_id=closed.ticket_id
+        )

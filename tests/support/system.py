@@ -1,0 +1,119 @@
+"""Start real ticket-service instances and talk to them over RabbitMQ, as callers do."""
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from faststream.rabbit import RabbitBroker, RabbitQueue
+
+from infra.clock import Clock
+from infra.messaging import EVENTS
+from infra.mongo import connect
+from infra.runtime import Runtime, Service
+from infra.settings import Settings
+from services.ticket_service.main import TicketService
+
+
+@dataclass(frozen=True)
+class Endpoints:
+    rabbit_url: str
+    mongo_url: str
+
+
+def settings_for(endpoints: Endpoints, database: str, **overrides: Any) -> Settings:
+    return Settings(
+        mongodb_url=endpoints.mongo_url,
+        rabbitmq_url=endpoints.rabbit_url,
+        mongodb_database=database,
+        relay_sweep_seconds=3600,
+        **overrides,
+    )
+
+
+@asynccontextmanager
+async def running(
+    settings: Settings, services: list[Service] | None = None, clock: Clock | None = None
+) -> AsyncIterator[Runtime]:
+    runtime = Runtime(settings, services or [TicketService()], clock)
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+
+
+class Caller:
+    """A client of the command queues: publishes a request and waits for the reply."""
+
+    def __init__(self, broker: RabbitBroker) -> None:
+        self.broker = broker
+
+    async def call(self, queue: str, payload: Any, timeout: float = 30.0) -> dict[str, Any]:
+        body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+        reply = await self.broker.request(
+            body,
+            queue=queue,
+            timeout=timeout,
+            content_type="application/json",
+            correlation_id=uuid.uuid4().hex,
+        )
+        decoded: dict[str, Any] = json.loads(reply.body)
+        return decoded
+
+    async def ok(self, queue: str, payload: Any) -> dict[str, Any]:
+        reply = await self.call(queue, payload)
+        assert reply["ok"] is True, reply
+        data: dict[str, Any] = reply["data"]
+        return data
+
+
+@dataclass
+class EventLog:
+    """Every event published on `tickets.events`, in arrival order."""
+
+    events: list[dict[str, Any]] = field(default_factory=list)
+    routing_keys: list[str] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def of(self, ticket_id: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e.get("ticketId") == ticket_id]
+
+    async def wait_for(self, count: int, timeout: float = 30.0) -> None:
+        async with asyncio.timeout(timeout):
+            while len(self.events) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@asynccontextmanager
+async def client(rabbit_url: str) -> AsyncIterator[tuple[Caller, EventLog]]:
+    """A caller plus a private queue bound to every event routing key."""
+    broker = RabbitBroker(rabbit_url, logger=None)
+    log = EventLog()
+    queue = RabbitQueue(
+        f"test-events-{uuid.uuid4().hex[:8]}", exclusive=True, auto_delete=True, routing_key="#"
+    )
+
+    @broker.subscriber(queue, EVENTS)
+    async def collect(body: dict[str, Any]) -> None:
+        log.events.append(body)
+        log.arrived.set()
+
+    await broker.start()
+    await broker.declare_exchange(EVENTS)
+    try:
+        yield Caller(broker), log
+    finally:
+        await broker.stop()
+
+
+async def drop_database(endpoints: Endpoints, database: str) -> None:
+    mongo = connect(endpoints.mongo_url)
+    try:
+        await mongo.drop_database(database)
+    finally:
+        await mongo.close()
