@@ -125,7 +125,10 @@ class ChangeStatus(WireModel):
 
 
 class AddNote(WireModel):
-    actor: AgentActor | SystemActor = Field(discriminator="type")
+    """An agent's internal note, or a customer adding information to their own ticket
+    (a customer's note is always visible to them)."""
+
+    actor: Actor
     ticket_id: TicketId
     content: str = Field(min_length=1, max_length=5000)
     is_visible: bool = False

@@ -28,6 +28,7 @@ class Assignment(StoredModel):
 class InternalNote(StoredModel):
     note_id: str
     agent: str | None
+    author_type: ActorType = ActorType.AGENT
     content: str
     timestamp: datetime
     is_visible: bool = False

@@ -4,12 +4,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI, Response
+from starlette.types import ASGIApp
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from infra.runtime import Runtime
 
 
-def build_app(runtime: Runtime) -> FastAPI:
+def build_app(runtime: Runtime) -> ASGIApp:
+    """FastAPI with every service's routes, wrapped by the services that wrap (Socket.IO)."""
+    asgi: ASGIApp = build_fastapi(runtime)
+    for service in runtime.services:
+        asgi = service.wrap_http(asgi)
+    return asgi
+
+
+def build_fastapi(runtime: Runtime) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()

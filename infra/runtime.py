@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import APIRouter
+from starlette.types import ASGIApp
 from faststream.rabbit import RabbitBroker, RabbitRouter
 
 from infra.clock import Clock, SystemClock
@@ -43,6 +44,9 @@ class Service(Protocol):
     def routers(self) -> list[RabbitRouter]: ...
 
     def http_routers(self) -> list[APIRouter]: ...
+
+    def wrap_http(self, app: ASGIApp) -> ASGIApp:
+        """Wrap the process's ASGI app (Socket.IO mounts itself here); most return it."""
 
     async def start(self, context: Context) -> None:
         """Connect stores and build use cases; called before the broker consumes."""

@@ -31,7 +31,10 @@ class Settings(BaseSettings):
     data_dir: Path = Path("var")
     log_level: str = "INFO"
     api_keys: str = Field(default="", description="Comma-separated service API keys")
-    jwt_secret: str | None = None
+    jwt_secret: str | None = Field(default=None, description="HS256 secret for agent tokens")
+    jwt_private_key: str | None = Field(default=None, description="RS256 PEM (token issuing)")
+    jwt_public_key: str | None = Field(default=None, description="RS256 PEM (token checking)")
+    jwt_ttl_seconds: int = Field(default=12 * 3600, gt=0)
     openai_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "TICKETS_OPENAI_API_KEY")
     )

@@ -4,6 +4,7 @@ from datetime import timedelta
 from functools import partial
 
 from fastapi import APIRouter
+from starlette.types import ASGIApp
 from faststream.rabbit import RabbitRouter
 
 from infra.messaging import publish_event
@@ -39,6 +40,9 @@ class TicketService:
 
     def http_routers(self) -> list[APIRouter]:
         return []
+
+    def wrap_http(self, app: ASGIApp) -> ASGIApp:
+        return app
 
     async def start(self, context: Context) -> None:
         settings = context.settings

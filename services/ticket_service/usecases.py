@@ -25,7 +25,13 @@ from services.ticket_service.access import (
     readable,
 )
 from services.ticket_service.domain import operations as ops
-from services.ticket_service.domain.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from services.ticket_service.domain.errors import (
+    Conflict,
+    Forbidden,
+    InvalidTransition,
+    NotFound,
+    ValidationFailed,
+)
 from services.ticket_service.domain.ids import format_ticket_id
 from services.ticket_service.domain.model import Change, change_status
 from services.ticket_service.listing import build_query, build_sort
@@ -40,6 +46,7 @@ from services.ticket_service.repository import (
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_WAIT_SECONDS = 5.0
+CLOSED_FOR_CUSTOMER_NOTES = frozenset({TicketStatus.CLOSED, TicketStatus.CANCELLED})
 IDEMPOTENCY_POLL_SECONDS = 0.02
 
 
@@ -253,6 +260,10 @@ class TicketUseCases:
     async def add_note(self, command: cmd.AddNote) -> Ticket:
         principal = await self.principal(command.actor)
         ticket = await self._readable(principal, command.ticket_id)
+        if principal.type is ActorType.CUSTOMER and ticket.status in CLOSED_FOR_CUSTOMER_NOTES:
+            raise InvalidTransition(
+                ticket.status, None, (), f"Cannot add information to a {ticket.status} ticket"
+            )
         note_id = f"{ticket.ticket_id}-N{len(ticket.internal_notes) + 1}"
         change = ops.add_note(
             ticket,

@@ -189,8 +189,14 @@ def unassign(ticket: Ticket, now: datetime, reason: str | None = None) -> Change
 def add_note(
     ticket: Ticket, note_id: str, content: str, by: ActorRef, now: datetime, *, is_visible: bool
 ) -> Change:
+    by_customer = by.type is ActorType.CUSTOMER
     note = InternalNote(
-        note_id=note_id, agent=by.id, content=content, timestamp=now, is_visible=is_visible
+        note_id=note_id,
+        agent=None if by_customer else by.id,
+        author_type=by.type,
+        content=content,
+        timestamp=now,
+        is_visible=is_visible or by_customer,
     )
     updated = touched(ticket, now, internal_notes=[*ticket.internal_notes, note])
     event = TicketNoteAdded(
