@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from fastapi import APIRouter
-from starlette.types import ASGIApp
 from faststream.rabbit import RabbitBroker, RabbitRouter
+from starlette.types import ASGIApp
 
 from infra.clock import Clock, SystemClock
 from infra.messaging import declare_topology, make_broker

@@ -4,8 +4,8 @@ from datetime import timedelta
 from functools import partial
 
 from fastapi import APIRouter
-from starlette.types import ASGIApp
 from faststream.rabbit import RabbitRouter
+from starlette.types import ASGIApp
 
 from infra.messaging import publish_event
 from infra.mongo import init_documents
