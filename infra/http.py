@@ -2,11 +2,13 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.types import ASGIApp
 
+from contracts.asyncapi import build_document
 from infra.runtime import Runtime
 
 
@@ -36,6 +38,11 @@ def build_fastapi(runtime: Runtime) -> FastAPI:
     for service in runtime.services:
         for router in service.http_routers():
             app.include_router(router)
+
+    @app.get("/asyncapi.json", tags=["ops"])
+    async def asyncapi() -> dict[str, Any]:
+        """AsyncAPI 3.0 document of every RabbitMQ queue and event payload."""
+        return build_document()
 
     @app.get("/healthz", tags=["ops"])
     async def healthz() -> dict[str, object]:
