@@ -156,7 +156,12 @@ class TicketUseCases:
         return ticket
 
     async def _create(
-        self, command: cmd.CreateTicket, principal: Principal, customer_id: str, key: str | None
+        self,
+        command: cmd.CreateTicket,
+        principal: Principal,
+        customer_id: str,
+        key: str | None,
+        related: tuple[str, ...] = (),
     ) -> Ticket:
         now = self.clock.now()
         sequence = await self.tickets.next_sequence(now.year)
@@ -173,6 +178,7 @@ class TicketUseCases:
             idempotency_key=key,
             subcategory=command.subcategory,
             tags=tuple(command.tags),
+            related_tickets=related,
         )
         change = ops.open_ticket(data, principal.ref, now, self.policy)
         if command.assign_to_self and principal.type is ActorType.AGENT:
@@ -353,11 +359,9 @@ class TicketUseCases:
             customer=cmd.CustomerById(customer_id=closed.customer_id),
             conversation_id=command.conversation_id or closed.conversation_id,
         )
-        ticket = await self._create(create, principal, closed.customer_id, None)
-        linked = ticket.model_copy(update={"related_tickets": [closed.ticket_id]})
-        saved = await self.tickets.apply(
-            ticket, Change(linked.model_copy(update={"revision": ticket.revision + 1}))
+        ticket = await self._create(
+            create, principal, closed.customer_id, None, related=(closed.ticket_id,)
         )
         return CustomerMessageOutcome(
-            action="follow_up_created", ticket=saved.to_wire(), related_ticket_id=closed.ticket_id
+            action="follow_up_created", ticket=ticket.to_wire(), related_ticket_id=closed.ticket_id
         )
