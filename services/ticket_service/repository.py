@@ -39,6 +39,28 @@ def _outbox(events: list[TicketEvent], now: datetime) -> list[Raw]:
     ]
 
 
+def _object_id(text: str) -> ObjectId | None:
+    try:
+        return ObjectId(text)
+    except (InvalidId, TypeError):
+        return None
+
+
+async def _upsert(collection: AsyncCollection[Raw], query: Raw, update: Raw) -> Raw:
+    """find_one_and_update with upsert; a lost upsert race (duplicate key) is retried once,
+    as the second attempt finds the document the winner inserted (DESIGN.md)."""
+    try:
+        found = await collection.find_one_and_update(
+            query, update, upsert=True, return_document=ReturnDocument.AFTER
+        )
+    except DuplicateKeyError:
+        found = await collection.find_one_and_update(
+            query, update, upsert=True, return_document=ReturnDocument.AFTER
+        )
+    assert found is not None
+    return found
+
+
 def _priority_rank(priority: Priority) -> int:
     return PRIORITY_ORDER.index(priority)
 
@@ -64,22 +86,9 @@ class TicketRepository:
         self._counters: AsyncCollection[Raw] = TicketCounter.get_pymongo_collection()
 
     async def next_sequence(self, year: int) -> int:
-        """Atomic per-year counter; a lost upsert race is retried once (DESIGN.md)."""
-        for attempt in range(2):
-            try:
-                counter = await self._counters.find_one_and_update(
-                    {"year": year},
-                    {"$inc": {"lastSequence": 1}},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-            except DuplicateKeyError:
-                if attempt:
-                    raise
-                continue
-            assert counter is not None
-            return int(counter["lastSequence"])
-        raise AssertionError("unreachable")
+        """Atomic per-year counter: never reused, never duplicated, no gaps."""
+        counter = await _upsert(self._counters, {"year": year}, {"$inc": {"lastSequence": 1}})
+        return int(counter["lastSequence"])
 
     async def insert(self, change: Change) -> None:
         ticket = change.ticket
@@ -153,26 +162,14 @@ class CustomerRepository:
             return None if raw is None else Customer.model_validate(raw)
         on_insert = {"phoneNumber": phone, "createdAt": now, "statistics": {"totalTickets": 0}}
         fill = {k: v for k, v in (("name", name), ("language", language)) if v is not None}
-        for attempt in range(2):
-            try:
-                raw = await self._customers.find_one_and_update(
-                    {"phoneNumber": phone},
-                    {"$setOnInsert": on_insert, **({"$set": fill} if fill else {})},
-                    upsert=True,
-                    return_document=ReturnDocument.AFTER,
-                )
-            except DuplicateKeyError:
-                if attempt:
-                    raise
-                continue
-            customer: Customer = Customer.model_validate(raw)
-            return customer
-        raise AssertionError("unreachable")
+        update = {"$setOnInsert": on_insert, **({"$set": fill} if fill else {})}
+        raw = await _upsert(self._customers, {"phoneNumber": phone}, update)
+        customer: Customer = Customer.model_validate(raw)
+        return customer
 
     async def by_id(self, customer_id: str) -> Customer | None:
-        try:
-            oid = ObjectId(customer_id)
-        except (InvalidId, TypeError):
+        oid = _object_id(customer_id)
+        if oid is None:
             return None
         raw = await self._customers.find_one({"_id": oid})
         return None if raw is None else Customer.model_validate(raw)
@@ -189,9 +186,8 @@ class AgentRepository:
         self._agents: AsyncCollection[Raw] = Agent.get_pymongo_collection()
 
     async def get(self, agent_id: str) -> Agent | None:
-        try:
-            oid = ObjectId(agent_id)
-        except (InvalidId, TypeError):
+        oid = _object_id(agent_id)
+        if oid is None:
             return None
         raw = await self._agents.find_one({"_id": oid})
         return None if raw is None else Agent.model_validate(raw)
