@@ -1,11 +1,32 @@
 """Every setting, from environment variables (documented in the README)."""
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.sla import SlaPolicy
+
+
+class AssistantSettings(BaseModel):
+    """`TICKETS_ASSISTANT__...`: the assistant gateway's model calls and conversation loop."""
+
+    api: Literal["responses", "chat_completions"] = Field(
+        default="responses", description="OpenAI Responses API, or Chat Completions"
+    )
+    model_timeout_seconds: float = Field(default=20.0, gt=0, description="Per model request")
+    model_retries: int = Field(default=2, ge=0, le=10, description="SDK retries per request")
+    turn_timeout_seconds: float = Field(
+        default=60.0, gt=0, description="Model time per customer message, then the fallback"
+    )
+    max_tool_rounds: int = Field(default=5, ge=1, le=20, description="Model calls per message")
+    history_entries: int = Field(default=40, ge=2, description="Transcript entries kept")
+    ticket_timeout_seconds: float = Field(default=10.0, gt=0, description="Ticket service reply")
+    inbound_lease_seconds: float = Field(
+        default=300.0, gt=0, description="An unfinished inbound message is retaken after this"
+    )
+    default_language: Literal["es", "en"] = "es"
 
 
 class Settings(BaseSettings):
@@ -51,6 +72,7 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="How old an unsent event must be before a sweep takes it"
     )
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
+    assistant: AssistantSettings = Field(default_factory=AssistantSettings)
 
     @property
     def api_key_set(self) -> frozenset[str]:

@@ -1,0 +1,1 @@
+"""The gateway's pure parts: tool definitions, argument parsing, outputs, texts, transcript."""

@@ -1,0 +1,226 @@
+"""Runs tool calls for one verified customer against the ticket service.
+
+`execute` never raises: a broken call, a refusal, a timeout or a bug all become
+`{success: false, error, userMessage}`. The actor of every command is the verified
+sender; nothing in the arguments can name another customer, so another customer's ticket
+is simply `not_found` (the ticket service enforces it, the prompt is not trusted to).
+"""
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from contracts import names
+from contracts.enums import Language, Priority, Source
+from contracts.tickets import Ticket
+from infra.clock import Clock
+from services.assistant_gateway.directory import Directory
+from services.assistant_gateway.domain import tools
+from services.assistant_gateway.domain.calls import CallRejected, ToolCall, parse_call
+from services.assistant_gateway.domain.messages import Text
+from services.assistant_gateway.domain.outputs import Output, Views
+from services.assistant_gateway.ticket_client import (
+    TicketCommands,
+    TicketRefused,
+    TicketServiceUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+REFUSAL_TEXTS: dict[str, Text] = {
+    "not_found": Text.NOT_FOUND,
+    "rate_limited": Text.RATE_LIMITED,
+    "invalid_transition": Text.TICKET_CLOSED,
+    "validation": Text.INVALID_ARGUMENTS,
+    "forbidden": Text.NOT_ALLOWED,
+    "conflict": Text.TRY_AGAIN,
+}
+HAND_OFF_TITLE = "Customer asked for a human agent"
+
+
+@dataclass(frozen=True, slots=True)
+class Sender:
+    """The verified sender. `language` is only what the sender declared (it is stored on
+    the customer record); the language of the texts is resolved separately."""
+
+    phone: str
+    name: str | None = None
+    language: Language | None = None
+    conversation_id: str | None = None
+
+    @property
+    def actor(self) -> dict[str, Any]:
+        return {"type": "Customer", "phone": self.phone}
+
+
+@dataclass(frozen=True, slots=True)
+class Invocation:
+    arguments: Any
+    sender: Sender
+    views: Views
+    idempotency_key: str
+
+
+Handler = Callable[["ToolExecutor", Invocation], Awaitable[Output]]
+
+
+class ToolExecutor:
+    def __init__(
+        self, tickets: TicketCommands, directory: Directory, clock: Clock, default: Language
+    ) -> None:
+        self._tickets = tickets
+        self._directory = directory
+        self._clock = clock
+        self._default = default
+
+    async def language_for(self, sender: Sender, hint: Language | None = None) -> Language:
+        """Declared language, else the customer record's, else the hint, else the default."""
+        return (
+            sender.language
+            or await self._directory.customer_language(sender.phone)
+            or hint
+            or self._default
+        )
+
+    async def execute(
+        self,
+        call: ToolCall,
+        sender: Sender,
+        language: Language,
+        idempotency_key: str | None = None,
+    ) -> dict[str, object]:
+        views = Views(language, self._clock.now())
+        try:
+            parsed = parse_call(call)
+            invocation = Invocation(
+                parsed.arguments, sender, views, idempotency_key or call.call_id
+            )
+            output = await HANDLERS[parsed.spec.name](self, invocation)
+        except CallRejected as rejected:
+            output = views.failure(rejected.error, rejected.text, rejected.detail)
+        except TicketRefused as refused:
+            text = REFUSAL_TEXTS.get(refused.code, Text.UNAVAILABLE)
+            output = views.failure(refused.code, text, refused.message[:300])
+        except TicketServiceUnavailable as error:
+            log.warning("ticket service unavailable", extra={"reason": str(error)})
+            output = views.failure("unavailable", Text.UNAVAILABLE)
+        except Exception:
+            log.exception("tool call failed", extra={"tool": call.name[:64]})
+            output = views.failure("internal", Text.UNAVAILABLE)
+        result = output.to_wire()
+        log.info(
+            "tool call",
+            extra={"tool": call.name[:64], "callId": call.call_id, "success": result["success"]},
+        )
+        return result
+
+    @staticmethod
+    def encode(output: dict[str, object]) -> str:
+        return json.dumps(output, ensure_ascii=False)
+
+    # ---- the tools -----------------------------------------------------------------
+
+    async def _ticket(self, queue: str, command: dict[str, Any]) -> Ticket:
+        return Ticket.model_validate(await self._tickets.send(queue, command))
+
+    async def create_ticket_report(self, call: Invocation) -> Output:
+        args: tools.CreateTicketReportArguments = call.arguments
+        ticket = await self._create(
+            call, args.title, args.description, args.category, args.priority
+        )
+        return call.views.created(ticket)
+
+    async def _create(
+        self,
+        call: Invocation,
+        title: str,
+        description: str,
+        category: str | None,
+        priority: Priority | None,
+    ) -> Ticket:
+        sender = call.sender
+        customer = {"phone": sender.phone, "name": sender.name, "language": sender.language}
+        command = {
+            "actor": sender.actor,
+            "title": title,
+            "description": description,
+            "category": category,
+            "priority": priority,
+            "source": Source.AI,
+            "customer": {k: v for k, v in customer.items() if v is not None},
+            "conversationId": sender.conversation_id,
+            "idempotencyKey": call.idempotency_key,
+        }
+        return await self._ticket(names.CREATE, {k: v for k, v in command.items() if v is not None})
+
+    async def get_ticket_information(self, call: Invocation) -> Output:
+        args: tools.GetTicketInformationArguments = call.arguments
+        command = {"actor": call.sender.actor, "ticketId": args.ticket_id}
+        ticket = await self._ticket(names.GET, command)
+        agent = await self._directory.agent(ticket.assigned_agent)
+        return call.views.information(ticket, agent)
+
+    async def list_my_tickets(self, call: Invocation) -> Output:
+        args: tools.ListMyTicketsArguments = call.arguments
+        return call.views.listing(
+            await self._list(call.sender, args.open_only is not False, args.limit or 10)
+        )
+
+    async def _list(self, sender: Sender, open_only: bool, limit: int) -> list[Ticket]:
+        command = {
+            "actor": sender.actor,
+            "openOnly": open_only,
+            "limit": limit,
+            "sort": "-updatedAt",
+        }
+        page = await self._tickets.send(names.LIST, command)
+        return [Ticket.model_validate(item) for item in page["items"]]
+
+    async def add_ticket_comment(self, call: Invocation) -> Output:
+        args: tools.AddTicketCommentArguments = call.arguments
+        ticket = await self._note(call.sender, args.ticket_id, args.comment)
+        return call.views.comment_added(ticket)
+
+    async def _note(self, sender: Sender, ticket_id: str, content: str) -> Ticket:
+        command = {
+            "actor": sender.actor,
+            "ticketId": ticket_id,
+            "content": content,
+            "isVisible": True,
+        }
+        return await self._ticket(names.ADD_NOTE, command)
+
+    async def request_human_agent(self, call: Invocation) -> Output:
+        """A note with the reason (refused for another customer's or a closed ticket, so
+        it goes first), then one priority level up; with no open ticket, a new one."""
+        args: tools.RequestHumanAgentArguments = call.arguments
+        ticket_id = args.ticket_id
+        if ticket_id is None:
+            latest = await self._list(call.sender, open_only=True, limit=1)
+            if not latest:
+                description = f"The customer asked to talk to a person: {args.reason}"
+                ticket = await self._create(call, HAND_OFF_TITLE, description, None, Priority.HIGH)
+                return call.views.human_requested(ticket)
+            ticket_id = latest[0].ticket_id
+        reason = f"{HAND_OFF_TITLE}: {args.reason}"
+        ticket = await self._note(call.sender, ticket_id, reason)
+        command = {"actor": call.sender.actor, "ticketId": ticket_id, "reason": reason[:500]}
+        try:
+            ticket = await self._ticket(names.ESCALATE_PRIORITY, command)
+        except TicketRefused as refused:
+            if refused.code != "invalid_transition":
+                raise
+            log.info("hand-off without escalation", extra={"ticketId": ticket_id})
+        return call.views.human_requested(ticket)
+
+
+HANDLERS: dict[str, Handler] = {
+    "create_ticket_report": ToolExecutor.create_ticket_report,
+    "get_ticket_information": ToolExecutor.get_ticket_information,
+    "list_my_tickets": ToolExecutor.list_my_tickets,
+    "add_ticket_comment": ToolExecutor.add_ticket_comment,
+    "request_human_agent": ToolExecutor.request_human_agent,
+}
+assert set(HANDLERS) == set(tools.TOOLS), "every tool needs a handler"

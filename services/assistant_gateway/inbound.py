@@ -1,0 +1,145 @@
+"""A WhatsApp message in, the assistant's reply out on `whatsapp.outbound`.
+
+Order of work, and what a crash at each point leaves (the inbound delivery is acked only
+when this returns, so RabbitMQ redelivers it after a crash):
+
+1. claim the message id in `assistant_inbound` (a duplicate delivery is answered once);
+2. `tickets.v1.customer_message` (idempotent on the message id in the ticket service);
+3. run the model with the tools (ticket creation is idempotent per message and position);
+4. append the turn to the conversation, record the reply (`replied`);
+5. publish the reply (persistent, confirmed), mark the message `answered`.
+
+A crash before 4 runs the turn again on redelivery; between 4 and 5 the stored reply is
+published again (the WhatsApp side may see it twice, `replyTo` tells the copies apart).
+"""
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from faststream.rabbit import RabbitBroker, RabbitQueue
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic.alias_generators import to_camel
+
+from contracts import names
+from contracts.actors import PhoneNumber
+from infra.clock import Clock
+from services.assistant_gateway.conversation import Assistant
+from services.assistant_gateway.documents import ClaimOutcome, ConversationStore, InboundLog
+from services.assistant_gateway.domain.messages import guess_language
+from services.assistant_gateway.executor import Sender, ToolExecutor
+from services.assistant_gateway.ticket_client import (
+    TicketCommands,
+    TicketRefused,
+    TicketServiceUnavailable,
+)
+
+log = logging.getLogger(__name__)
+
+OUTBOUND = RabbitQueue(names.WHATSAPP_OUTBOUND, durable=True)
+MODEL_TEXT_LIMIT = 4000
+
+
+class InboundMessage(BaseModel):
+    """`whatsapp.inbound` body. Fields the pipeline adds later are ignored, not refused."""
+
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
+
+    message_id: str = Field(min_length=1, max_length=200)
+    sender: PhoneNumber = Field(alias="from")
+    name: str | None = Field(default=None, max_length=120)
+    text: str = Field(min_length=1, max_length=65_536)
+    timestamp: datetime
+    conversation_id: str | None = Field(default=None, max_length=64)
+
+    @field_validator("timestamp")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+class PoisonMessage(Exception):
+    """Not a message we can ever answer: goes to the dead letters, not back to the queue."""
+
+
+@dataclass
+class InboundProcessor:
+    broker: RabbitBroker
+    tickets: TicketCommands
+    executor: ToolExecutor
+    assistant: Assistant
+    conversations: ConversationStore
+    inbound: InboundLog
+    clock: Clock
+
+    @staticmethod
+    def parse(payload: Any) -> InboundMessage:
+        try:
+            return InboundMessage.model_validate(payload)
+        except ValidationError as error:
+            raise PoisonMessage(str(error.errors(include_input=False))[:500]) from None
+
+    async def process(self, message: InboundMessage, *, redelivered: bool) -> None:
+        claim = await self.inbound.claim(
+            message.message_id, message.sender, self.clock.now(), redelivered=redelivered
+        )
+        if claim.outcome is ClaimOutcome.SKIP:
+            log.info("duplicate inbound message skipped", extra={"messageId": message.message_id})
+            return
+        if claim.outcome is ClaimOutcome.PUBLISH_AGAIN:
+            assert claim.record is not None
+            await self._publish(message, claim.record.reply or "")
+            return
+        await self._tell_ticket_service(message)
+        reply, fallback = await self._answer(message)
+        await self.inbound.replied(message.message_id, reply, fallback=fallback)
+        await self._publish(message, reply)
+
+    async def _answer(self, message: InboundMessage) -> tuple[str, bool]:
+        sender = Sender(message.sender, message.name, conversation_id=message.conversation_id)
+        conversation = await self.conversations.load(message.sender)
+        hint = guess_language(message.text) or conversation.language
+        language = await self.executor.language_for(sender, hint)
+        outcome = await self.assistant.turn(
+            conversation.transcript,
+            message.text[:MODEL_TEXT_LIMIT],
+            sender,
+            language,
+            message.message_id,
+        )
+        await self.conversations.append(message.sender, outcome.entries, language, self.clock.now())
+        return outcome.reply, outcome.fallback
+
+    async def _tell_ticket_service(self, message: InboundMessage) -> None:
+        """For the automatic transitions (resume, reopen, follow-up). Best effort: the
+        customer still gets an answer if the ticket service is slow or refuses."""
+        actor = {"type": "Customer", "phone": message.sender}
+        if message.name:
+            actor["name"] = message.name
+        command = {
+            "actor": actor,
+            "messageId": message.message_id,
+            "text": message.text[:5000],
+            "receivedAt": message.timestamp.isoformat(),
+            **({"conversationId": message.conversation_id} if message.conversation_id else {}),
+        }
+        try:
+            await self.tickets.send(names.CUSTOMER_MESSAGE, command)
+        except (TicketRefused, TicketServiceUnavailable) as error:
+            log.warning(
+                "customer_message not applied",
+                extra={"messageId": message.message_id, "reason": str(error)[:300]},
+            )
+
+    async def _publish(self, message: InboundMessage, reply: str) -> None:
+        await self.broker.declare_queue(OUTBOUND)
+        await self.broker.publish(
+            {"to": message.sender, "text": reply, "replyTo": message.message_id},
+            queue=OUTBOUND,
+            persist=True,
+            message_id=f"reply-{message.message_id}",
+            content_type="application/json",
+        )
+        await self.inbound.answered(message.message_id)
+        log.info("reply published", extra={"messageId": message.message_id})
