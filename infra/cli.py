@@ -17,6 +17,7 @@ log = logging.getLogger("tickets")
 
 SERVICES: dict[str, str] = {
     "ticket_service": "services.ticket_service.main:TicketService",
+    "notifier": "services.notifier.main:Notifier",
 }
 """Service name -> `module:class`; imported only when that service runs."""
 

@@ -9,6 +9,21 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from contracts.sla import SlaPolicy
 
 
+class NotifierSettings(BaseModel):
+    """The notifier's knobs (`TICKETS_NOTIFIER__<NAME>`)."""
+
+    cors_origins: str = Field(
+        default="", description="Comma-separated origins allowed to open Socket.IO; '*' any"
+    )
+    recent_event_ids: int = Field(default=10_000, gt=0, description="Dedup window per instance")
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    webhook_max_attempts: int = Field(default=6, ge=1)
+    webhook_backoff_seconds: float = Field(default=30.0, gt=0, description="First retry delay")
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    webhook_poll_seconds: float = Field(default=2.0, gt=0)
+    webhook_max_in_flight: int = Field(default=50, gt=0)
+
+
 class AssistantSettings(BaseModel):
     """`TICKETS_ASSISTANT__...`: the assistant gateway's model calls and conversation loop."""
 
@@ -72,6 +87,7 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="How old an unsent event must be before a sweep takes it"
     )
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
+    notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     assistant: AssistantSettings = Field(default_factory=AssistantSettings)
 
     @property

@@ -1,0 +1,228 @@
+"""Admin API for outbound webhooks: `/api/v2/webhooks` (bearer token of an active admin).
+
+Replies use the REST envelope `{"success": true, "data": ...}` /
+`{"success": false, "error": "<message>", "code": "<code>"}`.
+"""
+
+import math
+from collections.abc import Callable, Coroutine
+from datetime import datetime
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
+from pydantic import Field, field_validator
+
+from contracts.base import WireModel
+from infra.auth import InvalidToken, bearer_token
+from services.notifier.auth import AgentIdentity, Authenticator
+from services.notifier.documents import Webhook, new_secret, new_webhook_id
+from services.notifier.domain.webhooks import DeliveryStatus, valid_filter
+from services.notifier.repository import WebhookStore
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def _failure(
+    status: int, code: str, message: str, details: list[dict[str, str]] | None = None
+) -> JSONResponse:
+    """The ticket REST API's failure envelope: `{success: false, error, code, details?}`."""
+    body: dict[str, Any] = {"success": False, "error": message, "code": code}
+    if details is not None:
+        body["details"] = details
+    return JSONResponse(body, status_code=status)
+
+
+def _field(location: tuple[int | str, ...]) -> str:
+    parts = [str(part) for part in location]
+    return ".".join(parts[1:] if len(parts) > 1 else parts) or "body"
+
+
+class EnvelopeRoute(APIRoute):
+    """Maps ApiError and request validation errors to the failure envelope."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def run(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except ApiError as error:
+                return _failure(error.status, error.code, error.message)
+            except RequestValidationError as error:
+                details = [
+                    {"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in error.errors()
+                ]
+                summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+                return _failure(422, "validation", f"Invalid request: {summary}", details)
+
+        return run
+
+
+def _check_url(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError("url must be an absolute http(s) URL")
+    return url
+
+
+def _check_events(events: list[str]) -> list[str]:
+    unknown = [pattern for pattern in events if not valid_filter(pattern)]
+    if unknown:
+        raise ValueError(f"unknown event filters: {', '.join(unknown)}")
+    return list(dict.fromkeys(events))
+
+
+class WebhookCreate(WireModel):
+    url: str = Field(max_length=2000, examples=["https://crm.example.com/hooks/tickets"])
+    events: list[str] = Field(
+        min_length=1,
+        max_length=50,
+        examples=[["ticket.created", "sla.*"]],
+        description="Event types, `*`, or prefix wildcards such as `ticket.*`",
+    )
+    description: str | None = Field(default=None, max_length=500)
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=200,
+        description="HMAC key; generated when omitted (returned once, on creation)",
+    )
+    active: bool = True
+
+    _url = field_validator("url")(_check_url)
+    _events = field_validator("events")(_check_events)
+
+
+class WebhookUpdate(WireModel):
+    url: str | None = Field(default=None, max_length=2000)
+    events: list[str] | None = Field(default=None, min_length=1, max_length=50)
+    description: str | None = Field(default=None, max_length=500)
+    active: bool | None = None
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, url: str | None) -> str | None:
+        return None if url is None else _check_url(url)
+
+    @field_validator("events")
+    @classmethod
+    def _events(cls, events: list[str] | None) -> list[str] | None:
+        return None if events is None else _check_events(events)
+
+
+def build_api(
+    store: Callable[[], WebhookStore],
+    authenticator: Callable[[], Authenticator],
+    now: Callable[[], datetime],
+) -> APIRouter:
+    router = APIRouter(prefix="/api/v2/webhooks", tags=["webhooks"], route_class=EnvelopeRoute)
+
+    async def admin(request: Request) -> AgentIdentity:
+        try:
+            agent = await authenticator().agent(bearer_token(request.headers.get("authorization")))
+        except InvalidToken as error:
+            raise ApiError(401, "unauthorized", "A valid bearer token is required") from error
+        if not agent.admin:
+            raise ApiError(403, "forbidden", "Only admins manage webhooks")
+        return agent
+
+    admin_only = Depends(admin)
+
+    async def existing(webhook_id: str) -> Webhook:
+        webhook = await store().get(webhook_id)
+        if webhook is None:
+            raise ApiError(404, "not_found", f"Webhook {webhook_id} not found")
+        return webhook
+
+    @router.post("", status_code=201)
+    async def create_webhook(
+        body: WebhookCreate, agent: Annotated[AgentIdentity, admin_only]
+    ) -> dict[str, Any]:
+        """Register an endpoint; the reply carries its signing secret, shown only now."""
+        moment = now()
+        webhook = Webhook(
+            id=new_webhook_id(),
+            url=body.url,
+            events=body.events,
+            secret=body.secret or new_secret(),
+            active=body.active,
+            description=body.description,
+            created_by=agent.id,
+            created_at=moment,
+            updated_at=moment,
+        )
+        await store().add(webhook)
+        return {"success": True, "data": webhook.view(with_secret=True)}
+
+    @router.get("")
+    async def list_webhooks(_: Annotated[AgentIdentity, admin_only]) -> dict[str, Any]:
+        webhooks = await store().all()
+        return {"success": True, "data": [w.view() for w in webhooks], "count": len(webhooks)}
+
+    @router.get("/{webhook_id}")
+    async def get_webhook(
+        webhook_id: str, _: Annotated[AgentIdentity, admin_only]
+    ) -> dict[str, Any]:
+        return {"success": True, "data": (await existing(webhook_id)).view()}
+
+    @router.put("/{webhook_id}")
+    async def update_webhook(
+        webhook_id: str, body: WebhookUpdate, _: Annotated[AgentIdentity, admin_only]
+    ) -> dict[str, Any]:
+        """Change url, event filters, description or active; omitted fields stay."""
+        fields = body.model_dump(by_alias=True, exclude_unset=True, exclude_none=True)
+        updated = await store().update(webhook_id, {**fields, "updatedAt": now()})
+        if updated is None:
+            raise ApiError(404, "not_found", f"Webhook {webhook_id} not found")
+        return {"success": True, "data": updated.view()}
+
+    @router.delete("/{webhook_id}")
+    async def delete_webhook(
+        webhook_id: str, _: Annotated[AgentIdentity, admin_only]
+    ) -> dict[str, Any]:
+        if not await store().remove(webhook_id):
+            raise ApiError(404, "not_found", f"Webhook {webhook_id} not found")
+        return {"success": True, "data": {"id": webhook_id, "deleted": True}}
+
+    @router.get("/{webhook_id}/deliveries")
+    async def list_deliveries(
+        webhook_id: str,
+        _: Annotated[AgentIdentity, admin_only],
+        status: DeliveryStatus | None = None,
+        page: Annotated[int, Query(ge=1)] = 1,
+        limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    ) -> dict[str, Any]:
+        """Newest first; `status=dead` lists the dead letters."""
+        await existing(webhook_id)
+        items, total = await store().deliveries_of(webhook_id, status, (page - 1) * limit, limit)
+        return {
+            "success": True,
+            "data": [d.view() for d in items],
+            "count": len(items),
+            "pagination": {
+                "page": page,
+                "limit": limit,
+                "total": total,
+                "pages": math.ceil(total / limit),
+            },
+        }
+
+    @router.post("/{webhook_id}/deliveries/{delivery_id}/retry")
+    async def retry_delivery(
+        webhook_id: str, delivery_id: str, _: Annotated[AgentIdentity, admin_only]
+    ) -> dict[str, Any]:
+        """Send a dead delivery again, with a fresh set of attempts."""
+        delivery = await store().retry(webhook_id, delivery_id, now())
+        if delivery is None:
+            raise ApiError(404, "not_found", f"No dead delivery {delivery_id} on {webhook_id}")
+        return {"success": True, "data": delivery.view()}
+
+    return router

@@ -1,0 +1,55 @@
+"""Who is connecting: the REST API's bearer JWT, then the agent record must exist and be
+active. The `agents` collection belongs to the ticket service; the notifier only reads it,
+by name, and takes the role from the record (a demoted admin loses `admins` at once)."""
+
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+from bson.errors import InvalidId
+from pymongo.asynchronous.collection import AsyncCollection
+
+from contracts.enums import AgentRole
+from infra.auth import InvalidToken, verify_token
+from infra.clock import Clock
+from infra.settings import Settings
+
+AGENTS_COLLECTION = "agents"
+
+
+@dataclass(frozen=True, slots=True)
+class AgentIdentity:
+    id: str
+    role: AgentRole
+
+    @property
+    def admin(self) -> bool:
+        return self.role is AgentRole.ADMIN
+
+
+class Authenticator:
+    def __init__(
+        self, settings: Settings, clock: Clock, agents: AsyncCollection[dict[str, Any]]
+    ) -> None:
+        self._settings = settings
+        self._clock = clock
+        self._agents = agents
+
+    async def agent(self, token: str | None) -> AgentIdentity:
+        """Raises InvalidToken for a missing, bad or expired token or an unknown or
+        inactive agent (one message for all, so nothing leaks about who exists)."""
+        if not token:
+            raise InvalidToken("missing token")
+        claims = verify_token(self._settings, token, self._clock.now())
+        try:
+            agent_id = ObjectId(claims.sub)
+        except InvalidId as error:
+            raise InvalidToken("unknown agent") from error
+        record = await self._agents.find_one({"_id": agent_id}, {"isActive": 1, "role": 1})
+        if record is None or record.get("isActive") is not True:
+            raise InvalidToken("unknown or inactive agent")
+        try:
+            role = AgentRole(record.get("role", AgentRole.AGENT))
+        except ValueError as error:
+            raise InvalidToken("unknown agent role") from error
+        return AgentIdentity(str(agent_id), role)

@@ -1,0 +1,131 @@
+"""Sends due webhook deliveries: signed, concurrently, each with its own timeout, so one
+slow endpoint never holds up the others; failures are retried with backoff, then dead."""
+
+import asyncio
+import contextlib
+import json
+import logging
+from datetime import timedelta
+
+import httpx
+
+from infra.clock import Clock
+from services.notifier import metrics
+from services.notifier.documents import Delivery
+from services.notifier.domain.signing import SIGNATURE_HEADER, sign
+from services.notifier.domain.webhooks import DeliveryStatus, Outcome, RetryPolicy, after_attempt
+from services.notifier.repository import WebhookStore
+
+log = logging.getLogger(__name__)
+
+USER_AGENT = "whatsapp-tickets-notifier/0.1"
+
+
+def body_of(delivery: Delivery) -> bytes:
+    envelope = {
+        "eventId": delivery.event_id,
+        "type": delivery.event_type,
+        "occurredAt": delivery.payload.get("occurredAt"),
+        "data": delivery.payload,
+    }
+    return json.dumps(envelope, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+class WebhookWorker:
+    def __init__(
+        self,
+        store: WebhookStore,
+        clock: Clock,
+        policy: RetryPolicy,
+        timeout: float,
+        max_in_flight: int,
+        client: httpx.AsyncClient | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._policy = policy
+        self._timeout = timeout
+        self._max_in_flight = max_in_flight
+        self._client = client or httpx.AsyncClient(follow_redirects=False)
+        self._lease = timedelta(seconds=timeout * 2 + 5)
+        self._in_flight: set[asyncio.Task[None]] = set()
+
+    async def run_once(self) -> int:
+        """Claims what is due now and sends it all; returns how many were attempted."""
+        claimed = await self._store.claim_due(self._clock.now(), self._lease, self._max_in_flight)
+        await asyncio.gather(*(self._deliver(delivery) for delivery in claimed))
+        return len(claimed)
+
+    async def run(self, poll_seconds: float, stop: asyncio.Event) -> None:
+        """Keeps up to `max_in_flight` sends going without waiting for a whole batch."""
+        while not stop.is_set():
+            room = self._max_in_flight - len(self._in_flight)
+            try:
+                claimed = await self._store.claim_due(self._clock.now(), self._lease, room)
+            except Exception:
+                log.exception("webhook claim failed")
+                claimed = []
+            for delivery in claimed if room > 0 else []:
+                task = asyncio.create_task(self._deliver(delivery))
+                self._in_flight.add(task)
+                task.add_done_callback(self._in_flight.discard)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), poll_seconds)
+
+    async def close(self) -> None:
+        for task in list(self._in_flight):
+            task.cancel()
+        await asyncio.gather(*self._in_flight, return_exceptions=True)
+        await self._client.aclose()
+
+    async def _deliver(self, delivery: Delivery) -> None:
+        webhook = await self._store.get(delivery.webhook_id)
+        status_code: int | None = None
+        if webhook is None or not webhook.active:
+            error: str | None = "webhook deleted or disabled"
+            outcome = Outcome(DeliveryStatus.DEAD, None)
+        else:
+            status_code, error = await self._post(webhook.url, webhook.secret, delivery)
+            outcome = after_attempt(
+                self._policy, delivery.attempts, error is None, self._clock.now()
+            )
+        now = self._clock.now()
+        await self._store.record(delivery, outcome, status_code, error, now)
+        metrics.WEBHOOK_DELIVERIES.labels(outcome.status.value).inc()
+        log.info(
+            "webhook attempt",
+            extra={
+                "deliveryId": delivery.id,
+                "webhookId": delivery.webhook_id,
+                "eventId": delivery.event_id,
+                "ticketId": delivery.payload.get("ticketId"),
+                "attempt": delivery.attempts,
+                "outcome": outcome.status.value,
+                "statusCode": status_code,
+                "error": error,
+            },
+        )
+
+    async def _post(
+        self, url: str, secret: str, delivery: Delivery
+    ) -> tuple[int | None, str | None]:
+        """(status code, error); error is None for a 2xx."""
+        body = body_of(delivery)
+        timestamp = int(self._clock.now().timestamp())
+        headers = {
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            SIGNATURE_HEADER: sign(secret, timestamp, body),
+            "X-Tickets-Event": delivery.event_type,
+            "X-Tickets-Event-Id": delivery.event_id,
+            "X-Tickets-Delivery": delivery.id,
+        }
+        try:
+            response = await self._client.post(
+                url, content=body, headers=headers, timeout=self._timeout
+            )
+        except httpx.HTTPError as error:
+            return None, f"{type(error).__name__}: {error}"[:500]
+        if response.is_success:
+            return response.status_code, None
+        return response.status_code, f"HTTP {response.status_code}"

@@ -1,0 +1,103 @@
+"""Thin subscribers on `tickets.events`.
+
+- Pushes: each notifier instance consumes every event through its own exclusive,
+  auto-deleted queue (`notifier.push.<instance>`) and emits to the clients connected to
+  it; each client is connected to one instance, so it gets each push once. RabbitMQ 4.3
+  refuses transient non-exclusive queues, hence exclusive.
+- Webhooks: one durable queue shared by all instances (`notifier.v1.webhooks`, competing
+  consumers) turns events into delivery documents; events published while every notifier
+  is down wait there. The unique (eventId, webhookId) index makes a redelivery a no-op.
+"""
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from faststream import AckPolicy
+from faststream.rabbit import RabbitQueue, RabbitRouter
+from faststream.rabbit.annotations import RabbitMessage
+from pydantic import TypeAdapter, ValidationError
+
+from contracts import names
+from contracts.events import Event
+from infra import logging as log_context
+from infra.messaging import EVENTS, UnparseableMessage, decode_json, raw_body
+
+log = logging.getLogger(__name__)
+
+WEBHOOK_QUEUE = "notifier.v1.webhooks"
+
+EVENT = TypeAdapter[Event](Event)
+
+EventHandler = Callable[[Event, dict[str, Any]], Awaitable[None]]
+
+
+def push_queue(instance_id: str) -> RabbitQueue:
+    return RabbitQueue(
+        f"notifier.push.{instance_id}", exclusive=True, auto_delete=True, routing_key="#"
+    )
+
+
+def webhook_queue() -> RabbitQueue:
+    return RabbitQueue(
+        WEBHOOK_QUEUE,
+        durable=True,
+        routing_key="#",
+        arguments={"x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE},
+    )
+
+
+def parse(body: bytes) -> tuple[Event, dict[str, Any]]:
+    """Raises UnparseableMessage or ValidationError."""
+    payload = decode_json(body)
+    return EVENT.validate_python(payload), payload
+
+
+def build_router(instance_id: str, push: EventHandler, enqueue: EventHandler) -> RabbitRouter:
+    router = RabbitRouter()
+
+    @router.subscriber(
+        push_queue(instance_id),
+        EVENTS,
+        decoder=raw_body,
+        ack_policy=AckPolicy.ACK,
+        title="notifier.push.<instance>",
+    )
+    async def push_event(message: RabbitMessage) -> None:
+        """Every event, to emit the Socket.IO push it maps to (best effort, live only)."""
+        try:
+            event, payload = parse(message.body)
+        except (UnparseableMessage, ValidationError) as error:
+            log.warning("event not understood, not pushed", extra={"error": str(error)[:300]})
+            return
+        token = log_context.ticket_id.set(event.ticket_id)
+        try:
+            await push(event, payload)
+        except Exception:
+            log.exception("push failed", extra={"eventId": event.event_id})
+        finally:
+            log_context.ticket_id.reset(token)
+
+    @router.subscriber(
+        webhook_queue(),
+        EVENTS,
+        decoder=raw_body,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+        title=WEBHOOK_QUEUE,
+    )
+    async def enqueue_webhooks(message: RabbitMessage) -> None:
+        """Every event, to record one delivery per matching webhook endpoint. A body that
+        is not an event goes to the dead letters; a storage error is retried."""
+        try:
+            event, payload = parse(message.body)
+        except (UnparseableMessage, ValidationError) as error:
+            log.warning("event not understood, dead-lettered", extra={"error": str(error)[:300]})
+            await message.reject(requeue=False)
+            return
+        token = log_context.ticket_id.set(event.ticket_id)
+        try:
+            await enqueue(event, payload)
+        finally:
+            log_context.ticket_id.reset(token)
+
+    return router

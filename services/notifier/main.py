@@ -1,0 +1,132 @@
+"""Composition root of the notifier: Socket.IO pushes and outbound webhooks."""
+
+import logging
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import socketio
+from fastapi import APIRouter
+from faststream.rabbit import RabbitRouter
+from starlette.types import ASGIApp
+
+from contracts.events import Event
+from infra.runtime import Context
+from services.notifier import metrics
+from services.notifier.api import build_api
+from services.notifier.auth import AGENTS_COLLECTION, Authenticator
+from services.notifier.delivery import WebhookWorker
+from services.notifier.domain.pushes import push_for
+from services.notifier.domain.recent import RecentIds
+from services.notifier.domain.webhooks import RetryPolicy
+from services.notifier.handlers import build_router
+from services.notifier.repository import WebhookStore
+from services.notifier.sockets import PushServer, allowed_origins
+
+log = logging.getLogger(__name__)
+
+
+class Notifier:
+    name = "notifier"
+
+    def __init__(self) -> None:
+        self.instance_id = uuid.uuid4().hex[:12]
+        self._context: Context | None = None
+        self._authenticator: Authenticator | None = None
+        self._store: WebhookStore | None = None
+        self._recent = RecentIds(10_000)
+        self.worker: WebhookWorker | None = None
+        self.sockets = PushServer("", self.authenticator)
+        self._router = build_router(self.instance_id, self.push, self.enqueue)
+        self._api = build_api(self.store, self.authenticator, self._now)
+
+    def context(self) -> Context:
+        if self._context is None:
+            raise RuntimeError("notifier not started")
+        return self._context
+
+    def authenticator(self) -> Authenticator:
+        if self._authenticator is None:
+            raise RuntimeError("notifier not started")
+        return self._authenticator
+
+    def store(self) -> WebhookStore:
+        if self._store is None:
+            raise RuntimeError("notifier not started")
+        return self._store
+
+    def _now(self) -> Any:
+        return self.context().clock.now()
+
+    def routers(self) -> list[RabbitRouter]:
+        return [self._router]
+
+    def http_routers(self) -> list[APIRouter]:
+        return [self._api]
+
+    def wrap_http(self, app: ASGIApp) -> ASGIApp:
+        """Socket.IO answers `/socket.io/`; everything else, lifespan included, goes to
+        `app` (socketio.ASGIApp forwards lifespan when it has no startup hooks)."""
+        wrapped: ASGIApp = socketio.ASGIApp(self.sockets.sio, other_asgi_app=app)
+        return wrapped
+
+    async def start(self, context: Context) -> None:
+        settings = context.settings.notifier
+        database = context.mongo[context.settings.mongodb_database]
+        self._context = context
+        self._recent = RecentIds(settings.recent_event_ids)
+        self.sockets.sio.eio.cors_allowed_origins = allowed_origins(settings.cors_origins)
+        self._authenticator = Authenticator(
+            context.settings, context.clock, database[AGENTS_COLLECTION]
+        )
+        self._store = WebhookStore(database)
+        await self._store.ensure_indexes()
+        policy = RetryPolicy(
+            max_attempts=settings.webhook_max_attempts,
+            first_delay=timedelta(seconds=settings.webhook_backoff_seconds),
+            max_delay=timedelta(seconds=settings.webhook_backoff_max_seconds),
+        )
+        self.worker = WebhookWorker(
+            self._store,
+            context.clock,
+            policy,
+            settings.webhook_timeout_seconds,
+            settings.webhook_max_in_flight,
+        )
+
+    async def started(self, context: Context) -> None:
+        worker = self.worker
+        assert worker is not None
+        poll = context.settings.notifier.webhook_poll_seconds
+        context.spawn("webhook-worker", lambda: worker.run(poll, context.stop))
+        log.info("notifier started", extra={"instance": self.instance_id})
+
+    async def stop(self) -> None:
+        await self.sockets.close()
+        if self.worker is not None:
+            await self.worker.close()
+
+    async def push(self, event: Event, _payload: dict[str, Any]) -> None:
+        """Emits the push the event maps to, once per event id on this instance."""
+        if event.event_id in self._recent:
+            metrics.DUPLICATES.inc()
+            return
+        self._recent.add(event.event_id)
+        push = push_for(event)
+        if push is None:
+            return
+        await self.sockets.emit(push)
+        lag = (self.context().clock.now() - event.occurred_at).total_seconds()
+        metrics.PUSH_LATENCY.observe(max(lag, 0.0))
+        log.info(
+            "pushed", extra={"push": push.event, "rooms": push.rooms, "eventId": event.event_id}
+        )
+
+    async def enqueue(self, event: Event, payload: dict[str, Any]) -> None:
+        created = await self.store().enqueue(
+            event.event_id, event.type, payload, self.context().clock.now()
+        )
+        if created:
+            log.info(
+                "webhook deliveries queued", extra={"eventId": event.event_id, "count": created}
+            )

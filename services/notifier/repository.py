@@ -1,0 +1,142 @@
+"""Webhook endpoints and deliveries in MongoDB (PyMongo's async client, no Beanie: several
+notifier instances may share one process in tests, and Beanie binds classes globally)."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, DESCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError
+
+from services.notifier.documents import (
+    DELIVERIES,
+    DELIVERY_INDEXES,
+    WEBHOOK_INDEXES,
+    WEBHOOKS,
+    Delivery,
+    Webhook,
+    new_delivery_id,
+)
+from services.notifier.domain.webhooks import DUE_STATUSES, DeliveryStatus, Outcome, wants
+
+DUPLICATE_KEY = 11000
+
+
+class WebhookStore:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+        self.webhooks = database[WEBHOOKS]
+        self.deliveries = database[DELIVERIES]
+
+    async def ensure_indexes(self) -> None:
+        await self.webhooks.create_indexes(WEBHOOK_INDEXES)
+        await self.deliveries.create_indexes(DELIVERY_INDEXES)
+
+    async def add(self, webhook: Webhook) -> None:
+        await self.webhooks.insert_one(webhook.stored())
+
+    async def get(self, webhook_id: str) -> Webhook | None:
+        found = await self.webhooks.find_one({"_id": webhook_id})
+        return None if found is None else Webhook.model_validate(found)
+
+    async def all(self) -> list[Webhook]:
+        cursor = self.webhooks.find({}).sort("createdAt", ASCENDING)
+        return [Webhook.model_validate(doc) async for doc in cursor]
+
+    async def update(self, webhook_id: str, fields: dict[str, Any]) -> Webhook | None:
+        found = await self.webhooks.find_one_and_update(
+            {"_id": webhook_id}, {"$set": fields}, return_document=ReturnDocument.AFTER
+        )
+        return None if found is None else Webhook.model_validate(found)
+
+    async def remove(self, webhook_id: str) -> bool:
+        """Deliveries stay for the record; pending ones die at their next attempt."""
+        result = await self.webhooks.delete_one({"_id": webhook_id})
+        return result.deleted_count == 1
+
+    async def enqueue(
+        self, event_id: str, event_type: str, payload: dict[str, Any], now: datetime
+    ) -> int:
+        """One pending delivery per active matching endpoint; a repeat is a no-op.
+        Returns how many were new."""
+        cursor = self.webhooks.find({"active": True}, {"events": 1})
+        targets = [doc["_id"] async for doc in cursor if wants(doc.get("events", []), event_type)]
+        if not targets:
+            return 0
+        documents = [
+            Delivery(
+                id=new_delivery_id(),
+                webhook_id=webhook_id,
+                event_id=event_id,
+                event_type=event_type,
+                payload=payload,
+                next_attempt_at=now,
+                created_at=now,
+            ).stored()
+            for webhook_id in targets
+        ]
+        try:
+            result = await self.deliveries.insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            errors = error.details.get("writeErrors", [])
+            if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                raise
+            return len(documents) - len(errors)
+        return len(result.inserted_ids)
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
+        """Each due delivery is taken by one worker: a conditional update on the
+        `nextAttemptAt` read pushes it past the lease; a lost race skips it."""
+        due = {"status": {"$in": list(DUE_STATUSES)}, "nextAttemptAt": {"$lte": now}}
+        cursor = self.deliveries.find(due).sort("nextAttemptAt", ASCENDING).limit(limit)
+        claimed: list[Delivery] = []
+        async for doc in cursor:
+            won = await self.deliveries.find_one_and_update(
+                {"_id": doc["_id"], "status": doc["status"], "nextAttemptAt": doc["nextAttemptAt"]},
+                {
+                    "$set": {"nextAttemptAt": now + lease, "lastAttemptAt": now},
+                    "$inc": {"attempts": 1},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+            if won is not None:
+                claimed.append(Delivery.model_validate(won))
+        return claimed
+
+    async def record(
+        self,
+        delivery: Delivery,
+        outcome: Outcome,
+        status_code: int | None,
+        error: str | None,
+        now: datetime,
+    ) -> None:
+        fields: dict[str, Any] = {
+            "status": outcome.status,
+            "lastStatusCode": status_code,
+            "lastError": error,
+            "nextAttemptAt": outcome.next_attempt_at or now,
+        }
+        if outcome.status is DeliveryStatus.DELIVERED:
+            fields["deliveredAt"] = now
+        await self.deliveries.update_one(
+            {"_id": delivery.id, "attempts": delivery.attempts}, {"$set": fields}
+        )
+
+    async def deliveries_of(
+        self, webhook_id: str, status: DeliveryStatus | None, skip: int, limit: int
+    ) -> tuple[list[Delivery], int]:
+        query: dict[str, Any] = {"webhookId": webhook_id}
+        if status is not None:
+            query["status"] = status
+        total = await self.deliveries.count_documents(query)
+        cursor = self.deliveries.find(query).sort("createdAt", DESCENDING).skip(skip).limit(limit)
+        return [Delivery.model_validate(doc) async for doc in cursor], total
+
+    async def retry(self, webhook_id: str, delivery_id: str, now: datetime) -> Delivery | None:
+        """A dead delivery back to pending, with a fresh set of attempts."""
+        found = await self.deliveries.find_one_and_update(
+            {"_id": delivery_id, "webhookId": webhook_id, "status": DeliveryStatus.DEAD},
+            {"$set": {"status": DeliveryStatus.PENDING, "attempts": 0, "nextAttemptAt": now}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if found is None else Delivery.model_validate(found)

@@ -1,0 +1,84 @@
+"""The Socket.IO server agents' UIs connect to: authenticated on connect, then placed in
+the rooms the push table addresses."""
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+import socketio
+
+from infra.auth import InvalidToken, bearer_token
+from services.notifier import metrics
+from services.notifier.auth import AgentIdentity, Authenticator
+from services.notifier.domain.pushes import Push, rooms_of
+
+log = logging.getLogger(__name__)
+
+UNAUTHORIZED = "Unauthorized: a valid agent bearer token is required"
+
+
+def token_of(environ: dict[str, Any], auth: object) -> str | None:
+    """`auth: {token}` from the Socket.IO handshake, else the Authorization header."""
+    if isinstance(auth, dict) and isinstance(auth.get("token"), str):
+        token: str = auth["token"]
+        return token.removeprefix("Bearer ").strip() or None
+    header = environ.get("HTTP_AUTHORIZATION")
+    if header is None:
+        return None
+    try:
+        return bearer_token(header)
+    except InvalidToken:
+        return None
+
+
+def allowed_origins(setting: str) -> str | list[str] | None:
+    """Empty: same origin only (python-socketio's default); `*`: any; else the list."""
+    if not setting.strip():
+        return None
+    if setting.strip() == "*":
+        return "*"
+    return [origin.strip() for origin in setting.split(",") if origin.strip()]
+
+
+class PushServer:
+    def __init__(self, cors_origins: str, authenticator: Callable[[], Authenticator]) -> None:
+        self.sio = socketio.AsyncServer(
+            async_mode="asgi",
+            cors_allowed_origins=allowed_origins(cors_origins),
+            logger=False,
+            engineio_logger=False,
+        )
+        self._authenticator = authenticator
+        self._connected: dict[str, AgentIdentity] = {}
+        self.sio.on("connect", self._connect)
+        self.sio.on("disconnect", self._disconnect)
+
+    @property
+    def connected(self) -> int:
+        return len(self._connected)
+
+    async def _connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
+        try:
+            agent = await self._authenticator().agent(token_of(environ, auth))
+        except InvalidToken as error:
+            metrics.REFUSED_CONNECTIONS.inc()
+            log.info("socket refused", extra={"reason": str(error)})
+            raise socketio.exceptions.ConnectionRefusedError(UNAUTHORIZED) from error
+        for room in rooms_of(agent.id, admin=agent.admin):
+            await self.sio.enter_room(sid, room)
+        self._connected[sid] = agent
+        metrics.CONNECTED_CLIENTS.inc()
+        log.info("socket connected", extra={"agentId": agent.id, "role": str(agent.role)})
+
+    async def _disconnect(self, sid: str, _reason: object = None) -> None:
+        if self._connected.pop(sid, None) is not None:
+            metrics.CONNECTED_CLIENTS.dec()
+
+    async def emit(self, push: Push) -> None:
+        await self.sio.emit(push.event, push.payload, to=list(push.rooms))
+        metrics.PUSHES.labels(push.event).inc()
+
+    async def close(self) -> None:
+        """Drops every client (they reconnect to another instance)."""
+        for sid in list(self._connected):
+            await self.sio.disconnect(sid)
