@@ -52,7 +52,9 @@ class Sender:
 
     @property
     def actor(self) -> dict[str, Any]:
-        return {"type": "Customer", "phone": self.phone}
+        """Name and language ride along: the ticket service keeps them on the customer."""
+        actor: dict[str, Any] = {"type": "Customer", "phone": self.phone}
+        return actor | {k: v for k, v in (("name", self.name), ("language", self.language)) if v}
 
 
 @dataclass(frozen=True, slots=True)

@@ -110,7 +110,6 @@ _SPANISH = frozenset(
         "hola",
         "gracias",
         "pedido",
-        "ticket",
         "estado",
         "problema",
         "ayuda",
