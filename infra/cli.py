@@ -2,6 +2,7 @@
 
 import argparse
 import importlib
+import json
 import logging
 import sys
 from collections.abc import Sequence
@@ -17,6 +18,7 @@ log = logging.getLogger("tickets")
 
 SERVICES: dict[str, str] = {
     "ticket_service": "services.ticket_service.main:TicketService",
+    "assistant_gateway": "services.assistant_gateway.main:AssistantGateway",
     "notifier": "services.notifier.main:Notifier",
 }
 """Service name -> `module:class`; imported only when that service runs."""
@@ -57,11 +59,22 @@ def _parser() -> argparse.ArgumentParser:
     run = commands.add_parser("run", help="one service, for production")
     run.add_argument("service", choices=sorted(SERVICES))
     run.add_argument("--port", type=int, default=None)
+    commands.add_parser("tools", help="print the assistant's tool definitions as JSON")
     return parser
+
+
+def print_tools() -> None:
+    """Both shapes (Responses API, Chat Completions), to paste into a bot's configuration."""
+    from services.assistant_gateway.domain.tools import tool_definitions  # noqa: PLC0415
+
+    print(json.dumps(tool_definitions(), indent=2, ensure_ascii=False))  # noqa: T201
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "tools":
+        print_tools()
+        return 0
     settings = Settings()
     if getattr(args, "port", None) is not None:
         settings = settings.model_copy(update={"http_port": args.port})

@@ -71,6 +71,15 @@ class Settings(BaseSettings):
     jwt_private_key: str | None = Field(default=None, description="RS256 PEM (token issuing)")
     jwt_public_key: str | None = Field(default=None, description="RS256 PEM (token checking)")
     jwt_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    api_requests_per_minute: int = Field(
+        default=600, ge=1, description="REST requests per agent token or API key per minute"
+    )
+    tickets_per_customer_per_hour: int = Field(
+        default=10, ge=1, description="Tickets one customer may open in any 60 minutes"
+    )
+    max_open_tickets_per_customer: int = Field(
+        default=10, ge=1, description="A customer's unresolved tickets before creation is refused"
+    )
     openai_api_key: str | None = Field(
         default=None, validation_alias=AliasChoices("OPENAI_API_KEY", "TICKETS_OPENAI_API_KEY")
     )

@@ -45,10 +45,24 @@ def build_query(command: cmd.ListTickets) -> dict[str, Any]:
     return query
 
 
+_SEARCHED = ("ticketId", "title", "description")
+_MAX_WORDS = 8
+
+
 def _text_query(text: str) -> dict[str, Any]:
+    """Every word must appear (case-insensitive) in the ticket id, title or description.
+
+    Regexes rather than `$text`: the embedded Mongo wire server has no text search, and
+    the same query then behaves the same on MongoDB."""
     if _TICKET_ID.fullmatch(text.strip()):
         return {"ticketId": text.strip().upper()}
-    return {"$text": {"$search": text}}
+    words = text.split()[:_MAX_WORDS]
+    return {
+        "$and": [
+            {"$or": [{f: {"$regex": re.escape(w), "$options": "i"}} for f in _SEARCHED]}
+            for w in words
+        ]
+    }
 
 
 def build_sort(sort: str) -> list[tuple[str, int]]:

@@ -10,8 +10,12 @@ from starlette.types import ASGIApp
 from infra.messaging import publish_event
 from infra.mongo import init_documents
 from infra.runtime import Context
+from infra.settings import Settings
+from services.ticket_service.api import build_api
+from services.ticket_service.api_middleware import RequestLog
 from services.ticket_service.documents import DOCUMENT_MODELS
 from services.ticket_service.handlers import build_router
+from services.ticket_service.ratelimit import RateLimiter, rate_limiting
 from services.ticket_service.relay import OutboxRelay
 from services.ticket_service.repository import (
     AgentRepository,
@@ -29,6 +33,8 @@ class TicketService:
         self._use_cases: TicketUseCases | None = None
         self._router = build_router(self.use_cases)
         self.relay: OutboxRelay | None = None
+        self._settings: Settings | None = None
+        self._limiter: RateLimiter | None = None
 
     def use_cases(self) -> TicketUseCases:
         if self._use_cases is None:
@@ -38,16 +44,29 @@ class TicketService:
     def routers(self) -> list[RabbitRouter]:
         return [self._router]
 
+    def settings(self) -> Settings:
+        if self._settings is None:
+            raise RuntimeError("ticket service not started")
+        return self._settings
+
+    def limiter(self) -> RateLimiter:
+        if self._limiter is None:
+            raise RuntimeError("ticket service not started")
+        return self._limiter
+
     def http_routers(self) -> list[APIRouter]:
-        return []
+        return [
+            build_api(self.use_cases, self.settings, self.limiter),
+        ]
 
     def wrap_http(self, app: ASGIApp) -> ASGIApp:
-        return app
+        return RequestLog(app)
 
     async def start(self, context: Context) -> None:
-        settings = context.settings
+        settings = self._settings = context.settings
         await init_documents(context.mongo, settings.mongodb_database, DOCUMENT_MODELS)
         tickets = TicketRepository()
+        self._limiter, creation_guard = await rate_limiting(context.mongo, settings, tickets)
         self.relay = OutboxRelay(
             tickets.tickets,
             partial(publish_event, context.broker),
@@ -62,6 +81,7 @@ class TicketService:
             relay=self.relay,
             clock=context.clock,
             policy=settings.sla,
+            creation_guard=creation_guard,
         )
 
     async def started(self, context: Context) -> None:

@@ -35,6 +35,7 @@ from services.ticket_service.domain.errors import (
 from services.ticket_service.domain.ids import format_ticket_id
 from services.ticket_service.domain.model import Change, change_status
 from services.ticket_service.listing import build_query, build_sort
+from services.ticket_service.ratelimit import CreationGuard
 from services.ticket_service.relay import OutboxRelay
 from services.ticket_service.repository import (
     AgentRepository,
@@ -42,6 +43,7 @@ from services.ticket_service.repository import (
     IdempotencyStore,
     TicketRepository,
 )
+from services.ticket_service.statistics import StatisticsQuery, TicketStatistics, compute
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,8 @@ class TicketUseCases:
     relay: OutboxRelay
     clock: Clock
     policy: SlaPolicy
+    creation_guard: CreationGuard | None = None
+    """Rate limits on opening tickets (section 16.3); None only in narrow tests."""
 
     # ---- who is acting -------------------------------------------------------------
 
@@ -106,9 +110,19 @@ class TicketUseCases:
         principal = await self.principal(command.actor, create_customer=True)
         customer_id = await self._customer_for(principal, command.customer)
         if command.idempotency_key is None:
-            return await self._create(command, principal, customer_id, None)
+            return await self._guarded_create(command, principal, customer_id, None)
         key = f"create:{customer_id}:{command.idempotency_key}"
-        return await self._once(key, lambda: self._create(command, principal, customer_id, key))
+        return await self._once(
+            key, lambda: self._guarded_create(command, principal, customer_id, key)
+        )
+
+    async def _guarded_create(
+        self, command: cmd.CreateTicket, principal: Principal, customer_id: str, key: str | None
+    ) -> Ticket:
+        """Limits count only real creations: an idempotent replay never reaches here."""
+        if self.creation_guard is not None:
+            await self.creation_guard.check(customer_id, self.clock.now())
+        return await self._create(command, principal, customer_id, key)
 
     async def _customer_for(
         self, principal: Principal, customer: cmd.CustomerByPhone | cmd.CustomerById
@@ -226,6 +240,21 @@ class TicketUseCases:
             items=[t.to_wire() for t in items],
             pagination=Pagination(page=command.page, limit=command.limit, total=total, pages=pages),
         )
+
+    async def agent_tickets(self, command: cmd.ListTickets) -> TicketPage:
+        """One agent's tickets: an agent may ask only for themselves, an admin for anyone."""
+        principal = await self.principal(command.actor)
+        wanted = command.assigned_agent or ""
+        if not principal.sees_everything and wanted != principal.id:
+            raise NotFound(f"Agent {wanted} not found")
+        if principal.sees_everything and await self.agents.get(wanted) is None:
+            raise NotFound(f"Agent {wanted} not found")
+        return await self.list(command)
+
+    async def statistics(self, query: StatisticsQuery) -> TicketStatistics:
+        """Figures over the tickets the caller may read, created within the range."""
+        principal = await self.principal(query.actor)
+        return await compute(self.tickets.tickets, self.agents, query, principal.scope())
 
     # ---- changes -------------------------------------------------------------------
 

@@ -1,0 +1,251 @@
+"""Ticket statistics over a createdAt range, computed by one Mongo aggregation.
+
+Mongo groups the tickets by (status, priority, category, resolvedBy) and sums what every
+figure needs; `fold` combines those partial sums into the report. Sums and counts add up
+exactly, so every average and rate is the one a pass over the raw tickets would give.
+Times are milliseconds (the unit of the ticket's own `firstResponseTime` and
+`resolutionTime`); rates are percentages rounded to two decimals.
+"""
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from pydantic import AwareDatetime, Field, model_validator
+from pymongo.asynchronous.collection import AsyncCollection
+
+from contracts.actors import Actor
+from contracts.base import WireModel
+from contracts.enums import Category, Priority, TicketStatus
+from services.ticket_service.documents import Agent
+
+
+class StatisticsQuery(WireModel):
+    actor: Actor
+    created_from: AwareDatetime | None = Field(
+        default=None, description="Only tickets created at or after this moment"
+    )
+    created_to: AwareDatetime | None = Field(
+        default=None, description="Only tickets created at or before this moment"
+    )
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "StatisticsQuery":
+        if self.created_from and self.created_to and self.created_from > self.created_to:
+            raise ValueError("createdFrom must not be after createdTo")
+        return self
+
+
+class TimeAverages(WireModel):
+    """Average milliseconds; null where no ticket has the time yet."""
+
+    overall: float | None
+    by_priority: dict[Priority, float | None]
+    by_category: dict[Category, float | None]
+
+
+class Compliance(WireModel):
+    met: int
+    missed: int
+    percent: float | None = Field(description="met / (met + missed) * 100; null when both 0")
+
+
+class SlaFigures(WireModel):
+    first_response: Compliance
+    resolution: Compliance
+
+
+class ReopenFigures(WireModel):
+    reopened: int = Field(description="Tickets reopened at least once")
+    resolved_ever: int = Field(description="Tickets resolved or closed at least once")
+    percent: float | None
+
+
+class Satisfaction(WireModel):
+    average: float | None = Field(description="Average CSAT rating, 1-5")
+    count: int
+
+
+class AgentFigures(WireModel):
+    agent_id: str
+    name: str | None
+    resolved: int = Field(description="Tickets this agent resolved (resolvedBy)")
+    avg_resolution_time: float | None
+    avg_first_response_time: float | None
+    avg_satisfaction: float | None
+
+
+class Range(WireModel):
+    created_from: AwareDatetime | None
+    created_to: AwareDatetime | None
+
+
+class TicketStatistics(WireModel):
+    range: Range
+    total: int
+    by_status: dict[TicketStatus, int]
+    first_response_time: TimeAverages
+    resolution_time: TimeAverages
+    sla: SlaFigures
+    reopen_rate: ReopenFigures
+    satisfaction: Satisfaction
+    agents: list[AgentFigures]
+
+
+def _present(path: str) -> dict[str, Any]:
+    return {"$cond": [{"$ne": [{"$ifNull": [path, None]}, None]}, 1, 0]}
+
+
+def _equals(path: str, value: object) -> dict[str, Any]:
+    return {"$cond": [{"$eq": [path, value]}, 1, 0]}
+
+
+_RESOLVED_EVER = {
+    "$or": [
+        {"$ne": [{"$ifNull": ["$resolvedAt", None]}, None]},
+        {"$ne": [{"$ifNull": ["$closedAt", None]}, None]},
+    ]
+}
+_SUMS: dict[str, Any] = {
+    "tickets": {"$sum": 1},
+    "frSum": {"$sum": "$firstResponseTime"},
+    "frCount": {"$sum": _present("$firstResponseTime")},
+    "resSum": {"$sum": "$resolutionTime"},
+    "resCount": {"$sum": _present("$resolutionTime")},
+    "frMet": {"$sum": _equals("$sla.firstResponseMet", True)},
+    "frMissed": {"$sum": _equals("$sla.firstResponseMet", False)},
+    "resMet": {"$sum": _equals("$sla.resolutionMet", True)},
+    "resMissed": {"$sum": _equals("$sla.resolutionMet", False)},
+    "reopened": {"$sum": {"$cond": [{"$gt": ["$reopenCount", 0]}, 1, 0]}},
+    "resolvedEver": {"$sum": {"$cond": [_RESOLVED_EVER, 1, 0]}},
+    "csatSum": {"$sum": "$customerSatisfaction.rating"},
+    "csatCount": {"$sum": _present("$customerSatisfaction.rating")},
+}
+
+
+def pipeline(match: dict[str, Any]) -> list[dict[str, Any]]:
+    key = {"status": "$status", "priority": "$priority", "category": "$category"}
+    return [
+        {"$match": match},
+        {"$group": {"_id": {**key, "resolvedBy": "$resolvedBy"}, **_SUMS}},
+    ]
+
+
+@dataclass
+class Sums:
+    """Partial sums of one group of tickets; adding two gives the sums of their union."""
+
+    values: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_SUMS, 0.0))
+
+    def add(self, row: Mapping[str, Any]) -> None:
+        for name in _SUMS:
+            self.values[name] += row.get(name) or 0
+
+    def __getitem__(self, name: str) -> float:
+        return self.values[name]
+
+    def average(self, total: str, count: str) -> float | None:
+        return self[total] / self[count] if self[count] else None
+
+
+def _percent(part: float, whole: float) -> float | None:
+    return round(100 * part / whole, 2) if whole else None
+
+
+def _compliance(sums: Sums, met: str, missed: str) -> Compliance:
+    return Compliance(
+        met=int(sums[met]),
+        missed=int(sums[missed]),
+        percent=_percent(sums[met], sums[met] + sums[missed]),
+    )
+
+
+def _grouped(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, Sums]:
+    groups: dict[str, Sums] = {}
+    for row in rows:
+        value = row["_id"].get(key)
+        if value is not None:
+            groups.setdefault(str(value), Sums()).add(row)
+    return groups
+
+
+def _averages(rows: Sequence[Mapping[str, Any]], total: str, count: str) -> TimeAverages:
+    overall = Sums()
+    for row in rows:
+        overall.add(row)
+    by_priority = _grouped(rows, "priority")
+    by_category = _grouped(rows, "category")
+    return TimeAverages(
+        overall=overall.average(total, count),
+        by_priority={p: by_priority.get(p, Sums()).average(total, count) for p in Priority},
+        by_category={c: by_category.get(c, Sums()).average(total, count) for c in Category},
+    )
+
+
+def fold(
+    rows: Sequence[Mapping[str, Any]], query: StatisticsQuery, names: Mapping[str, str | None]
+) -> TicketStatistics:
+    overall = Sums()
+    for row in rows:
+        overall.add(row)
+    by_status = _grouped(rows, "status")
+    by_agent = _grouped(rows, "resolvedBy")
+    return TicketStatistics(
+        range=Range(created_from=query.created_from, created_to=query.created_to),
+        total=int(overall["tickets"]),
+        by_status={s: int(by_status.get(s, Sums())["tickets"]) for s in TicketStatus},
+        first_response_time=_averages(rows, "frSum", "frCount"),
+        resolution_time=_averages(rows, "resSum", "resCount"),
+        sla=SlaFigures(
+            first_response=_compliance(overall, "frMet", "frMissed"),
+            resolution=_compliance(overall, "resMet", "resMissed"),
+        ),
+        reopen_rate=ReopenFigures(
+            reopened=int(overall["reopened"]),
+            resolved_ever=int(overall["resolvedEver"]),
+            percent=_percent(overall["reopened"], overall["resolvedEver"]),
+        ),
+        satisfaction=Satisfaction(
+            average=overall.average("csatSum", "csatCount"), count=int(overall["csatCount"])
+        ),
+        agents=[
+            AgentFigures(
+                agent_id=agent_id,
+                name=names.get(agent_id),
+                resolved=int(sums["tickets"]),
+                avg_resolution_time=sums.average("resSum", "resCount"),
+                avg_first_response_time=sums.average("frSum", "frCount"),
+                avg_satisfaction=sums.average("csatSum", "csatCount"),
+            )
+            for agent_id, sums in sorted(by_agent.items())
+        ],
+    )
+
+
+class AgentLookup(Protocol):
+    async def get(self, agent_id: str) -> Agent | None: ...
+
+
+def match_for(query: StatisticsQuery, scope: dict[str, Any]) -> dict[str, Any]:
+    created = {
+        op: moment
+        for op, moment in (("$gte", query.created_from), ("$lte", query.created_to))
+        if moment is not None
+    }
+    conditions = [c for c in ({"createdAt": created} if created else {}, scope) if c]
+    return {"$and": conditions} if conditions else {}
+
+
+async def compute(
+    tickets: AsyncCollection[dict[str, Any]],
+    agents: AgentLookup,
+    query: StatisticsQuery,
+    scope: dict[str, Any],
+) -> TicketStatistics:
+    cursor = await tickets.aggregate(pipeline(match_for(query, scope)))
+    rows: list[dict[str, Any]] = await cursor.to_list()
+    names: dict[str, str | None] = {}
+    for agent_id in {str(r["_id"]["resolvedBy"]) for r in rows if r["_id"].get("resolvedBy")}:
+        agent = await agents.get(agent_id)
+        names[agent_id] = agent.name if agent else None
+    return fold(rows, query, names)

@@ -1,0 +1,418 @@
+"""The agents' REST API through a real ASGI client over the real RabbitMQ and Mongo server."""
+
+import json
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from contracts.enums import AgentRole
+from tests.support.api import SERVICE, api_client, api_settings, bearer, new_ticket
+from tests.support.factories import make_agent
+from tests.support.system import Endpoints
+
+pytestmark = pytest.mark.integration
+
+TICKETS = "/api/v2/tickets"
+
+
+def ok(response: httpx.Response, status: int = 200) -> Any:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is True
+    return body["data"]
+
+
+def refused(response: httpx.Response, status: int, code: str) -> str:
+    assert response.status_code == status, response.text
+    body = response.json()
+    assert body["success"] is False
+    assert body["code"] == code
+    message: str = body["error"]
+    return message
+
+
+async def test_an_agent_works_a_ticket_through_every_route(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        ana = await make_agent("Ana")
+        as_ana = bearer(settings, ana)
+        created = ok(
+            await api.post(TICKETS, json=new_ticket(assignToSelf=False), headers=as_ana), 201
+        )
+        ticket_id = created["ticketId"]
+        path = f"{TICKETS}/{ticket_id}"
+        assert (created["status"], created["source"], created["assignedAgent"]) == (
+            "new",
+            "agent",
+            None,
+        )
+
+        viewed = ok(await api.get(path, headers=as_ana))
+        assigned = ok(await api.put(f"{path}/assign", json={"agentId": ana}, headers=as_ana))
+        noted = ok(
+            await api.put(f"{path}/notes", json={"content": "Called the courier"}, headers=as_ana)
+        )
+        waiting = ok(
+            await api.put(
+                f"{path}/status",
+                json={"status": "pending_customer", "reason": "asked for the address"},
+                headers=as_ana,
+            )
+        )
+        released = ok(await api.put(f"{path}/unassign", json={}, headers=as_ana))
+        listed = ok(await api.get(TICKETS, headers=as_ana))
+        customer_tickets = ok(
+            await api.get(f"{TICKETS}/customer/{created['customerId']}", headers=as_ana)
+        )
+        viewed_again = ok(await api.get(path, headers=as_ana))
+
+    assert viewed["status"] == "open"
+    first_view = viewed["statusHistory"][-1]
+    assert (first_view["from"], first_view["to"], first_view["automated"]) == ("new", "open", True)
+    assert (first_view["changedBy"], first_view["changedByType"]) == (ana, "Agent")
+    assert (assigned["assignedAgent"], assigned["status"]) == (ana, "in_progress")
+    assert [n["content"] for n in noted["internalNotes"]] == ["Called the courier"]
+    assert noted["internalNotes"][0]["isVisible"] is False
+    assert waiting["status"] == "pending_customer"
+    assert waiting["statusHistory"][-1]["reason"] == "asked for the address"
+    assert (released["assignedAgent"], released["status"]) == (None, "pending_customer")
+    assert [t["ticketId"] for t in listed] == [ticket_id]
+    assert [t["ticketId"] for t in customer_tickets] == [ticket_id]
+    assert viewed_again["revision"] == released["revision"]
+
+
+async def test_an_agent_creating_a_ticket_takes_it_and_a_service_key_creates_as_system(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        ana = await make_agent("Ana")
+        mine = ok(await api.post(TICKETS, json=new_ticket(), headers=bearer(settings, ana)), 201)
+        by_service = ok(
+            await api.post(
+                TICKETS,
+                json=new_ticket(customerId=mine["customerId"], customer=None),
+                headers=SERVICE,
+            ),
+            201,
+        )
+        agent_view = ok(await api.get(f"{TICKETS}/agent/{ana}", headers=bearer(settings, ana)))
+    assert (mine["assignedAgent"], mine["status"]) == (ana, "in_progress")
+    assert (by_service["source"], by_service["status"]) == ("system", "new")
+    assert by_service["customerId"] == mine["customerId"]
+    assert [t["ticketId"] for t in agent_view] == [mine["ticketId"]]
+
+
+BAD_BODIES: list[tuple[dict[str, Any], str]] = [
+    (new_ticket(title="   abc    "), "title"),
+    (new_ticket(title="x" * 201), "title"),
+    (new_ticket(description="too short"), "description"),
+    (new_ticket(description="x" * 5001), "description"),
+    (new_ticket(priority="whenever"), "priority"),
+    (new_ticket(category="gossip"), "category"),
+    (new_ticket(status="closed"), "status"),
+    (new_ticket(sla={"firstResponseMet": True}), "sla"),
+    (new_ticket(statusHistory=[]), "statusHistory"),
+    (new_ticket(ticketId="TICKET-2026-999999"), "ticketId"),
+    (new_ticket(customer={"phone": "12"}), "customer.phone"),
+    (new_ticket(customerId="not-an-id", customer=None), "customerId"),
+    ({"title": "Order not delivered", "description": "x" * 20}, "customerId or customer"),
+]
+
+
+async def test_bad_bodies_are_refused_naming_the_field_and_nothing_is_created(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        as_ana = bearer(settings, await make_agent("Ana"))
+        messages = [
+            refused(await api.post(TICKETS, json=body, headers=as_ana), 422, "validation")
+            for body, _ in BAD_BODIES
+        ]
+        malformed = await api.post(
+            TICKETS,
+            content=b'{"title": "broken',
+            headers={**as_ana, "Content-Type": "application/json"},
+        )
+        bad_queries = [
+            await api.get(TICKETS, params=params, headers=as_ana)
+            for params in (
+                {"limit": 101},
+                {"page": 0},
+                {"status": "sleeping"},
+                {"createdFrom": "2026-01-01T00:00:00"},
+                {"sort": "title"},
+                {"unknown": "x"},
+            )
+        ]
+        bad_path = await api.get(f"{TICKETS}/TICKET-1", headers=as_ana)
+        remaining = ok(await api.get(TICKETS, headers=as_ana))
+    for message, (_, field) in zip(messages, BAD_BODIES, strict=True):
+        assert field in message, message
+    refused(malformed, 422, "validation")
+    for response in bad_queries:
+        refused(response, 422, "validation")
+    assert "ticketId" in refused(bad_path, 422, "validation")
+    assert remaining == []
+
+
+def _every_route(ticket_id: str, agent_id: str) -> list[tuple[str, str, dict[str, Any] | None]]:
+    path = f"{TICKETS}/{ticket_id}"
+    return [
+        ("GET", TICKETS, None),
+        ("GET", f"{TICKETS}/statistics", None),
+        ("GET", path, None),
+        ("POST", TICKETS, new_ticket()),
+        ("PUT", f"{path}/assign", {"agentId": agent_id}),
+        ("PUT", f"{path}/unassign", {}),
+        ("PUT", f"{path}/status", {"status": "cancelled"}),
+        ("PUT", f"{path}/notes", {"content": "hello"}),
+        ("GET", f"{TICKETS}/agent/{agent_id}", None),
+        ("GET", f"{TICKETS}/customer/0123456789abcdef01234567", None),
+    ]
+
+
+async def test_every_route_answers_401_without_or_with_a_bad_credential(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        ana = await make_agent("Ana")
+        retired = await make_agent("Rita", active=False)
+        ticket = ok(await api.post(TICKETS, json=new_ticket(), headers=SERVICE), 201)
+        other_secret = settings.model_copy(
+            update={"jwt_secret": "another-secret-entirely-0123456789abcdef"}
+        )
+        credentials: list[dict[str, str]] = [
+            {},
+            {"Authorization": "Bearer not.a.jwt"},
+            {"Authorization": "Basic YW5hOnNlY3JldA=="},
+            bearer(other_secret, ana),
+            bearer(settings, retired),
+            bearer(settings, "0123456789abcdef01234567"),
+            {"X-API-Key": "wrong-key"},
+        ]
+        answers = [
+            (method, path, headers, await api.request(method, path, json=body, headers=headers))
+            for method, path, body in _every_route(ticket["ticketId"], ana)
+            for headers in credentials
+        ]
+        untouched = ok(await api.get(f"{TICKETS}/{ticket['ticketId']}", headers=SERVICE))
+    for method, path, headers, response in answers:
+        assert response.status_code == 401, (method, path, headers, response.text)
+        assert response.json()["code"] == "unauthorized"
+        assert response.headers["WWW-Authenticate"] == "Bearer"
+    assert (untouched["status"], untouched["revision"]) == ("new", ticket["revision"])
+
+
+async def test_an_expired_token_is_refused(endpoints: Endpoints, database: str) -> None:
+    settings = api_settings(endpoints, database, jwt_ttl_seconds=1)
+    async with api_client(settings) as api:
+        ana = await make_agent("Ana")
+        stale = bearer(settings, ana, now=datetime.now(UTC) - timedelta(minutes=5))
+        message = refused(await api.get(TICKETS, headers=stale), 401, "unauthorized")
+    assert "expired" in message
+
+
+async def test_another_agents_ticket_is_404_on_every_route_but_an_admin_sees_it(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        ana, bob = await make_agent("Ana"), await make_agent("Bob")
+        boss = await make_agent("Boss", AgentRole.ADMIN)
+        as_bob = bearer(settings, bob)
+        anas = ok(await api.post(TICKETS, json=new_ticket(), headers=bearer(settings, ana)), 201)
+        path = f"{TICKETS}/{anas['ticketId']}"
+        answers = [
+            await api.get(path, headers=as_bob),
+            await api.put(f"{path}/assign", json={"agentId": bob}, headers=as_bob),
+            await api.put(f"{path}/unassign", json={}, headers=as_bob),
+            await api.put(f"{path}/status", json={"status": "resolved"}, headers=as_bob),
+            await api.put(f"{path}/notes", json={"content": "mine now"}, headers=as_bob),
+            await api.get(f"{TICKETS}/agent/{ana}", headers=as_bob),
+            await api.get(f"{TICKETS}/TICKET-2026-424242", headers=as_bob),
+        ]
+        bobs_list = ok(await api.get(TICKETS, headers=as_bob))
+        bobs_view_of_customer = ok(
+            await api.get(f"{TICKETS}/customer/{anas['customerId']}", headers=as_bob)
+        )
+        admin_view = ok(await api.get(path, headers=bearer(settings, boss, AgentRole.ADMIN)))
+        admin_agent_view = ok(
+            await api.get(f"{TICKETS}/agent/{ana}", headers=bearer(settings, boss))
+        )
+        unknown_agent = await api.get(
+            f"{TICKETS}/agent/0123456789abcdef01234567", headers=bearer(settings, boss)
+        )
+    for response in answers:
+        assert "not found" in refused(response, 404, "not_found")
+    assert bobs_list == []
+    assert bobs_view_of_customer == []
+    assert admin_view["assignedAgent"] == ana
+    assert [t["ticketId"] for t in admin_agent_view] == [anas["ticketId"]]
+    refused(unknown_agent, 404, "not_found")
+
+
+async def test_an_invalid_transition_is_409_naming_the_valid_next_statuses(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        as_ana = bearer(settings, await make_agent("Ana"))
+        ticket = ok(await api.post(TICKETS, json=new_ticket(), headers=as_ana), 201)
+        path = f"{TICKETS}/{ticket['ticketId']}/status"
+        closing = await api.put(path, json={"status": "closed"}, headers=as_ana)
+        stale = await api.put(
+            path,
+            json={"status": "resolved", "expectedRevision": ticket["revision"] - 1},
+            headers=as_ana,
+        )
+        cancelled = ok(await api.put(path, json={"status": "cancelled"}, headers=as_ana))
+        after_cancel = await api.put(path, json={"status": "open"}, headers=as_ana)
+    message = refused(closing, 409, "invalid_transition")
+    assert "from in_progress to closed" in message
+    assert "cancelled, pending_customer, resolved" in message
+    refused(stale, 409, "conflict")
+    assert cancelled["status"] == "cancelled"
+    assert "none (terminal status)" in refused(after_cancel, 409, "invalid_transition")
+
+
+async def test_assigning_to_an_unknown_agent_is_400_naming_the_field(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        as_ana = bearer(settings, await make_agent("Ana"))
+        ticket = ok(await api.post(TICKETS, json=new_ticket(), headers=as_ana), 201)
+        response = await api.put(
+            f"{TICKETS}/{ticket['ticketId']}/assign",
+            json={"agentId": "0123456789abcdef01234567"},
+            headers=as_ana,
+        )
+    assert "agentId" in refused(response, 400, "validation")
+
+
+async def test_pages_cover_every_ticket_once_with_the_right_arithmetic(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        priorities = ["low", "medium", "high", "urgent"]
+        for i in range(23):
+            body = new_ticket(f"+3461{i:07d}", priority=priorities[i % 4], category="billing")
+            ok(await api.post(TICKETS, json=body, headers=SERVICE), 201)
+        pages = [
+            await api.get(TICKETS, params={"limit": 10, "page": n}, headers=SERVICE)
+            for n in (1, 2, 3, 4)
+        ]
+        by_priority = [
+            await api.get(
+                TICKETS, params={"limit": 7, "page": n, "sort": "-priority"}, headers=SERVICE
+            )
+            for n in (1, 2, 3, 4)
+        ]
+        urgent_or_high = await api.get(
+            TICKETS, params={"priority": "urgent,high", "limit": 100}, headers=SERVICE
+        )
+    bodies = [p.json() for p in pages]
+    assert [b["pagination"] for b in bodies] == [
+        {"page": n, "limit": 10, "total": 23, "pages": 3} for n in (1, 2, 3, 4)
+    ]
+    assert [b["count"] for b in bodies] == [10, 10, 3, 0]
+    seen = [t["ticketId"] for b in bodies for t in b["data"]]
+    assert len(seen) == len(set(seen)) == 23
+    assert seen == sorted(seen, reverse=True)
+    ordered = [t for p in by_priority for t in p.json()["data"]]
+    ranks = [priorities.index(t["priority"]) for t in ordered]
+    assert len({t["ticketId"] for t in ordered}) == 23
+    assert ranks == sorted(ranks, reverse=True)
+    assert {t["priority"] for t in urgent_or_high.json()["data"]} == {"urgent", "high"}
+    assert urgent_or_high.json()["pagination"]["total"] == 11
+
+
+async def test_filters_and_full_text_search(endpoints: Endpoints, database: str) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        ana = await make_agent("Ana")
+        as_ana = bearer(settings, ana)
+        refund = ok(
+            await api.post(
+                TICKETS,
+                json=new_ticket(
+                    "+34600000011",
+                    title="Refund for damaged blender",
+                    description="The blender arrived with a cracked jar.",
+                    category="billing",
+                ),
+                headers=as_ana,
+            ),
+            201,
+        )
+        login = ok(
+            await api.post(
+                TICKETS,
+                json=new_ticket(
+                    "+34600000012",
+                    title="Cannot log in to the app",
+                    description="Password reset email never arrives, blender unrelated.",
+                    category="account",
+                    assignToSelf=False,
+                ),
+                headers=as_ana,
+            ),
+            201,
+        )
+
+        async def ids(**params: Any) -> list[str]:
+            data = ok(await api.get(TICKETS, params=params, headers=as_ana))
+            return sorted(t["ticketId"] for t in data)
+
+        by_title = await ids(q="refund")
+        by_description = await ids(q="cracked")
+        by_both = await ids(q="blender")
+        by_id = await ids(q=login["ticketId"].lower())
+        nothing = await ids(q="submarine")
+        by_category = await ids(category="account")
+        by_agent = await ids(assignedAgent=ana)
+        pool = await ids(assignedAgent="none")
+        by_customer = await ids(customerId=refund["customerId"])
+        in_range = await ids(createdFrom=refund["createdAt"], createdTo=refund["createdAt"])
+        after_all = await ids(createdFrom="2999-01-01T00:00:00Z")
+    assert by_title == [refund["ticketId"]]
+    assert by_description == [refund["ticketId"]]
+    assert by_both == sorted([refund["ticketId"], login["ticketId"]])
+    assert by_id == [login["ticketId"]]
+    assert nothing == []
+    assert by_category == [login["ticketId"]]
+    assert by_agent == [refund["ticketId"]]
+    assert pool == [login["ticketId"]]
+    assert by_customer == [refund["ticketId"]]
+    assert in_range == [refund["ticketId"]]
+    assert after_all == []
+
+
+async def test_every_request_logs_one_line_with_the_request_id_it_returns(
+    endpoints: Endpoints, database: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        with caplog.at_level(logging.INFO, logger="tickets.http"):
+            given = await api.get(TICKETS, headers={**SERVICE, "X-Request-ID": "frontend-42.a_b"})
+            invalid = await api.get(TICKETS, headers={**SERVICE, "X-Request-ID": "bad id\n"})
+            anonymous = await api.get(TICKETS)
+    lines = [r for r in caplog.records if r.name == "tickets.http"]
+    assert given.headers["X-Request-ID"] == "frontend-42.a_b"
+    assert invalid.headers["X-Request-ID"] not in ("", "bad id\n")
+    assert len(invalid.headers["X-Request-ID"]) == 32
+    assert anonymous.status_code == 401
+    returned = [r.headers["X-Request-ID"] for r in (given, invalid, anonymous)]
+    assert [getattr(r, "requestId", None) for r in lines] == returned
+    assert [getattr(r, "status", None) for r in lines] == [200, 200, 401]
+    assert getattr(lines[0], "caller", "").startswith("key:")
+    json.dumps(lines[0].__dict__, default=str)

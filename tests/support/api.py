@@ -1,0 +1,61 @@
+"""The REST API through a real ASGI client: the whole app (lifespan included) in-process."""
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from asgi_lifespan import LifespanManager
+
+from contracts.enums import AgentRole
+from infra.auth import issue_token
+from infra.clock import Clock
+from infra.http import build_app
+from infra.runtime import Runtime
+from infra.settings import Settings
+from services.ticket_service.main import TicketService
+from tests.support.system import Endpoints, settings_for
+
+JWT_SECRET = "test-secret-of-a-decent-length-0123456789"
+API_KEY = "test-service-key"
+BASE_URL = "http://tickets.test"
+
+
+def api_settings(endpoints: Endpoints, database: str, **overrides: Any) -> Settings:
+    return settings_for(endpoints, database, jwt_secret=JWT_SECRET, api_keys=API_KEY, **overrides)
+
+
+@asynccontextmanager
+async def api_client(
+    settings: Settings, clock: Clock | None = None
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of a freshly started ticket service (its own Runtime, started by lifespan)."""
+    app = build_app(Runtime(settings, [TicketService()], clock))
+    async with (
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url=BASE_URL) as c,
+    ):
+        yield c
+
+
+def bearer(
+    settings: Settings,
+    agent_id: str,
+    role: AgentRole = AgentRole.AGENT,
+    now: datetime | None = None,
+) -> dict[str, str]:
+    token = issue_token(settings, agent_id, role, now or datetime.now(UTC))
+    return {"Authorization": f"Bearer {token}"}
+
+
+SERVICE = {"X-API-Key": API_KEY}
+
+
+def new_ticket(phone: str = "+34600000001", **extra: Any) -> dict[str, Any]:
+    return {
+        "title": "Order not delivered",
+        "description": "My order #12345 has not arrived after two weeks.",
+        "customer": {"phone": phone},
+        **extra,
+    }
