@@ -1,0 +1,338 @@
+"""Outbound webhooks against local HTTP receivers: admin API, signatures, retries with
+backoff on a moved clock, dead letters, slow endpoints, several notifier instances."""
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from contracts.enums import AgentRole
+from infra.auth import issue_token
+from infra.clock import MovableClock
+from infra.settings import NotifierSettings, Settings
+from services.notifier.domain.signing import SIGNATURE_HEADER, BadSignature, verify
+from services.notifier.main import Notifier
+from services.ticket_service.main import TicketService
+from tests.support.factories import make_agent
+from tests.support.notifier_system import (
+    Served,
+    breached,
+    created,
+    new_ticket_id,
+    publish,
+    publisher,
+    receiving,
+    serving,
+)
+from tests.support.system import Endpoints, settings_for
+
+pytestmark = pytest.mark.integration
+
+SECRET = "notifier-test-secret-0123456789abcdef"
+HOOK_SECRET = "whsec_test_0123456789abcdef"
+
+
+@dataclass
+class Admin:
+    http: httpx.AsyncClient
+    notifier: Notifier
+    clock: MovableClock
+    served: Served
+    settings: Settings
+
+    async def hook(self, url: str, events: list[str]) -> str:
+        reply = await self.http.post(
+            "/api/v2/webhooks", json={"url": url, "events": events, "secret": HOOK_SECRET}
+        )
+        assert reply.status_code == 201, reply.text
+        webhook_id: str = reply.json()["data"]["id"]
+        return webhook_id
+
+    async def deliveries(self, webhook_id: str, **query: Any) -> list[dict[str, Any]]:
+        reply = await self.http.get(f"/api/v2/webhooks/{webhook_id}/deliveries", params=query)
+        assert reply.status_code == 200, reply.text
+        items: list[dict[str, Any]] = reply.json()["data"]
+        return items
+
+    async def wait_deliveries(self, webhook_id: str, count: int) -> list[dict[str, Any]]:
+        """Deliveries are recorded by the event consumer, shortly after the publish."""
+        async with asyncio.timeout(30):
+            while len(items := await self.deliveries(webhook_id)) < count:  # noqa: ASYNC110 - state in Mongo, no event to await
+                await asyncio.sleep(0.05)
+        return items
+
+    async def run_worker(self) -> int:
+        worker = self.notifier.worker
+        assert worker is not None
+        return await worker.run_once()
+
+
+def webhook_settings(endpoints: Endpoints, database: str, **notifier: Any) -> Settings:
+    knobs = {"webhook_poll_seconds": 3600, "webhook_max_attempts": 3, **notifier}
+    return settings_for(endpoints, database, jwt_secret=SECRET, notifier=NotifierSettings(**knobs))
+
+
+@asynccontextmanager
+async def admin_session(
+    endpoints: Endpoints, database: str, **notifier: Any
+) -> AsyncIterator[Admin]:
+    settings = webhook_settings(endpoints, database, **notifier)
+    clock = MovableClock(datetime.now(UTC))
+    service = Notifier()
+    async with serving(settings, [TicketService(), service], clock) as served:
+        admin_id = await make_agent("Root", AgentRole.ADMIN)
+        token = issue_token(settings, admin_id, AgentRole.ADMIN, clock.now())
+        headers = {"Authorization": f"Bearer {token}"}
+        async with httpx.AsyncClient(base_url=served.url, headers=headers) as http:
+            yield Admin(http, service, clock, served, settings)
+
+
+async def test_only_admins_manage_webhooks_and_bad_input_is_refused_field_by_field(
+    endpoints: Endpoints, database: str
+) -> None:
+    async with admin_session(endpoints, database) as admin:
+        agent_id = await make_agent("Ana")
+        agent_token = issue_token(admin.settings, agent_id, AgentRole.AGENT, admin.clock.now())
+        async with httpx.AsyncClient(base_url=admin.served.url) as anonymous:
+            nobody = await anonymous.get("/api/v2/webhooks")
+            agent = await anonymous.get(
+                "/api/v2/webhooks", headers={"Authorization": f"Bearer {agent_token}"}
+            )
+            unauthorised_create = await anonymous.post("/api/v2/webhooks", json={"url": "nope"})
+        bad = {
+            "scheme": {"url": "ftp://example.com/x", "events": ["ticket.created"]},
+            "no host": {"url": "http:///x", "events": ["ticket.created"]},
+            "event": {"url": "http://127.0.0.1/x", "events": ["ticket.exploded"]},
+            "no events": {"url": "http://127.0.0.1/x", "events": []},
+            "extra": {"url": "http://127.0.0.1/x", "events": ["*"], "isAdmin": True},
+            "short secret": {"url": "http://127.0.0.1/x", "events": ["*"], "secret": "x"},
+        }
+        refused = {
+            case: await admin.http.post("/api/v2/webhooks", json=body) for case, body in bad.items()
+        }
+        created_reply = await admin.http.post(
+            "/api/v2/webhooks",
+            json={"url": "http://127.0.0.1:9/hook", "events": ["ticket.*", "sla.breached"]},
+        )
+        webhook = created_reply.json()["data"]
+        listed = (await admin.http.get("/api/v2/webhooks")).json()
+        updated = await admin.http.put(
+            f"/api/v2/webhooks/{webhook['id']}", json={"events": ["*"], "active": False}
+        )
+        bad_update = await admin.http.put(
+            f"/api/v2/webhooks/{webhook['id']}", json={"events": ["nope"]}
+        )
+        deleted = await admin.http.delete(f"/api/v2/webhooks/{webhook['id']}")
+        gone = await admin.http.get(f"/api/v2/webhooks/{webhook['id']}")
+        gone_deliveries = await admin.http.get(f"/api/v2/webhooks/{webhook['id']}/deliveries")
+
+    assert nobody.status_code == 401
+    assert nobody.json() == {
+        "success": False,
+        "error": "A valid bearer token is required",
+        "code": "unauthorized",
+    }
+    assert unauthorised_create.status_code == 401
+    assert agent.status_code == 403
+    assert agent.json()["code"] == "forbidden"
+    for case, reply in refused.items():
+        assert reply.status_code == 422, case
+        assert reply.json()["code"] == "validation", case
+        assert reply.json()["details"], case
+    assert created_reply.status_code == 201
+    assert webhook["secret"].startswith("whsec_")
+    assert webhook["events"] == ["ticket.*", "sla.breached"]
+    assert listed["count"] == 1
+    assert "secret" not in listed["data"][0]
+    assert updated.json()["data"]["events"] == ["*"]
+    assert updated.json()["data"]["active"] is False
+    assert bad_update.status_code == 422
+    assert deleted.json() == {"success": True, "data": {"id": webhook["id"], "deleted": True}}
+    assert gone.status_code == 404
+    assert gone.json()["code"] == "not_found"
+    assert gone_deliveries.status_code == 404
+
+
+async def test_a_delivery_is_signed_sent_once_and_visible(
+    endpoints: Endpoints, database: str
+) -> None:
+    async with (
+        admin_session(endpoints, database) as admin,
+        receiving() as receiver,
+        publisher(endpoints.rabbit_url) as rabbit,
+    ):
+        wanted = await admin.hook(receiver.url, ["ticket.created"])
+        other = await admin.hook(receiver.url, ["sla.*"])
+        event = created(new_ticket_id())
+        await publish(rabbit, event)
+        await publish(rabbit, event)  # a redelivery
+        await publish(rabbit, breached(event.ticket_id, None))
+        await admin.wait_deliveries(other, 1)
+        [pending] = await admin.wait_deliveries(wanted, 1)
+        attempted = await admin.run_worker()
+        [delivered] = await admin.deliveries(wanted)
+        again = await admin.run_worker()
+        now = int(admin.clock.now().timestamp())
+
+    assert pending["status"] == "pending"
+    assert attempted == 2
+    assert again == 0
+    assert delivered["status"] == "delivered"
+    assert delivered["attempts"] == 1
+    assert delivered["lastStatusCode"] == 200
+    assert delivered["eventId"] == event.event_id
+    [request] = [r for r in receiver.requests if r.headers["X-Tickets-Event"] == "ticket.created"]
+    header = request.headers[SIGNATURE_HEADER]
+    assert verify(HOOK_SECRET, header, request.body, now) == now
+    with pytest.raises(BadSignature):
+        verify(HOOK_SECRET, header, request.body.replace(b"high", b"urgent"), now)
+    with pytest.raises(BadSignature):
+        verify("another-secret", header, request.body, now)
+    with pytest.raises(BadSignature):
+        verify(HOOK_SECRET, header, request.body, now + 3600)
+    body = json.loads(request.body)
+    assert body["eventId"] == event.event_id
+    assert body["type"] == "ticket.created"
+    assert body["data"]["ticketId"] == event.ticket_id
+    assert body["data"]["ticket"]["priority"] == "high"
+    assert request.headers["X-Tickets-Delivery"] == delivered["id"]
+    assert len(receiver.requests) == 2
+
+
+async def test_failures_are_retried_with_backoff_then_dead_lettered_and_can_be_resent(
+    endpoints: Endpoints, database: str
+) -> None:
+    async with (
+        admin_session(endpoints, database, webhook_backoff_seconds=30) as admin,
+        receiving([500, 503, 500]) as receiver,
+        publisher(endpoints.rabbit_url) as rabbit,
+    ):
+        webhook = await admin.hook(receiver.url, ["*"])
+        await publish(rabbit, created(new_ticket_id()))
+        await admin.wait_deliveries(webhook, 1)
+        start = admin.clock.now()
+        timeline: list[tuple[int, int, str]] = []
+
+        async def step(seconds: int) -> None:
+            admin.clock.advance(timedelta(seconds=seconds))
+            attempted = await admin.run_worker()
+            [delivery] = await admin.deliveries(webhook)
+            elapsed = int((admin.clock.now() - start).total_seconds())
+            timeline.append((elapsed, attempted, delivery["status"]))
+
+        for seconds in (0, 29, 1, 59, 1, 1000):
+            await step(seconds)
+        [dead] = await admin.deliveries(webhook, status="dead")
+        resent = await admin.http.post(f"/api/v2/webhooks/{webhook}/deliveries/{dead['id']}/retry")
+        not_dead = await admin.http.post(
+            f"/api/v2/webhooks/{webhook}/deliveries/{dead['id']}/retry"
+        )
+        await admin.run_worker()
+        [final] = await admin.deliveries(webhook)
+        async with httpx.AsyncClient(base_url=admin.served.url) as http:
+            exposition = (await http.get("/metrics")).text
+
+    assert timeline == [
+        (0, 1, "retrying"),  # 500: next try in 30 s
+        (29, 0, "retrying"),
+        (30, 1, "retrying"),  # 503: next try in 60 s
+        (89, 0, "retrying"),
+        (90, 1, "dead"),  # 500 on the third and last attempt
+        (1090, 0, "dead"),
+    ]
+    assert dead["attempts"] == 3
+    assert dead["lastStatusCode"] == 500
+    assert dead["lastError"] == "HTTP 500"
+    assert resent.json()["data"]["status"] == "pending"
+    assert not_dead.status_code == 404
+    assert final["status"] == "delivered"
+    assert len(receiver.requests) == 4
+    assert 'tickets_notifier_webhook_deliveries_total{outcome="dead"}' in exposition
+
+
+async def test_a_slow_endpoint_does_not_hold_up_a_fast_one(
+    endpoints: Endpoints, database: str
+) -> None:
+    async with (
+        admin_session(endpoints, database) as admin,
+        receiving(slow=True) as slow,
+        receiving() as fast,
+        publisher(endpoints.rabbit_url) as rabbit,
+    ):
+        slow_hook = await admin.hook(slow.url, ["ticket.created"])
+        fast_hook = await admin.hook(fast.url, ["ticket.created"])
+        await publish(rabbit, created(new_ticket_id()))
+        await admin.wait_deliveries(slow_hook, 1)
+        await admin.wait_deliveries(fast_hook, 1)
+        worker = asyncio.create_task(admin.run_worker())
+        async with asyncio.timeout(30):
+            await slow.arrived.wait()
+            while (await admin.deliveries(fast_hook))[0]["status"] != "delivered":  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        [slow_while_held] = await admin.deliveries(slow_hook)
+        slow.gate.set()
+        await worker
+        [slow_after] = await admin.deliveries(slow_hook)
+
+    assert len(fast.requests) == 1
+    assert slow_while_held["status"] == "pending"
+    assert slow_after["status"] == "delivered"
+
+
+async def test_an_endpoint_that_never_answers_times_out_and_is_retried(
+    endpoints: Endpoints, database: str
+) -> None:
+    async with (
+        admin_session(endpoints, database, webhook_timeout_seconds=0.5) as admin,
+        receiving(slow=True) as silent,
+        publisher(endpoints.rabbit_url) as rabbit,
+    ):
+        webhook = await admin.hook(silent.url, ["ticket.created"])
+        await publish(rabbit, created(new_ticket_id()))
+        await admin.wait_deliveries(webhook, 1)
+        await admin.run_worker()
+        [delivery] = await admin.deliveries(webhook)
+
+    assert delivery["status"] == "retrying"
+    assert delivery["lastStatusCode"] is None
+    assert "Timeout" in delivery["lastError"]
+
+
+async def test_two_instances_deliver_each_event_once_per_endpoint(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = webhook_settings(endpoints, database)
+    clock = MovableClock(datetime.now(UTC))
+    first, second = Notifier(), Notifier()
+    async with AsyncExitStack() as stack:
+        served = await stack.enter_async_context(serving(settings, [TicketService(), first], clock))
+        await stack.enter_async_context(serving(settings, [second], clock))
+        receiver = await stack.enter_async_context(receiving())
+        rabbit = await stack.enter_async_context(publisher(endpoints.rabbit_url))
+        admin_id = await make_agent("Root", AgentRole.ADMIN)
+        token = issue_token(settings, admin_id, AgentRole.ADMIN, clock.now())
+        http = await stack.enter_async_context(
+            httpx.AsyncClient(base_url=served.url, headers={"Authorization": f"Bearer {token}"})
+        )
+        admin = Admin(http, first, clock, served, settings)
+        webhook = await admin.hook(receiver.url, ["ticket.created"])
+        events = [created(new_ticket_id()) for _ in range(10)]
+        for event in events + events[:4]:
+            await publish(rabbit, event)
+        await admin.wait_deliveries(webhook, 10)
+        assert first.worker is not None
+        assert second.worker is not None
+        counts = await asyncio.gather(first.worker.run_once(), second.worker.run_once())
+        deliveries = await admin.deliveries(webhook, limit=100)
+
+    assert sum(counts) == 10
+    assert len(deliveries) == 10
+    assert {d["status"] for d in deliveries} == {"delivered"}
+    sent = sorted(json.loads(r.body)["eventId"] for r in receiver.requests)
+    assert sent == sorted(e.event_id for e in events)
