@@ -7,7 +7,15 @@ from pydantic import AwareDatetime, Field
 
 from contracts.actors import Actor, AgentActor, CustomerActor, PhoneNumber, SystemActor
 from contracts.base import WireModel
-from contracts.enums import Category, Channel, Language, Priority, Source, TicketStatus
+from contracts.enums import (
+    Category,
+    Channel,
+    Language,
+    Priority,
+    SlaKind,
+    Source,
+    TicketStatus,
+)
 
 TicketId = Annotated[
     str,
@@ -166,6 +174,20 @@ class CustomerMessage(WireModel):
     received_at: datetime
 
 
+class RecordSlaBreach(WireModel):
+    """sla_monitor saw a due time pass: record the breach on the ticket (once per kind)."""
+
+    actor: SystemActor
+    ticket_id: TicketId
+    kind: SlaKind
+    due_at: AwareDatetime = Field(description="The due time the monitor's timer held")
+    detected_at: AwareDatetime = Field(description="When the monitor noticed the breach")
+    escalate_priority: bool = Field(
+        default=False,
+        description="Also raise the priority one level, in the same update (plan 12.4)",
+    )
+
+
 __all__ = [
     "AddNote",
     "AgentActor",
@@ -181,6 +203,7 @@ __all__ = [
     "ListTickets",
     "MarkFirstResponse",
     "RateTicket",
+    "RecordSlaBreach",
     "SystemActor",
     "UnassignTicket",
 ]

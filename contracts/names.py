@@ -17,6 +17,7 @@ MARK_FIRST_RESPONSE: Final = "tickets.v1.mark_first_response"
 RATE: Final = "tickets.v1.rate"
 ESCALATE_PRIORITY: Final = "tickets.v1.escalate_priority"
 CUSTOMER_MESSAGE: Final = "tickets.v1.customer_message"
+RECORD_SLA_BREACH: Final = "tickets.v1.record_sla_breach"
 
 COMMAND_QUEUES: Final = (
     CREATE,
@@ -30,8 +31,10 @@ COMMAND_QUEUES: Final = (
     RATE,
     ESCALATE_PRIORITY,
     CUSTOMER_MESSAGE,
+    RECORD_SLA_BREACH,
 )
 
 WHATSAPP_INBOUND: Final = "whatsapp.inbound"
 WHATSAPP_OUTBOUND: Final = "whatsapp.outbound"
 ASSISTANT_TOOL_CALLS: Final = "assistant.v1.tool_calls"
+SLA_MONITOR_TICKET_EVENTS: Final = "sla_monitor.ticket_events"

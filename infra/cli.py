@@ -19,6 +19,7 @@ log = logging.getLogger("tickets")
 SERVICES: dict[str, str] = {
     "ticket_service": "services.ticket_service.main:TicketService",
     "assistant_gateway": "services.assistant_gateway.main:AssistantGateway",
+    "sla_monitor": "services.sla_monitor.main:SlaMonitor",
     "notifier": "services.notifier.main:Notifier",
 }
 """Service name -> `module:class`; imported only when that service runs."""

@@ -24,6 +24,25 @@ class NotifierSettings(BaseModel):
     webhook_max_in_flight: int = Field(default=50, gt=0)
 
 
+class SlaMonitorSettings(BaseModel):
+    """`TICKETS_SLA_MONITOR__...`: how the SLA monitor scans and what it does on a breach."""
+
+    scan_interval_seconds: float = Field(default=5.0, gt=0, description="Seconds between scans")
+    scan_batch: int = Field(default=200, ge=1, le=10_000, description="Timers claimed per query")
+    lease_seconds: float = Field(
+        default=60.0, gt=0, description="A claimed timer not finished by then is taken again"
+    )
+    warnings_enabled: bool = Field(default=True, description="Send sla.warning events")
+    escalate_on_breach: bool = Field(
+        default=False, description="Raise the priority one level when a target is breached"
+    )
+    auto_close_enabled: bool = Field(default=True, description="Close resolved tickets when due")
+    metrics_refresh_seconds: float = Field(
+        default=30.0, gt=0, description="Seconds between open-ticket / compliance gauge refreshes"
+    )
+    request_timeout_seconds: float = Field(default=30.0, gt=0)
+
+
 class AssistantSettings(BaseModel):
     """`TICKETS_ASSISTANT__...`: the assistant gateway's model calls and conversation loop."""
 
@@ -96,6 +115,7 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="How old an unsent event must be before a sweep takes it"
     )
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
+    sla_monitor: SlaMonitorSettings = Field(default_factory=SlaMonitorSettings)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     assistant: AssistantSettings = Field(default_factory=AssistantSettings)
 

@@ -16,6 +16,7 @@ from contracts.tickets import Ticket
 from infra import logging as log_context
 from infra.messaging import answer_or_dead_letter, command_queue, error_reply, raw_body
 from services.ticket_service.domain.errors import DomainError
+from services.ticket_service.sla_usecases import record_sla_breach
 from services.ticket_service.usecases import TicketUseCases
 
 log = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ ROUTES: dict[str, tuple[type[BaseModel], UseCase]] = {
     names.RATE: (cmd.RateTicket, TicketUseCases.rate),
     names.ESCALATE_PRIORITY: (cmd.EscalatePriority, TicketUseCases.escalate),
     names.CUSTOMER_MESSAGE: (cmd.CustomerMessage, TicketUseCases.customer_message),
+    names.RECORD_SLA_BREACH: (cmd.RecordSlaBreach, record_sla_breach),
 }
 
 

@@ -13,6 +13,7 @@ from infra.runtime import Context
 from infra.settings import Settings
 from services.ticket_service.api import build_api
 from services.ticket_service.api_middleware import RequestLog
+from services.ticket_service.api_sla import build_sla_router
 from services.ticket_service.documents import DOCUMENT_MODELS
 from services.ticket_service.handlers import build_router
 from services.ticket_service.ratelimit import RateLimiter, rate_limiting
@@ -57,6 +58,7 @@ class TicketService:
     def http_routers(self) -> list[APIRouter]:
         return [
             build_api(self.use_cases, self.settings, self.limiter),
+            build_sla_router(self.use_cases, self.settings),
         ]
 
     def wrap_http(self, app: ASGIApp) -> ASGIApp:
