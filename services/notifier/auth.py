@@ -21,6 +21,8 @@ AGENTS_COLLECTION = "agents"
 class AgentIdentity:
     id: str
     role: AgentRole
+    expires_at: int = 0
+    """The token's `exp` (unix seconds): the connection ends then."""
 
     @property
     def admin(self) -> bool:
@@ -52,4 +54,16 @@ class Authenticator:
             role = AgentRole(record.get("role", AgentRole.AGENT))
         except ValueError as error:
             raise InvalidToken("unknown agent role") from error
-        return AgentIdentity(str(agent_id), role)
+        return AgentIdentity(str(agent_id), role, claims.exp)
+
+    async def active_roles(self, agent_ids: set[str]) -> dict[str, AgentRole]:
+        """The current role of each of these agents that still exists and is active."""
+        ids = [ObjectId(agent_id) for agent_id in agent_ids if ObjectId.is_valid(agent_id)]
+        cursor = self._agents.find({"_id": {"$in": ids}, "isActive": True}, {"role": 1})
+        roles: dict[str, AgentRole] = {}
+        async for record in cursor:
+            try:
+                roles[str(record["_id"])] = AgentRole(record.get("role", AgentRole.AGENT))
+            except ValueError:
+                continue
+        return roles

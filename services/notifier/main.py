@@ -1,8 +1,10 @@
 """Composition root of the notifier: Socket.IO pushes and outbound webhooks."""
 
+import asyncio
+import contextlib
 import logging
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import socketio
@@ -55,7 +57,7 @@ class Notifier:
             raise RuntimeError("notifier not started")
         return self._store
 
-    def _now(self) -> Any:
+    def _now(self) -> datetime:
         return self.context().clock.now()
 
     def routers(self) -> list[RabbitRouter]:
@@ -99,12 +101,32 @@ class Notifier:
         assert worker is not None
         poll = context.settings.notifier.webhook_poll_seconds
         context.spawn("webhook-worker", lambda: worker.run(poll, context.stop))
+        check = context.settings.notifier.session_check_seconds
+        context.spawn("socket-sessions", lambda: self._revalidate_every(check, context.stop))
         log.info("notifier started", extra={"instance": self.instance_id})
 
     async def stop(self) -> None:
         await self.sockets.close()
         if self.worker is not None:
             await self.worker.close()
+
+    async def revalidate(self) -> int:
+        """Ends sessions of expired tokens and deactivated agents; applies role changes."""
+        roles = await self.authenticator().active_roles(self.sockets.agent_ids())
+        now = int(self.context().clock.now().timestamp())
+        return await self.sockets.revalidate(now, roles)
+
+    async def _revalidate_every(self, seconds: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), seconds)
+            try:
+                ended = await self.revalidate()
+            except Exception:
+                log.exception("socket session check failed")
+                continue
+            if ended:
+                log.info("socket sessions ended", extra={"count": ended})
 
     async def push(self, event: Event, _payload: dict[str, Any]) -> None:
         """Emits the push the event maps to, once per event id on this instance."""

@@ -3,14 +3,16 @@ the rooms the push table addresses."""
 
 import logging
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import socketio
 
+from contracts.enums import AgentRole
 from infra.auth import InvalidToken, bearer_token
 from services.notifier import metrics
 from services.notifier.auth import AgentIdentity, Authenticator
-from services.notifier.domain.pushes import Push, rooms_of
+from services.notifier.domain.pushes import ADMINS, Push, rooms_of
 
 log = logging.getLogger(__name__)
 
@@ -73,6 +75,25 @@ class PushServer:
     async def _disconnect(self, sid: str, _reason: object = None) -> None:
         if self._connected.pop(sid, None) is not None:
             metrics.CONNECTED_CLIENTS.dec()
+
+    def agent_ids(self) -> set[str]:
+        return {agent.id for agent in self._connected.values()}
+
+    async def revalidate(self, now: int, roles: dict[str, AgentRole]) -> int:
+        """Ends the sessions whose token expired or whose agent is gone or inactive, and
+        moves a changed role in or out of `admins`. Returns how many were ended."""
+        ended = 0
+        for sid, agent in list(self._connected.items()):
+            role = roles.get(agent.id)
+            if role is None or agent.expires_at <= now:
+                await self.sio.disconnect(sid)
+                ended += 1
+                continue
+            if role is not agent.role:
+                change = self.sio.enter_room if role is AgentRole.ADMIN else self.sio.leave_room
+                await change(sid, ADMINS)
+                self._connected[sid] = replace(agent, role=role)
+        return ended
 
     async def emit(self, push: Push) -> None:
         await self.sio.emit(push.event, push.payload, to=list(push.rooms))

@@ -1,5 +1,6 @@
 """Socket.IO pushes over a running server: real uvicorn, real RabbitMQ, real clients."""
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -320,3 +321,42 @@ async def test_ticket_service_commands_push_to_the_right_agents(
     assert "tickets_notifier_connected_clients" in exposition
     assert 'tickets_notifier_pushes_total{event="ticket_assigned"}' in exposition
     assert "tickets_notifier_push_latency_seconds_bucket" in exposition
+
+
+async def test_sessions_end_when_the_token_expires_or_the_agent_is_deactivated(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = notifier_settings(endpoints, database)
+    clock = MovableClock(datetime.now(UTC))
+    notifier = Notifier()
+    async with (
+        serving(settings, [TicketService(), notifier], clock) as served,
+        publisher(endpoints.rabbit_url) as rabbit,
+    ):
+        ana_id, ben_id = await make_agent("Ana"), await make_agent("Ben")
+        root_id = await make_agent("Root", AgentRole.ADMIN)
+        short = issue_token(settings, ben_id, AgentRole.AGENT, clock.now(), timedelta(minutes=5))
+        ana = await connect(served.url, token(settings, ana_id))
+        ben = await connect(served.url, short)
+        root = await connect(served.url, token(settings, root_id, AgentRole.ADMIN))
+        assert await notifier.revalidate() == 0
+
+        context = served.runtime.context
+        assert context is not None
+        agents = context.mongo[database]["agents"]
+        await agents.update_one({"_id": ObjectId(ana_id)}, {"$set": {"isActive": False}})
+        await agents.update_one({"_id": ObjectId(root_id)}, {"$set": {"role": "agent"}})
+        clock.advance(timedelta(minutes=6))
+        ended = await notifier.revalidate()
+        async with asyncio.timeout(30):
+            await ana.gone.wait()
+            await ben.gone.wait()
+        alert = breached(new_ticket_id(), None)  # admins only: Root is no longer one
+        await publish(rabbit, alert)
+        marker = await sync([root], rabbit)
+        root_stayed = root.client.connected
+        await hang_up(root)
+
+    assert ended == 2
+    assert root_stayed
+    assert seen(root, marker) == []

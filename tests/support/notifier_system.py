@@ -71,6 +71,8 @@ class Inbox:
     client: socketio.AsyncClient
     pushes: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    gone: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set when the server ends the session."""
 
     def named(self, event: str) -> list[dict[str, Any]]:
         return [data for name, data in self.pushes if name == event]
@@ -112,7 +114,11 @@ async def connect(
     async def refused(data: object) -> None:
         refusals.append(data)
 
+    async def dropped(*_: object) -> None:
+        inbox.gone.set()
+
     client.on("*", any_push)
+    client.on("disconnect", dropped)
     client.on("connect_error", refused)
 
     headers = {"Authorization": f"Bearer {token}"} if header and token else {}
