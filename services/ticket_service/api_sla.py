@@ -1,76 +1,53 @@
-"""`GET /api/v2/tickets/{ticketId}/sla`: each SLA clock explained (bearer auth).
+"""`GET /api/v2/tickets/{ticketId}/sla`: each SLA clock explained.
 
-An agent sees the tickets the access rules let them see (own + unassigned pool, admins
-all); a service with a valid `X-API-Key` sees all. Anything else is 401, and a ticket
-the caller may not see is 404, so its existence is never revealed.
+Same authentication, rate limit and error envelope as the rest of the REST API: an agent
+sees the tickets the access rules let them see (own + unassigned pool, admins all), a
+service with a valid `X-API-Key` sees all, and a ticket the caller may not see is 404.
 """
 
-import re
 from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
-from contracts.actors import AgentActor
-from contracts.enums import ErrorCode
-from infra.auth import InvalidToken, bearer_token, valid_api_key, verify_token
 from infra.settings import Settings
-from services.ticket_service.access import SYSTEM, Principal
-from services.ticket_service.domain.errors import DomainError
+from services.ticket_service.api import TicketIdPath
+from services.ticket_service.api_errors import ERROR_RESPONSES, EnvelopeRoute
+from services.ticket_service.auth_deps import Caller, authentication
+from services.ticket_service.domain.breach import SlaExplanation
+from services.ticket_service.ratelimit import RateLimiter
 from services.ticket_service.sla_usecases import explain_sla
 from services.ticket_service.usecases import TicketUseCases
 
-_TICKET_ID = re.compile(r"^TICKET-\d{4}-\d{6,}$")
-_STATUS = {
-    ErrorCode.VALIDATION: 400,
-    ErrorCode.NOT_FOUND: 404,
-    ErrorCode.FORBIDDEN: 403,
-    ErrorCode.CONFLICT: 409,
-}
 
-
-def _failure(status: int, code: str, message: str) -> JSONResponse:
-    return JSONResponse({"success": False, "error": message, "code": code}, status_code=status)
-
-
-async def _principal(
-    use_cases: TicketUseCases, settings: Settings, authorization: str | None, api_key: str | None
-) -> Principal:
-    if api_key is not None and valid_api_key(settings, api_key):
-        return SYSTEM
-    claims = verify_token(settings, bearer_token(authorization), use_cases.clock.now())
-    return await use_cases.principal(AgentActor(id=claims.sub))
+class SlaEnvelope(BaseModel):
+    success: bool = True
+    data: SlaExplanation
 
 
 def build_sla_router(
-    use_cases: Callable[[], TicketUseCases], settings: Callable[[], Settings]
+    use_cases: Callable[[], TicketUseCases],
+    settings: Callable[[], Settings],
+    limiter: Callable[[], RateLimiter],
 ) -> APIRouter:
-    """Both callables are resolved per request, so the router exists before start-up."""
-    router = APIRouter(prefix="/api/v2", tags=["sla"])
-
-    @router.get(
-        "/tickets/{ticket_id}/sla",
-        responses={401: {}, 403: {}, 404: {}},
-        summary="Explain a ticket's SLA clocks",
+    """The callables resolve per request, so the router exists before start-up."""
+    router = APIRouter(
+        prefix="/api/v2/tickets",
+        tags=["sla"],
+        route_class=EnvelopeRoute,
+        responses=ERROR_RESPONSES,
     )
-    async def ticket_sla(
-        ticket_id: str,
-        authorization: Annotated[str | None, Header()] = None,
-        x_api_key: Annotated[str | None, Header()] = None,
-    ) -> Any:
+    authenticated = Annotated[Caller, Depends(authentication(use_cases, settings, limiter))]
+
+    @router.get("/{ticketId}/sla", response_model=SlaEnvelope, summary="Explain the SLA clocks")
+    async def ticket_sla(caller: authenticated, ticket_id: TicketIdPath) -> Any:
         """Each target's timeline (running, paused with the reason, out of hours), its due
-        time, and the time remaining or the breach moment."""
+        time, and the time remaining or the breach moment, as of now."""
         cases = use_cases()
-        try:
-            principal = await _principal(cases, settings(), authorization, x_api_key)
-            if not _TICKET_ID.fullmatch(ticket_id):
-                return _failure(404, ErrorCode.NOT_FOUND, f"Ticket {ticket_id[:40]} not found")
-            explanation = await explain_sla(cases, principal, ticket_id)
-        except InvalidToken as error:
-            return _failure(401, "unauthorized", str(error))
-        except DomainError as error:
-            return _failure(_STATUS.get(error.code, 400), error.code, error.message)
-        return {"success": True, "data": explanation.to_wire()}
+        principal = await cases.principal(caller.actor)
+        explanation = await explain_sla(cases, principal, ticket_id)
+        return JSONResponse({"success": True, "data": explanation.to_wire()})
 
     return router

@@ -58,7 +58,7 @@ class TicketService:
     def http_routers(self) -> list[APIRouter]:
         return [
             build_api(self.use_cases, self.settings, self.limiter),
-            build_sla_router(self.use_cases, self.settings),
+            build_sla_router(self.use_cases, self.settings, self.limiter),
         ]
 
     def wrap_http(self, app: ASGIApp) -> ASGIApp:
