@@ -24,6 +24,7 @@ from tests.support.notifier_system import (
     Served,
     breached,
     created,
+    drain_webhook_queue,
     new_ticket_id,
     publish,
     publisher,
@@ -85,6 +86,7 @@ async def admin_session(
     settings = webhook_settings(endpoints, database, **notifier)
     clock = MovableClock(datetime.now(UTC))
     service = Notifier()
+    await drain_webhook_queue(endpoints.rabbit_url)
     async with serving(settings, [TicketService(), service], clock) as served:
         admin_id = await make_agent("Root", AgentRole.ADMIN)
         token = issue_token(settings, admin_id, AgentRole.ADMIN, clock.now())
@@ -310,6 +312,7 @@ async def test_two_instances_deliver_each_event_once_per_endpoint(
     settings = webhook_settings(endpoints, database)
     clock = MovableClock(datetime.now(UTC))
     first, second = Notifier(), Notifier()
+    await drain_webhook_queue(endpoints.rabbit_url)
     async with AsyncExitStack() as stack:
         served = await stack.enter_async_context(serving(settings, [TicketService(), first], clock))
         await stack.enter_async_context(serving(settings, [second], clock))

@@ -22,6 +22,7 @@ from infra.clock import Clock
 from infra.http import build_app
 from infra.messaging import EVENTS, publish_event
 from infra.runtime import Runtime, Service
+from services.notifier.handlers import webhook_queue
 
 
 @dataclass
@@ -62,6 +63,19 @@ async def serving(
         server.should_exit = True
         await task
         sock.close()
+
+
+async def drain_webhook_queue(rabbit_url: str) -> None:
+    """The shared durable queue keeps every event other tests published while no notifier
+    ran; a webhook test starts from an empty one so only its own events make deliveries."""
+    broker = RabbitBroker(rabbit_url, logger=None)
+    await broker.connect()
+    try:
+        await broker.declare_exchange(EVENTS)
+        queue = await broker.declare_queue(webhook_queue())
+        await queue.purge()
+    finally:
+        await broker.stop()
 
 
 @dataclass
