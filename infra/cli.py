@@ -1,6 +1,7 @@
 """The `tickets` command: `tickets up` runs every service, `tickets run <service>` one."""
 
 import argparse
+import asyncio
 import importlib
 import json
 import logging
@@ -9,6 +10,9 @@ from collections.abc import Sequence
 
 import uvicorn
 
+from contracts.enums import AgentRole
+from infra.auth import InvalidToken
+from infra.clock import SystemClock
 from infra.http import build_app
 from infra.logging import configure_logging
 from infra.runtime import Runtime, Service
@@ -61,7 +65,36 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("service", choices=sorted(SERVICES))
     run.add_argument("--port", type=int, default=None)
     commands.add_parser("tools", help="print the assistant's tool definitions as JSON")
+    agents = commands.add_parser("agents", help="create agents and issue their bearer tokens")
+    agent_commands = agents.add_subparsers(dest="agents_command", required=True)
+    create = agent_commands.add_parser("create", help="create an agent and print a token")
+    create.add_argument("--name", required=True)
+    create.add_argument("--email", required=True)
+    create.add_argument("--role", choices=["agent", "admin"], default="agent")
+    token = agent_commands.add_parser("token", help="print a new token for an agent")
+    token.add_argument("email")
     return parser
+
+
+def agents_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Only the token goes to stdout, so `TOKEN=$(tickets agents ...)` works."""
+    from services.ticket_service import api_agents  # noqa: PLC0415
+
+    settings = api_agents.with_persistent_jwt_secret(settings)
+    now = SystemClock().now()
+    try:
+        if args.agents_command == "create":
+            role = AgentRole(args.role)
+            work = api_agents.create_agent(settings, args.name, args.email, role, now)
+        else:
+            work = api_agents.token_for(settings, args.email, now)
+        agent, token = asyncio.run(work)
+    except (api_agents.AgentCommandError, InvalidToken) as error:
+        print(f"tickets: {error}", file=sys.stderr)  # noqa: T201
+        return 1
+    print(f"agent {agent.id} {agent.email} ({agent.role})", file=sys.stderr)  # noqa: T201
+    print(token)  # noqa: T201
+    return 0
 
 
 def print_tools() -> None:
@@ -80,8 +113,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     if getattr(args, "port", None) is not None:
         settings = settings.model_copy(update={"http_port": args.port})
     configure_logging(settings.log_level)
+    if args.command == "agents":
+        return agents_command(settings, args)
     if args.command == "up":
-        serve(settings, list(SERVICES))
+        from services.ticket_service.api_agents import with_persistent_jwt_secret  # noqa: PLC0415
+
+        serve(with_persistent_jwt_secret(settings), list(SERVICES))
     elif args.command == "run":
         serve(settings, [args.service])
     return 0

@@ -7,7 +7,14 @@ from the verified credentials, never from the body.
 
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, BeforeValidator, Field, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    model_validator,
+)
 
 from contracts import commands as cmd
 from contracts.base import WireModel
@@ -20,6 +27,9 @@ from services.ticket_service.statistics import TicketStatistics
 class NewTicket(WireModel):
     """Open a ticket for a customer, named by `customerId` or by `customer.phone`."""
 
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["customerId"]}, {"required": ["customer"]}]}
+    )
     title: cmd.Title
     description: cmd.Description
     category: Category = Category.SUPPORT

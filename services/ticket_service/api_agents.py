@@ -1,0 +1,87 @@
+"""`tickets agents create|token`: agents and their bearer tokens from the command line,
+and the JWT secret `tickets up` keeps when none is configured."""
+
+import os
+import re
+import secrets
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime
+
+from pymongo.errors import DuplicateKeyError
+
+from contracts.enums import AgentRole
+from infra.auth import issue_token
+from infra.mongo import EmbeddedMongo, connect, init_documents
+from infra.settings import Settings
+from services.ticket_service.documents import Agent
+
+SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class AgentCommandError(Exception):
+    """A refusal the command prints as is (exit status 1)."""
+
+
+def with_persistent_jwt_secret(settings: Settings) -> Settings:
+    """Without TICKETS_JWT_SECRET or RS256 keys: a random secret, made once and kept in
+    `<data_dir>/jwt_secret` (mode 0600), so tokens survive restarts."""
+    if settings.jwt_secret or settings.jwt_private_key or settings.jwt_public_key:
+        return settings
+    path = settings.data_dir / SECRET_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        secret = path.read_text(encoding="ascii").strip()
+    else:
+        secret = secrets.token_urlsafe(48)
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secret + "\n")
+    return settings.model_copy(update={"jwt_secret": secret})
+
+
+@asynccontextmanager
+async def _agents_store(settings: Settings) -> AsyncIterator[None]:
+    """The agents collection, through the embedded server when no MONGODB_URL is set."""
+    embedded = None
+    url = settings.mongodb_url
+    if url is None:
+        embedded = EmbeddedMongo(settings.data_dir / "mongo.sqlite")
+        url = await embedded.start()
+    client = connect(url)
+    try:
+        await init_documents(client, settings.mongodb_database, [Agent])
+        yield
+    finally:
+        await client.close()
+        if embedded is not None:
+            await embedded.stop()
+
+
+async def create_agent(
+    settings: Settings, name: str, email: str, role: AgentRole, now: datetime
+) -> tuple[Agent, str]:
+    email = email.strip().lower()
+    if not _EMAIL.fullmatch(email):
+        raise AgentCommandError(f"not an email address: {email!r}")
+    if not name.strip():
+        raise AgentCommandError("the name must not be empty")
+    async with _agents_store(settings):
+        agent = Agent(name=name.strip(), email=email, role=role, created_at=now)
+        try:
+            await agent.insert()
+        except DuplicateKeyError as error:
+            raise AgentCommandError(f"an agent with email {email} already exists") from error
+    return agent, issue_token(settings, str(agent.id), role, now)
+
+
+async def token_for(settings: Settings, email: str, now: datetime) -> tuple[Agent, str]:
+    async with _agents_store(settings):
+        agent = await Agent.find_one(Agent.email == email.strip().lower())
+    if agent is None:
+        raise AgentCommandError(f"no agent with email {email}")
+    if not agent.is_active:
+        raise AgentCommandError(f"agent {email} is inactive")
+    return agent, issue_token(settings, str(agent.id), agent.role, now)
