@@ -60,17 +60,26 @@ class WebhookWorker:
         """Keeps up to `max_in_flight` sends going without waiting for a whole batch."""
         while not stop.is_set():
             room = self._max_in_flight - len(self._in_flight)
-            try:
-                claimed = await self._store.claim_due(self._clock.now(), self._lease, room)
-            except Exception:
-                log.exception("webhook claim failed")
-                claimed = []
-            for delivery in claimed if room > 0 else []:
-                task = asyncio.create_task(self._deliver(delivery))
+            for delivery in await self._claim(room) if room > 0 else []:
+                task = asyncio.create_task(self._deliver_logged(delivery))
                 self._in_flight.add(task)
                 task.add_done_callback(self._in_flight.discard)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll_seconds)
+
+    async def _claim(self, limit: int) -> list[Delivery]:
+        try:
+            return await self._store.claim_due(self._clock.now(), self._lease, limit)
+        except Exception:
+            log.exception("webhook claim failed")
+            return []
+
+    async def _deliver_logged(self, delivery: Delivery) -> None:
+        """A failure to record the outcome leaves the lease to expire: it is tried again."""
+        try:
+            await self._deliver(delivery)
+        except Exception:
+            log.exception("webhook delivery failed", extra={"deliveryId": delivery.id})
 
     async def close(self) -> None:
         for task in list(self._in_flight):

@@ -3,7 +3,8 @@
 - Pushes: each notifier instance consumes every event through its own exclusive,
   auto-deleted queue (`notifier.push.<instance>`) and emits to the clients connected to
   it; each client is connected to one instance, so it gets each push once. RabbitMQ 4.3
-  refuses transient non-exclusive queues, hence exclusive.
+  refuses transient non-exclusive queues, hence exclusive. One message in flight at a
+  time (prefetch 1): a client sees a ticket's pushes in the order they happened.
 - Webhooks: one durable queue shared by all instances (`notifier.v1.webhooks`, competing
   consumers) turns events into delivery documents; events published while every notifier
   is down wait there. The unique (eventId, webhookId) index makes a redelivery a no-op.
@@ -14,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.rabbit import RabbitQueue, RabbitRouter
+from faststream.rabbit import Channel, RabbitQueue, RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import TypeAdapter, ValidationError
 
@@ -26,6 +27,7 @@ from infra.messaging import EVENTS, UnparseableMessage, decode_json, raw_body
 log = logging.getLogger(__name__)
 
 WEBHOOK_QUEUE = "notifier.v1.webhooks"
+WEBHOOK_PREFETCH = 20
 
 EVENT = TypeAdapter[Event](Event)
 
@@ -59,6 +61,7 @@ def build_router(instance_id: str, push: EventHandler, enqueue: EventHandler) ->
     @router.subscriber(
         push_queue(instance_id),
         EVENTS,
+        channel=Channel(prefetch_count=1),
         decoder=raw_body,
         ack_policy=AckPolicy.ACK,
         title="notifier.push.<instance>",
@@ -81,6 +84,7 @@ def build_router(instance_id: str, push: EventHandler, enqueue: EventHandler) ->
     @router.subscriber(
         webhook_queue(),
         EVENTS,
+        channel=Channel(prefetch_count=WEBHOOK_PREFETCH),
         decoder=raw_body,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=WEBHOOK_QUEUE,

@@ -360,3 +360,23 @@ async def test_sessions_end_when_the_token_expires_or_the_agent_is_deactivated(
     assert ended == 2
     assert root_stayed
     assert seen(root, marker) == []
+
+
+@pytest.mark.parametrize(
+    ("setting", "allowed"), [("", False), ("https://ui.example.com", True), ("*", True)]
+)
+async def test_cross_origin_socket_clients_need_an_allowed_origin(
+    endpoints: Endpoints, database: str, setting: str, allowed: bool
+) -> None:
+    settings = settings_for(
+        endpoints, database, jwt_secret=SECRET, notifier=NotifierSettings(cors_origins=setting)
+    )
+    async with serving(settings, [Notifier()]) as served, httpx.AsyncClient() as http:
+        reply = await http.get(
+            f"{served.url}/socket.io/",
+            params={"EIO": "4", "transport": "polling"},
+            headers={"Origin": "https://ui.example.com"},
+        )
+    assert (reply.status_code == 200) is allowed
+    if allowed:
+        assert reply.headers["access-control-allow-origin"] == "https://ui.example.com"

@@ -339,3 +339,22 @@ async def test_two_instances_deliver_each_event_once_per_endpoint(
     assert {d["status"] for d in deliveries} == {"delivered"}
     sent = sorted(json.loads(r.body)["eventId"] for r in receiver.requests)
     assert sent == sorted(e.event_id for e in events)
+
+
+async def test_the_background_worker_sends_due_deliveries_by_itself(
+    endpoints: Endpoints, database: str
+) -> None:
+    async with (
+        admin_session(endpoints, database, webhook_poll_seconds=0.05) as admin,
+        receiving() as receiver,
+        publisher(endpoints.rabbit_url) as rabbit,
+    ):
+        webhook = await admin.hook(receiver.url, ["ticket.*"])
+        event = created(new_ticket_id())
+        await publish(rabbit, event)
+        async with asyncio.timeout(30):
+            await receiver.arrived.wait()
+            while (await admin.deliveries(webhook))[0]["status"] != "delivered":  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+
+    assert [json.loads(r.body)["eventId"] for r in receiver.requests] == [event.event_id]
