@@ -106,9 +106,11 @@ class Notifier:
         log.info("notifier started", extra={"instance": self.instance_id})
 
     async def stop(self) -> None:
-        await self.sockets.close()
-        if self.worker is not None:
-            await self.worker.close()
+        try:
+            await self.sockets.close()
+        finally:
+            if self.worker is not None:
+                await self.worker.close()
 
     async def revalidate(self) -> int:
         """Ends sessions of expired tokens and deactivated agents; applies role changes."""
