@@ -416,3 +416,45 @@ async def test_every_request_logs_one_line_with_the_request_id_it_returns(
     assert [getattr(r, "status", None) for r in lines] == [200, 200, 401]
     assert getattr(lines[0], "caller", "").startswith("key:")
     json.dumps(lines[0].__dict__, default=str)
+
+
+async def test_every_route_refuses_bad_input_with_422_naming_the_field(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        ana = await make_agent("Ana")
+        as_ana = bearer(settings, ana)
+        ticket = ok(await api.post(TICKETS, json=new_ticket(), headers=as_ana), 201)
+        path = f"{TICKETS}/{ticket['ticketId']}"
+        cases: list[tuple[str, str, dict[str, Any] | None, dict[str, Any], str]] = [
+            ("GET", TICKETS, None, {"page": "first"}, "page"),
+            ("GET", f"{TICKETS}/statistics", None, {"createdFrom": "yesterday"}, "createdFrom"),
+            ("GET", f"{TICKETS}/statistics", None, {"bogus": "1"}, "bogus"),
+            ("GET", f"{TICKETS}/TICKET-2026-1", None, {}, "ticketId"),
+            ("POST", TICKETS, {**new_ticket(), "source": "ai"}, {}, "source"),
+            ("PUT", f"{path}/assign", {}, {}, "agentId"),
+            ("PUT", f"{path}/assign", {"agentId": ana, "assignedAgent": ana}, {}, "assignedAgent"),
+            ("PUT", f"{path}/unassign", {"status": "new"}, {}, "status"),
+            ("PUT", f"{path}/status", {"status": "done"}, {}, "status"),
+            (
+                "PUT",
+                f"{path}/status",
+                {"status": "resolved", "resolutionNotes": "x" * 2001},
+                {},
+                "resolutionNotes",
+            ),
+            ("PUT", f"{path}/notes", {"content": "   "}, {}, "content"),
+            ("PUT", f"{path}/notes", {"content": "ok", "agent": ana}, {}, "agent"),
+            ("GET", f"{TICKETS}/agent/{ana}", None, {"limit": "0"}, "limit"),
+            ("GET", f"{TICKETS}/customer/not-hex", None, {}, "customerId"),
+        ]
+        answers = [
+            (field, await api.request(method, url, json=body, params=params, headers=as_ana))
+            for method, url, body, params, field in cases
+        ]
+        after = ok(await api.get(path, headers=as_ana))
+    for field, response in answers:
+        assert field in refused(response, 422, "validation"), (field, response.text)
+    assert after["revision"] == ticket["revision"]
+    assert after["internalNotes"] == []
