@@ -6,7 +6,7 @@ from collections.abc import Callable
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.rabbit import RabbitRouter
+from faststream.rabbit import Channel, RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 
@@ -24,11 +24,13 @@ from infra.messaging import (
 )
 from services.assistant_gateway.domain.wire import ToolCallsRequest
 from services.assistant_gateway.executor import ToolExecutor
-from services.assistant_gateway.inbound import InboundProcessor, PoisonMessage
+from services.assistant_gateway.inbound import InboundProcessor, PoisonMessage, ShuttingDown
 from services.assistant_gateway.tool_calls import run_tool_calls
 
 log = logging.getLogger(__name__)
 
+INBOUND_PREFETCH = 16
+"""WhatsApp messages in progress per instance (different customers run side by side)."""
 RETRY_PAUSE_SECONDS = 1.0
 """Before a failed inbound message goes back to the queue, so an outage is no hot loop."""
 
@@ -53,6 +55,7 @@ def build_router(
         title=names.WHATSAPP_INBOUND,
         decoder=raw_body,
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        channel=Channel(prefetch_count=INBOUND_PREFETCH),
     )
     async def handle_inbound(message: RabbitMessage) -> None:
         """A customer's WhatsApp message; the reply goes to `whatsapp.outbound`."""
@@ -65,6 +68,9 @@ def build_router(
             return
         try:
             await processor().process(inbound, redelivered=bool(message.raw_message.redelivered))
+        except ShuttingDown:
+            log.info("stopping mid-turn; left for redelivery")
+            raise
         except Exception:
             log.exception(
                 "inbound message failed; requeued", extra={"messageId": inbound.message_id}

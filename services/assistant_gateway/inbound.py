@@ -13,8 +13,9 @@ A crash before 4 runs the turn again on redelivery; between 4 and 5 the stored r
 published again (the WhatsApp side may see it twice, `replyTo` tells the copies apart).
 """
 
+import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -63,6 +64,10 @@ class PoisonMessage(Exception):
     """Not a message we can ever answer: goes to the dead letters, not back to the queue."""
 
 
+class ShuttingDown(Exception):
+    """The service stopped mid-turn: answer nothing, let RabbitMQ redeliver the message."""
+
+
 @dataclass
 class InboundProcessor:
     broker: RabbitBroker
@@ -72,6 +77,8 @@ class InboundProcessor:
     conversations: ConversationStore
     inbound: InboundLog
     clock: Clock
+    stopping: bool = False
+    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
 
     @staticmethod
     def parse(payload: Any) -> InboundMessage:
@@ -81,6 +88,17 @@ class InboundProcessor:
             raise PoisonMessage(str(error.errors(include_input=False))[:500]) from None
 
     async def process(self, message: InboundMessage, *, redelivered: bool) -> None:
+        """One customer's messages are answered one at a time, in delivery order (within
+        an instance; across instances the transcript append stays race-safe)."""
+        lock = self._locks.setdefault(message.sender, asyncio.Lock())
+        try:
+            async with lock:
+                await self._process(message, redelivered=redelivered)
+        finally:
+            if not lock.locked():
+                self._locks.pop(message.sender, None)
+
+    async def _process(self, message: InboundMessage, *, redelivered: bool) -> None:
         claim = await self.inbound.claim(
             message.message_id, message.sender, self.clock.now(), redelivered=redelivered
         )
@@ -108,6 +126,8 @@ class InboundProcessor:
             language,
             message.message_id,
         )
+        if self.stopping:  # the model client is closed: a fallback now would be wrong
+            raise ShuttingDown(message.message_id)
         await self.conversations.append(message.sender, outcome.entries, language, self.clock.now())
         return outcome.reply, outcome.fallback
 

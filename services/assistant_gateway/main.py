@@ -102,8 +102,10 @@ class AssistantGateway:
         pass
 
     async def stop(self) -> None:
+        """A turn still running when the model client closes answers nothing: its message
+        is not acked, so RabbitMQ redelivers it (flagged) to the next instance."""
+        if self._processor is not None:
+            self._processor.stopping = True
         client, self._client = self._client, None
         if client is not None:
             await client.close()
-        self._executor = None
-        self._processor = None

@@ -7,8 +7,10 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
@@ -24,6 +26,10 @@ pytestmark = pytest.mark.integration
 
 PHONE = "+34611000001"
 OTHER = "+34611000002"
+CREATE = {
+    "title": "Order not delivered",
+    "description": "My order #12345 has not arrived after two weeks.",
+}
 
 
 @pytest.fixture
@@ -287,3 +293,119 @@ async def test_injected_instructions_cannot_reach_another_customers_ticket(
     assert after["revision"] == victim["revision"]
     assert after["internalNotes"] == []
     assert after["priority"] == victim["priority"]
+
+
+async def inbound_record(endpoints: Endpoints, database: str, record: dict[str, Any]) -> None:
+    mongo = connect(endpoints.mongo_url)
+    try:
+        await mongo[database]["assistant_inbound"].insert_one(record)
+    finally:
+        await mongo.close()
+
+
+async def test_a_reply_recorded_before_a_crash_is_published_without_asking_the_model(
+    endpoints: Endpoints, database: str, model: FakeOpenAI
+) -> None:
+    settings = gateway_settings(endpoints, database, model)
+    message_id = f"wamid.{uuid.uuid4().hex}"
+    await inbound_record(
+        endpoints,
+        database,
+        {
+            "_id": message_id,
+            "phone": PHONE,
+            "status": "replied",
+            "claimedAt": datetime.now(UTC),
+            "reply": "Respuesta guardada",
+        },
+    )
+    async with whatsapp(endpoints.rabbit_url) as side, running(settings, services()):
+        await side.send("Hola", message_id=message_id)
+        reply = await side.reply_to(message_id)
+    assert reply["text"] == "Respuesta guardada"
+    assert model.requests == []
+
+
+@pytest.mark.parametrize(
+    ("claimed_ago", "answered"),
+    [(timedelta(hours=1), True), (timedelta(seconds=0), False)],
+    ids=["lease expired: taken over", "another copy in flight: dropped"],
+)
+async def test_an_unfinished_claim_is_taken_over_only_after_its_lease(
+    endpoints: Endpoints,
+    database: str,
+    model: FakeOpenAI,
+    claimed_ago: timedelta,
+    answered: bool,
+) -> None:
+    settings = gateway_settings(endpoints, database, model)
+    message_id = f"wamid.{uuid.uuid4().hex}"
+    claimed_at = datetime.now(UTC) - claimed_ago
+    await inbound_record(
+        endpoints,
+        database,
+        {"_id": message_id, "phone": PHONE, "status": "processing", "claimedAt": claimed_at},
+    )
+    model.add(Say("Respuesta"), Say("Marcador"))
+    async with whatsapp(endpoints.rabbit_url) as side, running(settings, services()):
+        await side.send("Hola", message_id=message_id)
+        marker = await side.send("Otra cosa")  # same customer: answered after the first
+        await side.reply_to(marker)
+    assert side.count(message_id) == (1 if answered else 0)
+    assert len(model.requests) == (2 if answered else 1)
+
+
+async def test_a_turn_cut_by_a_stop_is_answered_once_after_the_restart(
+    endpoints: Endpoints, database: str, model: FakeOpenAI
+) -> None:
+    settings = gateway_settings(endpoints, database, model, model_timeout_seconds=30.0)
+    model.add(
+        Call([("create_ticket_report", {**CREATE, "category": None, "priority": None})]),
+        Hang(),
+    )
+    async with whatsapp(endpoints.rabbit_url) as side, client(endpoints.rabbit_url) as (caller, _):
+        async with running(settings, services()):
+            message_id = await side.send("Mi pedido no ha llegado")
+            async with asyncio.timeout(30):
+                while len(model.requests) < 2:  # noqa: ASYNC110 - the ticket exists, the model hangs
+                    await asyncio.sleep(0.05)
+        # the runtime stopped mid-turn: nothing was answered, the delivery was not acked
+        assert side.count(message_id) == 0
+        model.add(
+            Call([("create_ticket_report", {**CREATE, "category": None, "priority": None})]),
+            Say(lambda outputs: f"Ticket {last_ticket_id(outputs)}"),
+        )
+        async with running(settings, services()):
+            reply = await side.reply_to(message_id)
+            page = await caller.ok(names.LIST, {"actor": {"type": "System"}})
+    assert side.count(message_id) == 1
+    assert page["pagination"]["total"] == 1  # the turn ran again, the ticket was not doubled
+    assert reply["text"] == f"Ticket {page['items'][0]['ticketId']}"
+
+
+async def dead_letters(rabbit_url: str) -> int:
+    connection = await aio_pika.connect(rabbit_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(names.DEAD_LETTER_QUEUE, passive=True)
+        return queue.declaration_result.message_count or 0
+    finally:
+        await connection.close()
+
+
+async def test_unreadable_inbound_messages_go_to_the_dead_letters(
+    endpoints: Endpoints, database: str, model: FakeOpenAI
+) -> None:
+    settings = gateway_settings(endpoints, database, model)
+    model.add(Say("Marcador"))
+    async with whatsapp(endpoints.rabbit_url) as side, running(settings, services()):
+        before = await dead_letters(endpoints.rabbit_url)
+        await side.broker.publish(b"\xff not json", queue=names.WHATSAPP_INBOUND)
+        no_sender = {"messageId": "wamid.x", "text": "hola", "timestamp": "2026-11-29T10:00:00Z"}
+        await side.broker.publish(json.dumps(no_sender).encode(), queue=names.WHATSAPP_INBOUND)
+        marker = await side.send("Hola")
+        await side.reply_to(marker)
+        async with asyncio.timeout(30):
+            while await dead_letters(endpoints.rabbit_url) < before + 2:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+    assert len(model.requests) == 1
