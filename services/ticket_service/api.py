@@ -13,7 +13,7 @@ from contracts.enums import Source
 from contracts.replies import TicketPage
 from contracts.tickets import Ticket
 from infra.settings import Settings
-from services.ticket_service.api_errors import ERROR_RESPONSES, EnvelopeRoute
+from services.ticket_service.api_errors import ERROR_RESPONSES, EnvelopeRoute, ErrorEnvelope
 from services.ticket_service.api_models import (
     AssignBody,
     ListQuery,
@@ -35,8 +35,12 @@ TicketIdPath = Annotated[
     str, Path(alias="ticketId", pattern=r"^TICKET-\d{4}-\d{6,}$", max_length=32)
 ]
 _CONFLICTS: dict[int | str, dict[str, Any]] = {
-    400: {"description": "A referenced agent or customer does not exist"},
-    409: {"description": "Invalid transition (valid next statuses in the message) or conflict"},
+    400: {"model": ErrorEnvelope, "description": "A referenced agent or customer does not exist"},
+    409: {
+        "model": ErrorEnvelope,
+        "description": "Invalid transition (the valid next statuses are in the message), or "
+        "a stale `expectedRevision` / concurrent change (`conflict`)",
+    },
 }
 
 

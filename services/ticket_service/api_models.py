@@ -98,9 +98,9 @@ CategoryList = Annotated[list[Category] | None, BeforeValidator(_split_commas)]
 class ListQuery(WireModel):
     """Filters, page and order of a ticket listing."""
 
-    status: StatusList = None
-    priority: PriorityList = None
-    category: CategoryList = None
+    status: StatusList = Field(default=None, description="Comma-separated or repeated")
+    priority: PriorityList = Field(default=None, description="Comma-separated or repeated")
+    category: CategoryList = Field(default=None, description="Comma-separated or repeated")
     assigned_agent: str | None = Field(
         default=None, max_length=64, description="An agent id, or 'none' for the unassigned pool"
     )
