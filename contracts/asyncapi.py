@@ -11,6 +11,7 @@ from pydantic import BaseModel, TypeAdapter
 from contracts import commands as cmd
 from contracts import events as ev
 from contracts import names
+from contracts.whatsapp import WhatsAppInbound, WhatsAppOutbound
 
 COMMANDS: dict[str, type[BaseModel]] = {
     names.CREATE: cmd.CreateTicket,
@@ -24,10 +25,14 @@ COMMANDS: dict[str, type[BaseModel]] = {
     names.RATE: cmd.RateTicket,
     names.ESCALATE_PRIORITY: cmd.EscalatePriority,
     names.CUSTOMER_MESSAGE: cmd.CustomerMessage,
+    names.RECORD_SLA_BREACH: cmd.RecordSlaBreach,
 }
 """Request/reply queues: the request body model; every reply is the `Reply` envelope."""
 
-MESSAGES: dict[str, type[BaseModel]] = {}
+MESSAGES: dict[str, type[BaseModel]] = {
+    names.WHATSAPP_INBOUND: WhatsAppInbound,
+    names.WHATSAPP_OUTBOUND: WhatsAppOutbound,
+}
 """One-way queues (no reply), e.g. the WhatsApp pipeline."""
 
 EVENT_MODELS: tuple[type[ev.EventBase], ...] = (
