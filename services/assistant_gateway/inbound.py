@@ -16,15 +16,14 @@ published again (the WhatsApp side may see it twice, `replyTo` tells the copies 
 import asyncio
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from faststream.rabbit import RabbitBroker, RabbitQueue
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic.alias_generators import to_camel
+from pydantic import ValidationError
 
 from contracts import names
-from contracts.actors import PhoneNumber
+from contracts.whatsapp import WhatsAppInbound as InboundMessage
+from contracts.whatsapp import WhatsAppOutbound
 from infra.clock import Clock
 from services.assistant_gateway.conversation import Assistant
 from services.assistant_gateway.documents import ClaimOutcome, ConversationStore, InboundLog
@@ -40,24 +39,6 @@ log = logging.getLogger(__name__)
 
 OUTBOUND = RabbitQueue(names.WHATSAPP_OUTBOUND, durable=True)
 MODEL_TEXT_LIMIT = 4000
-
-
-class InboundMessage(BaseModel):
-    """`whatsapp.inbound` body. Fields the pipeline adds later are ignored, not refused."""
-
-    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True, extra="ignore")
-
-    message_id: str = Field(min_length=1, max_length=200)
-    sender: PhoneNumber = Field(alias="from")
-    name: str | None = Field(default=None, max_length=120)
-    text: str = Field(min_length=1, max_length=65_536)
-    timestamp: datetime
-    conversation_id: str | None = Field(default=None, max_length=64)
-
-    @field_validator("timestamp")
-    @classmethod
-    def _aware(cls, value: datetime) -> datetime:
-        return value if value.tzinfo else value.replace(tzinfo=UTC)
 
 
 class PoisonMessage(Exception):
@@ -155,7 +136,9 @@ class InboundProcessor:
     async def _publish(self, message: InboundMessage, reply: str) -> None:
         await self.broker.declare_queue(OUTBOUND)
         await self.broker.publish(
-            {"to": message.sender, "text": reply, "replyTo": message.message_id},
+            WhatsAppOutbound(to=message.sender, text=reply, reply_to=message.message_id).model_dump(
+                mode="json", by_alias=True
+            ),
             queue=OUTBOUND,
             persist=True,
             message_id=f"reply-{message.message_id}",
