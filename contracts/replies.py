@@ -2,7 +2,7 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.enums import ErrorCode
 
@@ -43,6 +43,8 @@ class TicketPage(BaseModel):
 class CustomerMessageOutcome(BaseModel):
     """`tickets.v1.customer_message` data: what the message did to the customer's tickets."""
 
+    model_config = ConfigDict(populate_by_name=True)
+
     action: Literal["resumed", "reopened", "follow_up_created", "none"]
     ticket: dict[str, Any] | None = None
-    related_ticket_id: str | None = Field(default=None, serialization_alias="relatedTicketId")
+    related_ticket_id: str | None = Field(default=None, alias="relatedTicketId")

@@ -7,6 +7,7 @@ relay. Errors are the typed domain errors; the edges map them to replies.
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -113,7 +114,10 @@ class TicketUseCases:
             return await self._guarded_create(command, principal, customer_id, None)
         key = f"create:{customer_id}:{command.idempotency_key}"
         return await self._once(
-            key, lambda: self._guarded_create(command, principal, customer_id, key)
+            key,
+            lambda: self._guarded_create(command, principal, customer_id, key),
+            lambda ticket: {"ticketId": ticket.ticket_id},
+            lambda earlier: self._existing(earlier["ticketId"]),
         )
 
     async def _guarded_create(
@@ -143,25 +147,37 @@ class TicketUseCases:
         assert record is not None
         return str(record.id)
 
-    async def _once(self, key: str, work: Any) -> Ticket:
-        """Run `work` once per key; concurrent duplicates wait for and share its result."""
+    async def _once[T](
+        self,
+        key: str,
+        work: Callable[[], Awaitable[T]],
+        record: Callable[[T], dict[str, Any]],
+        replay: Callable[[dict[str, Any]], Awaitable[T]],
+    ) -> T:
+        """Run `work` once per key; duplicates, concurrent or later, get its result."""
+        earlier = await self._claim(key)
+        if earlier is not None:
+            return await replay(earlier)
+        try:
+            value = await work()
+        except BaseException:
+            await self.idempotency.release(key)
+            raise
+        await self.idempotency.complete(key, record(value))
+        return value
+
+    async def _claim(self, key: str) -> dict[str, Any] | None:
+        """None once this caller owns the key; the earlier result when someone finished it."""
         deadline = asyncio.get_running_loop().time() + IDEMPOTENCY_WAIT_SECONDS
         while True:
             claim = await self.idempotency.claim(key, self.clock.now())
             if claim.result is not None:
-                return await self._existing(claim.result["ticketId"])
+                return claim.result
             if claim.won:
-                break
+                return None
             if asyncio.get_running_loop().time() > deadline:
                 raise Conflict("The same request is still being processed; retry shortly")
             await asyncio.sleep(IDEMPOTENCY_POLL_SECONDS)
-        try:
-            ticket: Ticket = await work()
-        except BaseException:
-            await self.idempotency.release(key)
-            raise
-        await self.idempotency.complete(key, {"ticketId": ticket.ticket_id})
-        return ticket
 
     async def _existing(self, ticket_id: str) -> Ticket:
         ticket = await self.tickets.get(ticket_id)
@@ -334,19 +350,14 @@ class TicketUseCases:
     # ---- the customer writes -------------------------------------------------------
 
     async def customer_message(self, command: cmd.CustomerMessage) -> CustomerMessageOutcome:
+        """Applied once per WhatsApp message id, however often it is delivered."""
         principal = await self.principal(command.actor, create_customer=True)
-        assert principal.id
-        key = f"message:{principal.id}:{command.message_id}"
-        claim = await self.idempotency.claim(key, self.clock.now())
-        if not claim.won:
-            return CustomerMessageOutcome.model_validate(claim.result or {"action": "none"})
-        try:
-            outcome = await self._react(principal, command)
-        except BaseException:
-            await self.idempotency.release(key)
-            raise
-        await self.idempotency.complete(key, outcome.model_dump(by_alias=True))
-        return outcome
+        return await self._once(
+            f"message:{principal.id}:{command.message_id}",
+            lambda: self._react(principal, command),
+            lambda outcome: outcome.model_dump(by_alias=True),
+            _replayed_outcome,
+        )
 
     async def _react(
         self, principal: Principal, command: cmd.CustomerMessage
@@ -394,3 +405,7 @@ class TicketUseCases:
         return CustomerMessageOutcome(
             action="follow_up_created", ticket=ticket.to_wire(), related_ticket_id=closed.ticket_id
         )
+
+
+async def _replayed_outcome(earlier: dict[str, Any]) -> CustomerMessageOutcome:
+    return CustomerMessageOutcome.model_validate(earlier)

@@ -40,9 +40,11 @@ async def test_a_message_after_the_reopen_window_opens_a_linked_follow_up(
         old = await closed_ticket(caller)
         clock.advance(settings.sla.reopen_window + timedelta(seconds=1))
         outcome = await caller.ok(names.CUSTOMER_MESSAGE, message("wamid.late", "hi"))
+        redelivered = await caller.ok(names.CUSTOMER_MESSAGE, message("wamid.late", "hi"))
         old_after = await caller.ok(names.GET, {"actor": SYSTEM, "ticketId": old})
         await log.wait_for(6)
     assert outcome["action"] == "follow_up_created"
+    assert redelivered == outcome
     assert outcome["relatedTicketId"] == old
     follow_up = outcome["ticket"]
     assert follow_up["relatedTickets"] == [old]
