@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 CONVERSATIONS = "assistant_conversations"
 INBOUND = "assistant_inbound"
+TOOL_CALLS = "assistant_tool_calls"
 SAVE_ATTEMPTS = 5
 
 
@@ -141,3 +142,52 @@ class InboundLog:
 
     async def answered(self, message_id: str) -> None:
         await self._collection.update_one({"_id": message_id}, {"$set": {"status": "answered"}})
+
+
+class JournalOutcome(StrEnum):
+    RUN = "run"
+    DONE = "done"
+    BUSY = "busy"
+
+
+@dataclass(frozen=True, slots=True)
+class JournalClaim:
+    outcome: JournalOutcome
+    output: dict[str, Any] | None = None
+
+
+class ToolJournal:
+    """Outputs of state-changing tool calls by idempotency key, so a replayed comment or
+    hand-off answers the first output instead of adding a second note. (Ticket creation
+    needs none: the ticket service is idempotent on the key itself.)"""
+
+    def __init__(self, database: AsyncDatabase[dict[str, Any]], lease: timedelta) -> None:
+        self._collection = database[TOOL_CALLS]
+        self._lease = lease
+
+    async def claim(self, key: str, now: datetime) -> JournalClaim:
+        try:
+            await self._collection.insert_one({"_id": key, "claimedAt": now})
+        except DuplicateKeyError:
+            pass
+        else:
+            return JournalClaim(JournalOutcome.RUN)
+        raw = await self._collection.find_one({"_id": key})
+        if raw is None:
+            return await self.claim(key, now)
+        if raw.get("output") is not None:
+            return JournalClaim(JournalOutcome.DONE, raw["output"])
+        if raw["claimedAt"] + self._lease > now:
+            return JournalClaim(JournalOutcome.BUSY)
+        taken = await self._collection.update_one(
+            {"_id": key, "claimedAt": raw["claimedAt"], "output": None},
+            {"$set": {"claimedAt": now}},
+        )
+        return JournalClaim(JournalOutcome.RUN if taken.modified_count else JournalOutcome.BUSY)
+
+    async def complete(self, key: str, output: dict[str, Any]) -> None:
+        await self._collection.update_one({"_id": key}, {"$set": {"output": output}})
+
+    async def release(self, key: str) -> None:
+        """A failed call leaves nothing behind: the same call may be tried again."""
+        await self._collection.delete_one({"_id": key, "output": None})

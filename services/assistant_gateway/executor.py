@@ -15,8 +15,10 @@ from typing import Any
 from contracts import names
 from contracts.enums import Language, Priority, Source
 from contracts.tickets import Ticket
+from infra import logging as log_context
 from infra.clock import Clock
 from services.assistant_gateway.directory import Directory
+from services.assistant_gateway.documents import JournalOutcome, ToolJournal
 from services.assistant_gateway.domain import tools
 from services.assistant_gateway.domain.calls import CallRejected, ToolCall, parse_call
 from services.assistant_gateway.domain.messages import Text
@@ -38,6 +40,8 @@ REFUSAL_TEXTS: dict[str, Text] = {
     "conflict": Text.TRY_AGAIN,
 }
 HAND_OFF_TITLE = "Customer asked for a human agent"
+JOURNALED = frozenset({"add_ticket_comment", "request_human_agent"})
+"""State-changing tools the ticket service cannot deduplicate itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,10 +74,16 @@ Handler = Callable[["ToolExecutor", Invocation], Awaitable[Output]]
 
 class ToolExecutor:
     def __init__(
-        self, tickets: TicketCommands, directory: Directory, clock: Clock, default: Language
+        self,
+        tickets: TicketCommands,
+        directory: Directory,
+        journal: ToolJournal,
+        clock: Clock,
+        default: Language,
     ) -> None:
         self._tickets = tickets
         self._directory = directory
+        self._journal = journal
         self._clock = clock
         self._default = default
 
@@ -95,28 +105,56 @@ class ToolExecutor:
     ) -> dict[str, object]:
         views = Views(language, self._clock.now())
         try:
-            parsed = parse_call(call)
-            invocation = Invocation(
-                parsed.arguments, sender, views, idempotency_key or call.call_id
-            )
-            output = await HANDLERS[parsed.spec.name](self, invocation)
-        except CallRejected as rejected:
-            output = views.failure(rejected.error, rejected.text, rejected.detail)
-        except TicketRefused as refused:
-            text = REFUSAL_TEXTS.get(refused.code, Text.UNAVAILABLE)
-            output = views.failure(refused.code, text, refused.message[:300])
-        except TicketServiceUnavailable as error:
-            log.warning("ticket service unavailable", extra={"reason": str(error)})
-            output = views.failure("unavailable", Text.UNAVAILABLE)
+            result = await self._journaled(call, sender, views, idempotency_key or call.call_id)
         except Exception:
             log.exception("tool call failed", extra={"tool": call.name[:64]})
-            output = views.failure("internal", Text.UNAVAILABLE)
-        result = output.to_wire()
+            result = views.failure("internal", Text.UNAVAILABLE).to_wire()
         log.info(
             "tool call",
             extra={"tool": call.name[:64], "callId": call.call_id, "success": result["success"]},
         )
         return result
+
+    async def _journaled(
+        self, call: ToolCall, sender: Sender, views: Views, key: str
+    ) -> dict[str, object]:
+        """Replays of a journaled call answer the first successful output."""
+        try:
+            parsed = parse_call(call)
+        except CallRejected as rejected:
+            return views.failure(rejected.error, rejected.text, rejected.detail).to_wire()
+        invocation = Invocation(parsed.arguments, sender, views, key)
+        if parsed.spec.name not in JOURNALED:
+            return (await self._run(parsed.spec.name, invocation)).to_wire()
+        journal_key = f"{sender.phone}:{parsed.spec.name}:{key}"
+        claim = await self._journal.claim(journal_key, views.now)
+        if claim.outcome is JournalOutcome.DONE and claim.output is not None:
+            return claim.output
+        if claim.outcome is not JournalOutcome.RUN:
+            return views.failure("conflict", Text.TRY_AGAIN, "The same call is running").to_wire()
+        result = (await self._run(parsed.spec.name, invocation)).to_wire()
+        if result["success"]:
+            await self._journal.complete(journal_key, result)
+        else:
+            await self._journal.release(journal_key)
+        return result
+
+    async def _run(self, name: str, invocation: Invocation) -> Output:
+        views = invocation.views
+        token = log_context.ticket_id.set(getattr(invocation.arguments, "ticket_id", None))
+        try:
+            return await HANDLERS[name](self, invocation)
+        except TicketRefused as refused:
+            text = REFUSAL_TEXTS.get(refused.code, Text.UNAVAILABLE)
+            return views.failure(refused.code, text, refused.message[:300])
+        except TicketServiceUnavailable as error:
+            log.warning("ticket service unavailable", extra={"reason": str(error)})
+            return views.failure("unavailable", Text.UNAVAILABLE)
+        except Exception:
+            log.exception("tool call failed", extra={"tool": name})
+            return views.failure("internal", Text.UNAVAILABLE)
+        finally:
+            log_context.ticket_id.reset(token)
 
     @staticmethod
     def encode(output: dict[str, object]) -> str:

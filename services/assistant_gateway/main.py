@@ -14,7 +14,12 @@ from infra.settings import Settings
 from services.assistant_gateway.api import build_api
 from services.assistant_gateway.conversation import Assistant
 from services.assistant_gateway.directory import Directory
-from services.assistant_gateway.documents import INBOUND, ConversationStore, InboundLog
+from services.assistant_gateway.documents import (
+    INBOUND,
+    ConversationStore,
+    InboundLog,
+    ToolJournal,
+)
 from services.assistant_gateway.executor import ToolExecutor
 from services.assistant_gateway.handlers import build_router
 from services.assistant_gateway.inbound import InboundProcessor
@@ -22,6 +27,9 @@ from services.assistant_gateway.model import ChatCompletionsModel, Model, Respon
 from services.assistant_gateway.ticket_client import TicketCommands
 
 log = logging.getLogger(__name__)
+
+JOURNAL_LEASE_SECONDS = 60.0
+"""A journaled tool call left unfinished (its worker died) may run again after this."""
 
 
 class AssistantGateway:
@@ -64,8 +72,9 @@ class AssistantGateway:
         database = context.mongo[settings.mongodb_database]
         await database[INBOUND].create_index("status")
         tickets = TicketCommands(context.broker, options.ticket_timeout_seconds)
+        journal = ToolJournal(database, timedelta(seconds=JOURNAL_LEASE_SECONDS))
         self._executor = ToolExecutor(
-            tickets, Directory(database), context.clock, Language(options.default_language)
+            tickets, Directory(database), journal, context.clock, Language(options.default_language)
         )
         assistant = Assistant(
             self._model(settings),

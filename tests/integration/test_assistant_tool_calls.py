@@ -345,3 +345,29 @@ async def test_http_tool_calls_need_the_api_key_and_answer_tool_outputs(
     definitions = tools.json()
     assert len(definitions["responses"]) == len(definitions["chatCompletions"]) == 5
     assert all(t["strict"] is True for t in definitions["responses"])
+
+
+async def test_a_replayed_hand_off_or_comment_changes_the_ticket_once(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = settings_for(endpoints, database)
+    async with running(settings, services()), client(endpoints.rabbit_url) as (caller, _):
+        created = await one(caller, "create_ticket_report", GOOD_CREATE, "c1")
+        ticket_id = created["ticketId"]
+        hand_off = {"ticketId": ticket_id, "reason": "Wants a person"}
+        comment = {"ticketId": ticket_id, "comment": "Parcel 0042"}
+        handed = [await one(caller, "request_human_agent", hand_off, "h1") for _ in range(3)]
+        racing = await asyncio.gather(
+            *[one(caller, "add_ticket_comment", comment, "n1") for _ in range(5)]
+        )
+        again = await one(caller, "add_ticket_comment", comment, "n1")
+        ticket = await caller.ok(names.GET, {"actor": {"type": "System"}, "ticketId": ticket_id})
+    assert handed[0] == handed[1] == handed[2]
+    assert handed[0]["priority"] == "high"
+    assert ticket["priority"] == "high"  # escalated once, not to urgent
+    assert [n["content"] for n in ticket["internalNotes"]] == [
+        "Customer asked for a human agent: Wants a person",
+        "Parcel 0042",
+    ]
+    assert all(r["success"] or r["error"] == "conflict" for r in racing)
+    assert again["success"] is True
