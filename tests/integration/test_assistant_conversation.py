@@ -160,10 +160,27 @@ async def test_message_opens_a_ticket_and_a_follow_up_after_a_restart_gets_its_s
     }
 
 
+def sent_calls_and_outputs(
+    body: dict[str, Any],
+) -> tuple[list[str], list[str], list[dict[str, Any]]]:
+    """(call ids of the calls, call ids the outputs answer, decoded outputs) in a request."""
+    if "input" in body:
+        items = body["input"]
+        calls = [i["call_id"] for i in items if i.get("type") == "function_call"]
+        answered = [i for i in items if i.get("type") == "function_call_output"]
+        return calls, [o["call_id"] for o in answered], [json.loads(o["output"]) for o in answered]
+    messages = body["messages"]
+    calls = [c["id"] for m in messages for c in m.get("tool_calls") or []]
+    answered = [m for m in messages if m["role"] == "tool"]
+    ids = [m["tool_call_id"] for m in answered]
+    return calls, ids, [json.loads(m["content"]) for m in answered]
+
+
+@pytest.mark.parametrize("api", ["responses", "chat_completions"])
 async def test_parallel_calls_with_malformed_arguments_each_get_an_output(
-    endpoints: Endpoints, database: str, model: FakeOpenAI
+    endpoints: Endpoints, database: str, model: FakeOpenAI, api: str
 ) -> None:
-    settings = gateway_settings(endpoints, database, model)
+    settings = gateway_settings(endpoints, database, model, api=api)
     create = {
         "title": "Refund missing",
         "description": "I returned the shoes on 2 November and got no refund.",
@@ -184,11 +201,11 @@ async def test_parallel_calls_with_malformed_arguments_each_get_an_output(
         message = await side.send("I want my refund, please")
         reply = await side.reply_to(message)
     assert reply["text"] == "Listo."
-    second = model.bodies("responses")[1]
-    outputs = [i for i in second["input"] if i.get("type") == "function_call_output"]
-    calls = [i for i in second["input"] if i.get("type") == "function_call"]
-    assert [o["call_id"] for o in outputs] == [c["call_id"] for c in calls]
-    created, broken, listed = (json.loads(o["output"]) for o in outputs)
+    second = model.bodies("responses" if api == "responses" else "chat")[1]
+    calls, answered, outputs = sent_calls_and_outputs(second)
+    assert answered == calls
+    assert len(calls) == 3
+    created, broken, listed = outputs
     assert created["success"] is True
     assert created["priority"] == "high"
     assert broken["success"] is False
