@@ -23,6 +23,7 @@ from contracts import names
 from contracts.events import Event
 from infra import logging as log_context
 from infra.messaging import EVENTS, UnparseableMessage, decode_json, raw_body
+from services.notifier.domain.webhooks import EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,16 @@ def parse(body: bytes) -> tuple[Event, dict[str, Any]]:
     """Raises UnparseableMessage or ValidationError."""
     payload = decode_json(body)
     return EVENT.validate_python(payload), payload
+
+
+def known_type(body: bytes) -> bool:
+    """False for a well-formed event of a type newer than this contract (acked, ignored);
+    True when the body is not JSON or claims one of our types (then it is poison)."""
+    try:
+        payload = decode_json(body)
+    except UnparseableMessage:
+        return True
+    return not isinstance(payload, dict) or payload.get("type") in EVENT_TYPES
 
 
 def build_router(instance_id: str, push: EventHandler, enqueue: EventHandler) -> RabbitRouter:
@@ -91,10 +102,16 @@ def build_router(instance_id: str, push: EventHandler, enqueue: EventHandler) ->
     )
     async def enqueue_webhooks(message: RabbitMessage) -> None:
         """Every event, to record one delivery per matching webhook endpoint. A body that
-        is not an event goes to the dead letters; a storage error is retried."""
+        is not an event goes to the dead letters (an unknown event type is skipped); a
+        storage error is retried."""
         try:
             event, payload = parse(message.body)
         except (UnparseableMessage, ValidationError) as error:
+            if not known_type(message.body):
+                log.info(
+                    "event type not handled", extra={"routingKey": message.raw_message.routing_key}
+                )
+                return
             log.warning("event not understood, dead-lettered", extra={"error": str(error)[:300]})
             await message.reject(requeue=False)
             return

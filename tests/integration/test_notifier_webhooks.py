@@ -9,12 +9,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import aio_pika
 import httpx
 import pytest
 
+from contracts import names
 from contracts.enums import AgentRole
 from infra.auth import issue_token
 from infra.clock import MovableClock
+from infra.messaging import EVENTS
 from infra.settings import NotifierSettings, Settings
 from services.notifier.domain.signing import SIGNATURE_HEADER, BadSignature, verify
 from services.notifier.main import Notifier
@@ -24,7 +27,6 @@ from tests.support.notifier_system import (
     Served,
     breached,
     created,
-    drain_webhook_queue,
     new_ticket_id,
     publish,
     publisher,
@@ -86,7 +88,6 @@ async def admin_session(
     settings = webhook_settings(endpoints, database, **notifier)
     clock = MovableClock(datetime.now(UTC))
     service = Notifier()
-    await drain_webhook_queue(endpoints.rabbit_url)
     async with serving(settings, [TicketService(), service], clock) as served:
         admin_id = await make_agent("Root", AgentRole.ADMIN)
         token = issue_token(settings, admin_id, AgentRole.ADMIN, clock.now())
@@ -312,7 +313,6 @@ async def test_two_instances_deliver_each_event_once_per_endpoint(
     settings = webhook_settings(endpoints, database)
     clock = MovableClock(datetime.now(UTC))
     first, second = Notifier(), Notifier()
-    await drain_webhook_queue(endpoints.rabbit_url)
     async with AsyncExitStack() as stack:
         served = await stack.enter_async_context(serving(settings, [TicketService(), first], clock))
         await stack.enter_async_context(serving(settings, [second], clock))
@@ -358,3 +358,63 @@ async def test_the_background_worker_sends_due_deliveries_by_itself(
                 await asyncio.sleep(0.05)
 
     assert [json.loads(r.body)["eventId"] for r in receiver.requests] == [event.event_id]
+
+
+async def test_bad_events_are_dead_lettered_unknown_types_skipped_and_the_rest_goes_on(
+    endpoints: Endpoints, database: str
+) -> None:
+    bad = [b"not json", b'{"type": "ticket.created", "ticketId": "x"}']
+    newer = b'{"type": "ticket.archived", "ticketId": "TICKET-2026-000001"}'
+    async with (
+        admin_session(endpoints, database) as admin,
+        receiving() as receiver,
+        publisher(endpoints.rabbit_url) as rabbit,
+    ):
+        webhook = await admin.hook(receiver.url, ["*"])
+        before = await dead_letters(endpoints.rabbit_url)
+        for body in [*bad, newer]:
+            await rabbit.publish(body, exchange=EVENTS, routing_key="ticket.created")
+        event = created(new_ticket_id())
+        await publish(rabbit, event)
+        [delivery] = await admin.wait_deliveries(webhook, 1)
+        async with asyncio.timeout(30):
+            while await dead_letters(endpoints.rabbit_url) < before + 2:  # noqa: ASYNC110
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.2)  # a third dead letter would show up by now
+        after = await dead_letters(endpoints.rabbit_url)
+        taken = await take_dead_letters(endpoints.rabbit_url, bad)
+
+    assert delivery["eventId"] == event.event_id
+    assert after == before + 2
+    assert sorted(taken) == sorted(bad)
+
+
+async def dead_letters(rabbit_url: str) -> int:
+    connection = await aio_pika.connect(rabbit_url)
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(names.DEAD_LETTER_QUEUE, durable=True)
+        return queue.declaration_result.message_count or 0
+    finally:
+        await connection.close()
+
+
+async def take_dead_letters(rabbit_url: str, bodies: list[bytes]) -> list[bytes]:
+    """Removes our own dead letters so later tests find the queue as it was."""
+    connection = await aio_pika.connect(rabbit_url)
+    taken: list[bytes] = []
+    try:
+        channel = await connection.channel()
+        queue = await channel.declare_queue(names.DEAD_LETTER_QUEUE, durable=True)
+        others: list[aio_pika.abc.AbstractIncomingMessage] = []
+        while (message := await queue.get(fail=False, timeout=5)) is not None:
+            if message.body in bodies and message.body not in taken:
+                taken.append(message.body)
+                await message.ack()
+            else:
+                others.append(message)
+        for message in others:
+            await message.nack(requeue=True)
+    finally:
+        await connection.close()
+    return taken

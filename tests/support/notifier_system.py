@@ -42,7 +42,9 @@ def _loopback_socket() -> socket.socket:
 async def serving(
     settings: Any, services: list[Service], clock: Clock | None = None
 ) -> AsyncIterator[Served]:
-    """The process `tickets run` would start, on a free loopback port, inside the test."""
+    """The process `tickets run` would start, on a free loopback port, inside the test.
+    The shared webhook queue is emptied first: what other tests left there is not ours."""
+    await drain_webhook_queue(settings.rabbitmq_url)
     runtime = Runtime(settings, services, clock)
     sock = _loopback_socket()
     port = sock.getsockname()[1]
