@@ -122,6 +122,8 @@ class Notifier:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), seconds)
+            if stop.is_set():
+                return
             try:
                 ended = await self.revalidate()
             except Exception:
