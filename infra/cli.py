@@ -45,7 +45,13 @@ def serve(settings: Settings, names: Sequence[str]) -> None:
         f"health {where}/healthz); MongoDB {mongo}; RabbitMQ {_safe(settings.rabbitmq_url)}",
         flush=True,
     )
-    uvicorn.run(app, host=settings.http_host, port=settings.http_port, log_config=None)
+    uvicorn.run(
+        app,
+        host=settings.http_host,
+        port=settings.http_port,
+        log_config=None,
+        timeout_graceful_shutdown=5,  # long-polling Socket.IO clients must not hold a stop
+    )
 
 
 def _safe(url: str) -> str:
