@@ -31,12 +31,16 @@ class TicketCommands:
         self._timeout = timeout
 
     async def send(self, queue: str, command: dict[str, Any]) -> Any:
-        """The reply's `data`; raises TicketRefused or TicketServiceUnavailable."""
+        """The reply's `data`; raises TicketRefused or TicketServiceUnavailable.
+
+        The request expires when we stop waiting for it: a command nobody took in time
+        (the ticket service down or swamped) is never executed after its caller gave up."""
         try:
             reply = await self._broker.request(
                 json.dumps(command).encode(),
                 queue=queue,
                 timeout=self._timeout,
+                expiration=self._timeout,
                 content_type="application/json",
                 correlation_id=log_context.correlation_id.get() or uuid.uuid4().hex,
             )

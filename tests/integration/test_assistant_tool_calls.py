@@ -15,7 +15,7 @@ from contracts import names
 from infra.http import build_app
 from infra.mongo import connect
 from infra.runtime import Runtime
-from infra.settings import Settings
+from infra.settings import AssistantSettings, Settings
 from services.assistant_gateway.main import AssistantGateway
 from services.ticket_service.main import TicketService
 from tests.support.system import Caller, Endpoints, client, running, settings_for
@@ -371,3 +371,33 @@ async def test_a_replayed_hand_off_or_comment_changes_the_ticket_once(
     ]
     assert all(r["success"] or r["error"] == "conflict" for r in racing)
     assert again["success"] is True
+
+
+async def test_with_the_ticket_service_down_a_create_fails_cleanly_and_never_runs_late(
+    endpoints: Endpoints, database: str
+) -> None:
+    quick = AssistantSettings(ticket_timeout_seconds=0.5)
+    settings = settings_for(endpoints, database, assistant=quick)
+    async with client(endpoints.rabbit_url) as (caller, _):
+        async with running(settings, [TicketService()]):
+            pass  # its queues exist (durable) but nobody consumes them now
+        async with running(settings, [AssistantGateway()]):
+            down = await one(caller, "create_ticket_report", GOOD_CREATE, "down-1", language="en")
+        async with running(settings, [TicketService()]):
+            later = {**GOOD_CREATE, "title": "A later problem"}
+            await one_with_service(caller, later)
+            page = await caller.ok(names.LIST, {"actor": {"type": "System"}})
+    assert down["error"] == "unavailable"
+    assert down["userMessage"].startswith("There was a problem")
+    assert [t["title"] for t in page["items"]] == ["A later problem"]
+
+
+async def one_with_service(caller: Caller, arguments: dict[str, Any]) -> None:
+    """A create straight to the ticket service, queued behind any stale request."""
+    body = {
+        "actor": {"type": "Customer", "phone": ME},
+        "source": "ai",
+        "customer": {"phone": ME},
+        **{k: v for k, v in arguments.items() if v is not None},
+    }
+    await caller.ok(names.CREATE, body)
