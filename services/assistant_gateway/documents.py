@@ -84,6 +84,7 @@ class InboundRecord(BaseModel):
     claimed_at: datetime = Field(alias="claimedAt")
     reply: str | None = None
     fallback: bool = False
+    duplicates: int = 0
 
 
 class ClaimOutcome(StrEnum):
@@ -122,17 +123,19 @@ class InboundLog:
         if raw is None:
             return await self.claim(message_id, phone, now, redelivered=redelivered)
         record = InboundRecord.model_validate(raw)
-        if record.status is InboundStatus.ANSWERED:
-            return Claim(ClaimOutcome.SKIP, record)
         if record.status is InboundStatus.REPLIED:
             return Claim(ClaimOutcome.PUBLISH_AGAIN, record)
-        if not redelivered and record.claimed_at + self._lease > now:
-            return Claim(ClaimOutcome.SKIP, record)
-        taken = await self._collection.update_one(
-            {"_id": message_id, "status": "processing", "claimedAt": record.claimed_at},
-            {"$set": {"claimedAt": now}},
-        )
-        return Claim(ClaimOutcome.RUN if taken.modified_count else ClaimOutcome.SKIP, record)
+        if record.status is InboundStatus.PROCESSING and (
+            redelivered or record.claimed_at + self._lease <= now
+        ):
+            taken = await self._collection.update_one(
+                {"_id": message_id, "status": "processing", "claimedAt": record.claimed_at},
+                {"$set": {"claimedAt": now}},
+            )
+            if taken.modified_count:
+                return Claim(ClaimOutcome.RUN, record)
+        await self._collection.update_one({"_id": message_id}, {"$inc": {"duplicates": 1}})
+        return Claim(ClaimOutcome.SKIP, record)
 
     async def replied(self, message_id: str, reply: str, *, fallback: bool) -> None:
         await self._collection.update_one(
