@@ -23,6 +23,7 @@ from services.assistant_gateway.domain import tools
 from services.assistant_gateway.domain.calls import CallRejected, ToolCall, parse_call
 from services.assistant_gateway.domain.messages import Text
 from services.assistant_gateway.domain.outputs import Output, Views
+from services.assistant_gateway.metrics import TOOL_CALLS, tool_label
 from services.assistant_gateway.ticket_client import (
     TicketCommands,
     TicketRefused,
@@ -109,9 +110,11 @@ class ToolExecutor:
         except Exception:
             log.exception("tool call failed", extra={"tool": call.name[:64]})
             result = views.failure("internal", Text.UNAVAILABLE).to_wire()
+        outcome = "success" if result["success"] else str(result.get("error", "internal"))
+        TOOL_CALLS.labels(tool_label(call.name), outcome).inc()
         log.info(
             "tool call",
-            extra={"tool": call.name[:64], "callId": call.call_id, "success": result["success"]},
+            extra={"tool": call.name[:64], "callId": call.call_id, "outcome": outcome},
         )
         return result
 

@@ -29,6 +29,7 @@ from services.assistant_gateway.conversation import Assistant
 from services.assistant_gateway.documents import ClaimOutcome, ConversationStore, InboundLog
 from services.assistant_gateway.domain.messages import guess_language
 from services.assistant_gateway.executor import Sender, ToolExecutor
+from services.assistant_gateway.metrics import DUPLICATES, REPLIES
 from services.assistant_gateway.ticket_client import (
     TicketCommands,
     TicketRefused,
@@ -84,16 +85,19 @@ class InboundProcessor:
             message.message_id, message.sender, self.clock.now(), redelivered=redelivered
         )
         if claim.outcome is ClaimOutcome.SKIP:
+            DUPLICATES.inc()
             log.info("duplicate inbound message skipped", extra={"messageId": message.message_id})
             return
         if claim.outcome is ClaimOutcome.PUBLISH_AGAIN:
             assert claim.record is not None
             await self._publish(message, claim.record.reply or "")
+            REPLIES.labels("republished").inc()
             return
         await self._tell_ticket_service(message)
         reply, fallback = await self._answer(message)
         await self.inbound.replied(message.message_id, reply, fallback=fallback)
         await self._publish(message, reply)
+        REPLIES.labels("fallback" if fallback else "model").inc()
 
     async def _answer(self, message: InboundMessage) -> tuple[str, bool]:
         sender = Sender(message.sender, message.name, conversation_id=message.conversation_id)

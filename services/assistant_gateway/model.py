@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol, cast
 
 from openai import AsyncOpenAI
+from openai.types.responses import Response
 
 from services.assistant_gateway.domain.tools import chat_completions_tools, responses_tools
 from services.assistant_gateway.domain.transcript import (
@@ -12,6 +13,7 @@ from services.assistant_gateway.domain.transcript import (
     chat_messages,
     responses_input,
 )
+from services.assistant_gateway.metrics import MODEL_LATENCY
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,19 +35,23 @@ class ResponsesModel:
         self._tools = responses_tools()
 
     async def step(self, instructions: str, entries: list[Entry]) -> ModelStep:
-        response = await self._client.responses.create(
-            model=self._model,
-            instructions=instructions,
-            input=cast("Any", responses_input(entries)),
-            tools=cast("Any", self._tools),
-            store=False,
-        )
+        with MODEL_LATENCY.labels("responses").time():
+            response = await self._create(instructions, entries)
         calls = [
             FunctionCall(call_id=item.call_id, name=item.name, arguments=item.arguments)
             for item in response.output
             if item.type == "function_call"
         ]
         return ModelStep(response.output_text.strip(), calls)
+
+    async def _create(self, instructions: str, entries: list[Entry]) -> Response:
+        return await self._client.responses.create(
+            model=self._model,
+            instructions=instructions,
+            input=cast("Any", responses_input(entries)),
+            tools=cast("Any", self._tools),
+            store=False,
+        )
 
 
 class ChatCompletionsModel:
@@ -57,11 +63,12 @@ class ChatCompletionsModel:
         self._tools = chat_completions_tools()
 
     async def step(self, instructions: str, entries: list[Entry]) -> ModelStep:
-        completion = await self._client.chat.completions.create(
-            model=self._model,
-            messages=cast("Any", chat_messages(instructions, entries)),
-            tools=cast("Any", self._tools),
-        )
+        with MODEL_LATENCY.labels("chat_completions").time():
+            completion = await self._client.chat.completions.create(
+                model=self._model,
+                messages=cast("Any", chat_messages(instructions, entries)),
+                tools=cast("Any", self._tools),
+            )
         message = completion.choices[0].message
         calls = [
             FunctionCall(

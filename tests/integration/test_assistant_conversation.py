@@ -13,6 +13,7 @@ from typing import Any
 import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker, RabbitQueue
+from prometheus_client import REGISTRY
 
 from contracts import names
 from infra.mongo import connect
@@ -258,11 +259,14 @@ async def test_a_failing_model_gets_the_fallback_and_the_message_is_kept(
 ) -> None:
     settings = gateway_settings(endpoints, database, model, model_retries=1)
     model.add(Fail(500), Fail(500))
+    fallbacks = REGISTRY.get_sample_value("tickets_assistant_replies_total", {"kind": "fallback"})
     async with whatsapp(endpoints.rabbit_url) as side, running(settings, services()):
         message = await side.send("Hola, necesito ayuda con mi pedido")
         reply = await side.reply_to(message)
     assert reply["text"].startswith("Gracias por tu mensaje")
     assert len(model.bodies("responses")) == 2  # one retry
+    after = REGISTRY.get_sample_value("tickets_assistant_replies_total", {"kind": "fallback"})
+    assert (after or 0) == (fallbacks or 0) + 1
     mongo = connect(endpoints.mongo_url)
     try:
         state = await mongo[database]["assistant_conversations"].find_one({"_id": PHONE})

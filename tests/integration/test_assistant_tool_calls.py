@@ -333,6 +333,7 @@ async def test_http_tool_calls_need_the_api_key_and_answer_tool_outputs(
             "/api/v2/assistant/tool-calls", json=body, headers={"X-API-Key": API_KEY}
         )
         tools = await api.get("/api/v2/assistant/tools")
+        metrics = (await api.get("/metrics")).text
     assert (missing.status_code, wrong.status_code) == (401, 401)
     assert missing.json()["success"] is False
     assert ok.status_code == 200
@@ -345,6 +346,10 @@ async def test_http_tool_calls_need_the_api_key_and_answer_tool_outputs(
     definitions = tools.json()
     assert len(definitions["responses"]) == len(definitions["chatCompletions"]) == 5
     assert all(t["strict"] is True for t in definitions["responses"])
+    assert (
+        'tickets_assistant_tool_calls_total{outcome="invalid_json",tool="get_ticket_information"}'
+        in metrics
+    )
 
 
 async def test_a_replayed_hand_off_or_comment_changes_the_ticket_once(
