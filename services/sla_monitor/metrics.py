@@ -13,6 +13,7 @@ from prometheus_client import Counter, Gauge, Histogram
 from contracts.enums import Priority, TicketStatus
 from contracts.sla import SlaPolicy
 
+_NOT_OPEN = frozenset({TicketStatus.CLOSED, TicketStatus.CANCELLED})
 _EXTRA_BUCKETS = (60.0, 300.0, 1800.0, 7200.0, 28800.0, 172800.0, 1209600.0, 2592000.0)
 
 
@@ -29,6 +30,8 @@ class SlaMetrics:
 
     def set_open(self, counts: dict[tuple[TicketStatus, Priority], int]) -> None:
         for status in TicketStatus:
+            if status in _NOT_OPEN:
+                continue
             for priority in Priority:
                 self.open_tickets.labels(status=status, priority=priority).set(
                     counts.get((status, priority), 0)
