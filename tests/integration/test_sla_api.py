@@ -22,12 +22,20 @@ from infra.runtime import Runtime
 from infra.settings import Settings, SlaMonitorSettings
 from services.sla_monitor.main import SlaMonitor
 from services.ticket_service.main import TicketService
-from tests.integration.test_sla_monitor import alerts, create, due, planned, until
+from tests.integration.test_sla_monitor import (
+    alerts,
+    create,
+    due,
+    fresh_monitor_queue,
+    planned,
+    until,
+)
 from tests.support.api import BASE_URL, SERVICE, api_settings
 from tests.support.factories import agent_actor, customer, make_agent
 from tests.support.system import Endpoints, client
 
 pytestmark = pytest.mark.integration
+__all__ = ["fresh_monitor_queue"]  # the autouse fixture applies here too
 
 FRIDAY = datetime(2026, 12, 4, 17, 0, tzinfo=UTC)
 MONDAY = datetime(2026, 12, 7, tzinfo=UTC)

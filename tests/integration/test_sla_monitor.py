@@ -1,7 +1,7 @@
 """The SLA monitor over the real RabbitMQ and a Mongo wire server, with a movable clock."""
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -21,6 +21,25 @@ from tests.support.factories import SYSTEM, agent_actor, create_body, customer, 
 from tests.support.system import Caller, Endpoints, EventLog, client, running, settings_for
 
 pytestmark = pytest.mark.integration
+
+
+async def delete_monitor_queue(rabbit_url: str) -> None:
+    connection = await aio_pika.connect(rabbit_url)
+    try:
+        channel = await connection.channel()
+        await channel.queue_delete(names.SLA_MONITOR_TICKET_EVENTS)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture(autouse=True)
+async def fresh_monitor_queue(endpoints: Endpoints) -> AsyncIterator[None]:
+    """The monitor's queue is durable and the session's vhost is shared: without this, a
+    test would consume the ticket events other tests left behind (same ticket ids)."""
+    await delete_monitor_queue(endpoints.rabbit_url)
+    yield
+    await delete_monitor_queue(endpoints.rabbit_url)
+
 
 MONDAY = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 ONE_SECOND = timedelta(seconds=1)
@@ -455,3 +474,32 @@ async def test_a_malformed_event_is_dead_lettered_and_planning_goes_on(
         "resolution_warning",
         "resolution_breach",
     }
+
+
+async def test_a_claim_left_by_a_dead_replica_is_taken_over_after_its_lease(
+    endpoints: Endpoints, database: str
+) -> None:
+    clock = MovableClock(MONDAY)
+    monitor = SlaMonitor()
+    settings = sla_settings(endpoints, database, lease_seconds=60, warnings_enabled=False)
+    async with (
+        running(settings, [TicketService(), monitor], clock),
+        client(endpoints.rabbit_url) as (caller, log),
+    ):
+        ticket = await create(caller, monitor, priority="urgent")
+        clock.set(due(ticket, "firstResponseDueAt"))
+        assert monitor.timers is not None
+        [timer] = await monitor.timers.due(clock.now(), 10)
+        claimed = await monitor.timers.claim(timer, clock.now(), timedelta(seconds=60))
+        assert claimed is not None  # ... and the replica that claimed it dies here
+        clock.advance(timedelta(seconds=59))
+        within_lease = await monitor.scanner.scan_once()
+        clock.advance(timedelta(seconds=1))
+        after_lease = await monitor.scanner.scan_once()
+        await until(log, lambda: len(alerts(log)) == 1)
+        await settle(log)
+        final = await caller.ok(names.GET, {"actor": SYSTEM, "ticketId": ticket["ticketId"]})
+    assert (within_lease.claimed, after_lease.breaches) == (0, 1)
+    [breach] = alerts(log)
+    assert datetime.fromisoformat(breach["occurredAt"]) == due(ticket, "firstResponseDueAt")
+    assert final["sla"]["firstResponseBreachAt"] == ticket["sla"]["firstResponseDueAt"]
