@@ -126,13 +126,10 @@ class TimerRepository:
         return await cursor.to_list(None)
 
     async def claim(self, raw: Raw, now: datetime, lease: timedelta) -> Raw | None:
-        """One conditional update: only one scanner gets a given timer."""
+        """One conditional update: only one scanner gets a given timer. A plan that moved
+        the due time later since the query makes the claim miss; one that kept it does not."""
         if raw["state"] == TimerState.PENDING.value:
-            condition: Raw = {
-                "state": TimerState.PENDING.value,
-                "revision": raw["revision"],
-                "dueAt": {"$lte": now},
-            }
+            condition: Raw = {"state": TimerState.PENDING.value, "dueAt": {"$lte": now}}
             update: Raw = {"leaseUntil": now + lease, "detectedAt": now}
         else:
             condition = {"state": TimerState.FIRING.value, "leaseUntil": {"$lte": now}}

@@ -503,3 +503,39 @@ async def test_a_claim_left_by_a_dead_replica_is_taken_over_after_its_lease(
     [breach] = alerts(log)
     assert datetime.fromisoformat(breach["occurredAt"]) == due(ticket, "firstResponseDueAt")
     assert final["sla"]["firstResponseBreachAt"] == ticket["sla"]["firstResponseDueAt"]
+
+
+async def test_a_priority_change_replans_the_timers_to_the_new_targets(
+    endpoints: Endpoints, database: str
+) -> None:
+    clock = MovableClock(MONDAY)
+    monitor = SlaMonitor()
+    settings = sla_settings(endpoints, database, warnings_enabled=False)
+    async with (
+        running(settings, [TicketService(), monitor], clock),
+        client(endpoints.rabbit_url) as (caller, log),
+    ):
+        ticket = await create(caller, monitor, priority="low")
+        clock.advance(timedelta(minutes=5))
+        escalated = await caller.ok(
+            names.ESCALATE_PRIORITY,
+            {"actor": SYSTEM, "ticketId": ticket["ticketId"], "priority": "urgent"},
+        )
+        await planned(monitor, escalated)
+        urgent_due = due(escalated, "firstResponseDueAt")
+        clock.set(urgent_due - ONE_SECOND)
+        before = await monitor.scanner.scan_once()
+        clock.set(urgent_due)
+        at_due = await monitor.scanner.scan_once()
+        old_low_due = due(ticket, "firstResponseDueAt")
+        clock.set(old_low_due)
+        old_due = await monitor.scanner.scan_once()
+        await until(log, lambda: len(alerts(log)) == 2)
+        await settle(log)
+    assert urgent_due == MONDAY + timedelta(minutes=15)
+    assert (before.breaches, at_due.breaches) == (0, 1)
+    assert old_due.breaches == 1, "only the urgent resolution target (4 h) is due by then"
+    assert [(b["kind"], b["priority"], b["targetSeconds"]) for b in alerts(log)] == [
+        ("first_response", "urgent", 900),
+        ("resolution", "urgent", 4 * 3600),
+    ]
