@@ -31,7 +31,7 @@ from tests.integration.test_sla_monitor import (
     until,
 )
 from tests.support.api import BASE_URL, SERVICE, api_settings
-from tests.support.factories import agent_actor, customer, make_agent
+from tests.support.factories import SYSTEM, agent_actor, customer, make_agent
 from tests.support.system import Endpoints, client
 
 pytestmark = pytest.mark.integration
@@ -199,8 +199,8 @@ async def test_metrics_are_exposed_with_prometheus_names_and_no_ticket_ids(
         clock.set(due(neglected, "firstResponseDueAt"))
         await monitor.scanner.scan_once()
         await until(log, lambda: len(alerts(log)) == 1)
-        record = await caller.ok(names.GET, {"actor": agent_actor(agent), **as_agent})
-        del record
+        breached = {"actor": SYSTEM, "ticketId": neglected["ticketId"]}
+        await planned(monitor, await caller.ok(names.GET, breached))  # the breach is in the view
         await monitor.planner().refresh_gauges()
         response = await api.get("/metrics")
     assert response.status_code == 200
