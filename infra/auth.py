@@ -11,6 +11,7 @@ from contracts.enums import AgentRole
 from infra.settings import Settings
 
 ISSUER = "whatsapp-tickets"
+CLOCK_SKEW_SECONDS = 60
 
 
 class InvalidToken(Exception):
@@ -68,13 +69,21 @@ def verify_token(settings: Settings, token: str, now: datetime) -> TokenClaims:
             key,
             algorithms=[algorithm],
             issuer=ISSUER,
-            options={"verify_exp": False, "require": ["sub", "exp", "iat", "role"]},
+            # Times are checked below against the caller's clock, not PyJWT's wall clock.
+            options={
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+                "require": ["sub", "exp", "iat", "role"],
+            },
         )
         claims = TokenClaims.model_validate(raw)
     except (jwt.PyJWTError, ValueError) as error:
         raise InvalidToken(str(error)) from error
     if claims.exp <= int(now.timestamp()):
         raise InvalidToken("token expired")
+    if claims.iat > int(now.timestamp()) + CLOCK_SKEW_SECONDS:
+        raise InvalidToken("token issued in the future")
     return claims
 
 
