@@ -63,7 +63,7 @@ async def execute(
         result = await use_case(use_cases, command)
     except DomainError as error:
         log.info("command refused", extra={"code": error.code, "reason": error.message})
-        return error_reply(error.code, error.message)
+        return error_reply(error.code, error.message, error.details())
     except Exception:
         log.exception("command failed", extra={"command": model.__name__})
         return error_reply(ErrorCode.INTERNAL, "Internal error; the request was not applied")

@@ -281,4 +281,28 @@ async def test_invalid_transition_names_the_valid_next_statuses(
         )
     assert reply["error"]["code"] == "invalid_transition"
     assert "Valid transitions: cancelled, open" in reply["error"]["message"]
+    assert reply["error"]["details"] == [
+        {
+            "currentStatus": "new",
+            "requestedStatus": "resolved",
+            "allowedStatuses": ["cancelled", "open"],
+        }
+    ]
     assert json.dumps(reply)
+
+
+async def test_creation_past_the_hourly_limit_is_rate_limited_with_a_retry_time(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = settings_for(endpoints, database, tickets_per_customer_per_hour=2)
+    async with running(settings), client(endpoints.rabbit_url) as (caller, _):
+        first = [await caller.call(names.CREATE, create_body()) for _ in range(2)]
+        refused = await caller.call(names.CREATE, create_body())
+        replay = await caller.call(names.CREATE, create_body(idempotencyKey="late"))
+        other_customer = await caller.call(names.CREATE, create_body(CUSTOMER_B))
+    assert all(reply["ok"] for reply in first)
+    assert refused["error"]["code"] == "rate_limited"
+    [details] = refused["error"]["details"]
+    assert 0 < details["retryAfterSeconds"] <= 3600
+    assert replay["error"]["code"] == "rate_limited"
+    assert other_customer["ok"] is True

@@ -12,6 +12,10 @@ class DomainError(Exception):
         super().__init__(message)
         self.message = message
 
+    def details(self) -> list[dict[str, object]] | None:
+        """Machine-readable extras for the reply's `error.details`."""
+        return None
+
 
 class ValidationFailed(DomainError):
     code = ErrorCode.VALIDATION
@@ -36,6 +40,9 @@ class RateLimited(DomainError):
         super().__init__(message)
         self.retry_after_seconds = retry_after_seconds
 
+    def details(self) -> list[dict[str, object]] | None:
+        return [{"retryAfterSeconds": self.retry_after_seconds}]
+
 
 class InvalidTransition(DomainError):
     """A status change (or an action implying one) the lifecycle does not allow."""
@@ -57,3 +64,12 @@ class InvalidTransition(DomainError):
             message
             or f"Invalid transition from {current} to {requested}. Valid transitions: {valid}"
         )
+
+    def details(self) -> list[dict[str, object]] | None:
+        return [
+            {
+                "currentStatus": str(self.current),
+                "requestedStatus": None if self.requested is None else str(self.requested),
+                "allowedStatuses": [str(s) for s in self.allowed],
+            }
+        ]
