@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from contracts import commands as cmd
 from contracts import names
 from contracts.enums import ActorType, Category, Channel, Priority, Source
 from contracts.sla import SlaPolicy
@@ -13,6 +14,7 @@ from services.ticket_service.documents import TicketDocument
 from services.ticket_service.domain.ids import format_ticket_id
 from services.ticket_service.domain.model import ActorRef
 from services.ticket_service.domain.operations import NewTicket, open_ticket
+from services.ticket_service.main import TicketService
 from services.ticket_service.repository import TicketRepository
 from tests.support.factories import SYSTEM, create_body
 from tests.support.system import Endpoints, client, running, settings_for
@@ -80,3 +82,26 @@ async def test_a_fresh_event_is_left_to_its_writer_by_the_sweep(
         await caller.ok(names.GET, {"actor": SYSTEM, "ticketId": ticket["ticketId"]})
         await asyncio.sleep(0.3)
     assert [e["type"] for e in log.events] == ["ticket.created"]
+
+
+async def test_a_broker_outage_at_publish_time_keeps_the_events_for_the_sweep(
+    endpoints: Endpoints, database: str
+) -> None:
+    clock = MovableClock(datetime(2026, 6, 1, 12, 0, tzinfo=UTC))
+    settings = settings_for(endpoints, database, relay_grace_seconds=10)
+    service = TicketService()
+    async with running(settings, [service], clock) as runtime:
+        assert runtime.context is not None
+        await runtime.context.broker.stop()  # the broker goes away under the writer
+        ticket = await service.use_cases().create(cmd.CreateTicket.model_validate(create_body()))
+        stored = await TicketDocument.get_pymongo_collection().find_one(
+            {"ticketId": ticket.ticket_id}
+        )
+    assert stored is not None
+    assert [entry["routingKey"] for entry in stored["outbox"]] == ["ticket.created"]
+    clock.advance(timedelta(seconds=11))
+    async with client(endpoints.rabbit_url) as (_, log), running(settings, clock=clock):
+        await log.wait_for(1)
+    assert [(e["type"], e["ticketId"]) for e in log.events] == [
+        ("ticket.created", ticket.ticket_id)
+    ]
