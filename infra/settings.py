@@ -22,6 +22,9 @@ class NotifierSettings(BaseModel):
     webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
     webhook_poll_seconds: float = Field(default=2.0, gt=0)
     webhook_max_in_flight: int = Field(default=50, gt=0)
+    webhook_max_in_flight_per_endpoint: int = Field(
+        default=5, gt=0, description="Concurrent requests to one endpoint (a slow one leaves room)"
+    )
     session_check_seconds: float = Field(
         default=60.0, gt=0, description="How often connections are re-checked"
     )

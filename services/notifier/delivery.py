@@ -5,6 +5,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import Counter
 from datetime import timedelta
 
 import httpx
@@ -39,6 +40,7 @@ class WebhookWorker:
         policy: RetryPolicy,
         timeout: float,
         max_in_flight: int,
+        max_per_endpoint: int,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self._store = store
@@ -46,33 +48,59 @@ class WebhookWorker:
         self._policy = policy
         self._timeout = timeout
         self._max_in_flight = max_in_flight
+        self._max_per_endpoint = max_per_endpoint
         self._client = client or httpx.AsyncClient(follow_redirects=False)
         self._lease = timedelta(seconds=timeout * 2 + 5)
         self._in_flight: set[asyncio.Task[None]] = set()
+        self._busy: Counter[str] = Counter()
+        """In-flight requests per webhook id."""
 
     async def run_once(self) -> int:
         """Claims what is due now and sends it all; returns how many were attempted."""
-        claimed = await self._store.claim_due(self._clock.now(), self._lease, self._max_in_flight)
+        claimed = await self._claim()
         await asyncio.gather(*(self._deliver(delivery) for delivery in claimed))
         return len(claimed)
 
     async def run(self, poll_seconds: float, stop: asyncio.Event) -> None:
         """Keeps up to `max_in_flight` sends going without waiting for a whole batch."""
         while not stop.is_set():
-            room = self._max_in_flight - len(self._in_flight)
-            for delivery in await self._claim(room) if room > 0 else []:
-                task = asyncio.create_task(self._deliver_logged(delivery))
-                self._in_flight.add(task)
-                task.add_done_callback(self._in_flight.discard)
+            try:
+                claimed = await self._claim()
+            except Exception:
+                log.exception("webhook claim failed")
+                claimed = []
+            for delivery in claimed:
+                self._start(delivery)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), poll_seconds)
 
-    async def _claim(self, limit: int) -> list[Delivery]:
-        try:
-            return await self._store.claim_due(self._clock.now(), self._lease, limit)
-        except Exception:
-            log.exception("webhook claim failed")
-            return []
+    async def _claim(self) -> list[Delivery]:
+        """Due deliveries up to the free room, each endpoint up to `max_per_endpoint`
+        in flight: a slow endpoint holding its share leaves room for the others."""
+        room = self._max_in_flight - len(self._in_flight)
+        claimed: list[Delivery] = []
+        now = self._clock.now()
+        for webhook_id in await self._store.due_webhooks(now) if room > 0 else []:
+            share = min(room - len(claimed), self._max_per_endpoint - self._busy[webhook_id])
+            if share > 0:
+                claimed += await self._store.claim_due(now, self._lease, share, webhook_id)
+            if len(claimed) >= room:
+                break
+        return claimed
+
+    def _start(self, delivery: Delivery) -> None:
+        webhook_id = delivery.webhook_id
+        self._busy[webhook_id] += 1
+        task = asyncio.create_task(self._deliver_logged(delivery))
+        self._in_flight.add(task)
+
+        def done(_: asyncio.Task[None]) -> None:
+            self._in_flight.discard(task)
+            self._busy[webhook_id] -= 1
+            if self._busy[webhook_id] <= 0:
+                del self._busy[webhook_id]
+
+        task.add_done_callback(done)
 
     async def _deliver_logged(self, delivery: Delivery) -> None:
         """A failure to record the outcome leaves the lease to expire: it is tried again."""

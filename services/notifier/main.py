@@ -94,6 +94,7 @@ class Notifier:
             policy,
             settings.webhook_timeout_seconds,
             settings.webhook_max_in_flight,
+            settings.webhook_max_in_flight_per_endpoint,
         )
 
     async def started(self, context: Context) -> None:

@@ -22,6 +22,10 @@ from services.notifier.domain.webhooks import DUE_STATUSES, DeliveryStatus, Outc
 DUPLICATE_KEY = 11000
 
 
+def _due(now: datetime) -> dict[str, Any]:
+    return {"status": {"$in": list(DUE_STATUSES)}, "nextAttemptAt": {"$lte": now}}
+
+
 class WebhookStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self.webhooks = database[WEBHOOKS]
@@ -83,10 +87,18 @@ class WebhookStore:
             return len(documents) - len(errors)
         return len(result.inserted_ids)
 
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[Delivery]:
-        """Each due delivery is taken by one worker: a conditional update on the
-        `nextAttemptAt` read pushes it past the lease; a lost race skips it."""
-        due = {"status": {"$in": list(DUE_STATUSES)}, "nextAttemptAt": {"$lte": now}}
+    async def due_webhooks(self, now: datetime) -> list[str]:
+        """The endpoints that have deliveries due now."""
+        webhook_ids: list[str] = await self.deliveries.distinct("webhookId", _due(now))
+        return webhook_ids
+
+    async def claim_due(
+        self, now: datetime, lease: timedelta, limit: int, webhook_id: str
+    ) -> list[Delivery]:
+        """Up to `limit` of the endpoint's due deliveries, oldest first. Each is taken by
+        one worker: a conditional update on the `nextAttemptAt` read pushes it past the
+        lease; a lost race skips it."""
+        due = {**_due(now), "webhookId": webhook_id}
         cursor = self.deliveries.find(due).sort("nextAttemptAt", ASCENDING).limit(limit)
         claimed: list[Delivery] = []
         async for doc in cursor:
