@@ -11,6 +11,7 @@ from pydantic import BaseModel, TypeAdapter
 from contracts import commands as cmd
 from contracts import events as ev
 from contracts import names
+from contracts.assistant import ToolCallsRequest
 from contracts.whatsapp import WhatsAppInbound, WhatsAppOutbound
 
 COMMANDS: dict[str, type[BaseModel]] = {
@@ -26,6 +27,7 @@ COMMANDS: dict[str, type[BaseModel]] = {
     names.ESCALATE_PRIORITY: cmd.EscalatePriority,
     names.CUSTOMER_MESSAGE: cmd.CustomerMessage,
     names.RECORD_SLA_BREACH: cmd.RecordSlaBreach,
+    names.ASSISTANT_TOOL_CALLS: ToolCallsRequest,
 }
 """Request/reply queues: the request body model; every reply is the `Reply` envelope."""
 

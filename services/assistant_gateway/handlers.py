@@ -11,6 +11,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 
 from contracts import names
+from contracts.assistant import ToolCallsRequest
 from contracts.enums import ErrorCode
 from contracts.replies import OkReply
 from infra import logging as log_context
@@ -22,10 +23,9 @@ from infra.messaging import (
     error_reply,
     raw_body,
 )
-from services.assistant_gateway.domain.wire import ToolCallsRequest
 from services.assistant_gateway.executor import ToolExecutor
 from services.assistant_gateway.inbound import InboundProcessor, PoisonMessage, ShuttingDown
-from services.assistant_gateway.tool_calls import run_tool_calls
+from services.assistant_gateway.tool_calls import problems, run_tool_calls, summary
 
 log = logging.getLogger(__name__)
 
@@ -85,8 +85,7 @@ async def _tool_calls(executor: ToolExecutor, body: Any) -> dict[str, Any]:
     try:
         request = ToolCallsRequest.model_validate(body)
     except ValidationError as error:
-        details = error.errors(include_url=False, include_context=False, include_input=False)
-        fields = ", ".join(".".join(map(str, e["loc"])) or "body" for e in details)
-        return error_reply(ErrorCode.VALIDATION, f"Invalid fields: {fields}"[:500])
+        found = problems(error.errors(include_url=False, include_input=False))
+        return error_reply(ErrorCode.VALIDATION, summary(found))
     response = await run_tool_calls(executor, request)
     return OkReply(data=response.model_dump(mode="json")).model_dump(mode="json")

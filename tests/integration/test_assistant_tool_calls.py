@@ -64,16 +64,19 @@ async def one(caller: Caller, name: str, args: Any, call_id: str = "call_1", **k
 
 
 async def snapshot(endpoints: Endpoints, database: str) -> dict[str, Any]:
-    """Everything a tool call could change, read with the raw driver."""
+    """Every document of every non-empty collection, read with the raw driver (the outbox
+    and the relay's lease left out: the relay empties them on its own time)."""
     mongo = connect(endpoints.mongo_url)
     try:
         db = mongo[database]
-        tickets = await db["tickets"].find({}, {"outbox": 0, "relayLeaseUntil": 0}).to_list()
-        customers = await db["customers"].find({}).to_list()
-        counters = await db["ticket_counters"].find({}).to_list()
+        state = {
+            name: await db[name].find({}, {"outbox": 0, "relayLeaseUntil": 0}).to_list()
+            for name in sorted(await db.list_collection_names())
+        }
+        state = {name: documents for name, documents in state.items() if documents}
     finally:
         await mongo.close()
-    return {"tickets": tickets, "customers": customers, "counters": counters}
+    return state
 
 
 @pytest.fixture
@@ -172,6 +175,18 @@ HOSTILE: list[tuple[str, str, Any, str]] = [
 ]
 
 
+USER_MESSAGES = {
+    "invalid_json": ("Faltan datos o no son válidos.", "Some details are missing or not valid."),
+    "invalid_arguments": (
+        "Faltan datos o no son válidos.",
+        "Some details are missing or not valid.",
+    ),
+    "unknown_tool": ("No puedo hacer eso desde aquí.", "I can't do that from here."),
+    "not_found": ("No se encontró el ticket solicitado.", "We couldn't find that ticket."),
+}
+"""The first sentence of the customer's text, (Spanish, English), per error."""
+
+
 @pytest.mark.parametrize(
     ("case", "tool", "arguments", "error"), HOSTILE, ids=[case[0] for case in HOSTILE]
 )
@@ -188,13 +203,18 @@ async def test_hostile_or_broken_calls_fail_cleanly_and_change_nothing(
         text = json.dumps(arguments)
         text = text.replace("{theirs}", victim_and_mine["theirs"])
         arguments = text.replace("{mine}", victim_and_mine["mine"])
+    caller = victim_and_mine["caller"]
     before = await snapshot(endpoints, database)
-    output = await one(victim_and_mine["caller"], tool, arguments, "hostile-1")
+    assert len(before["tickets"]) == 2
+    spanish = await one(caller, tool, arguments, "hostile-es")
+    english = await one(caller, tool, arguments, "hostile-en", language="en")
     after = await snapshot(endpoints, database)
-    assert output["success"] is False
-    assert output["error"] == error
-    assert output["userMessage"]
-    assert "Order not delivered" not in json.dumps(output)
+    for output, expected in zip((spanish, english), USER_MESSAGES[error], strict=True):
+        assert set(output) == {"success", "error", "detail", "userMessage"}
+        assert output["success"] is False
+        assert output["error"] == error
+        assert output["userMessage"].startswith(expected)
+        assert "Order not delivered" not in json.dumps(output)
     assert after == before
 
 
@@ -205,12 +225,19 @@ async def test_the_same_call_id_ten_times_opens_one_ticket(
     body = request(("call_replayed", "create_ticket_report", GOOD_CREATE))
     async with running(settings, services()), client(endpoints.rabbit_url) as (caller, log):
         replies = await asyncio.gather(*[outputs(caller, body) for _ in range(10)])
-        await asyncio.sleep(0.3)  # let a stray duplicate event arrive before counting
-    state = await snapshot(endpoints, database)
+        state = await snapshot(endpoints, database)
+        # Events are confirmed before a create answers: once a later create's event is
+        # here, every event of the ten replays is here too (one queue, in order).
+        barrier = await one(caller, "create_ticket_report", GOOD_CREATE, "call_barrier")
+        async with asyncio.timeout(30):
+            while barrier["ticketId"] not in {e.get("ticketId") for e in log.events}:
+                log.arrived.clear()
+                await log.arrived.wait()
     assert {r[0]["ticketId"] for r in replies} == {state["tickets"][0]["ticketId"]}
     assert all(r[0]["success"] for r in replies)
     assert len(state["tickets"]) == 1
-    assert [e["type"] for e in log.events].count("ticket.created") == 1
+    created = [e["ticketId"] for e in log.events if e["type"] == "ticket.created"]
+    assert created == [state["tickets"][0]["ticketId"], barrier["ticketId"]]
 
 
 async def test_each_tool_works_for_the_owner_in_english(
@@ -305,6 +332,8 @@ async def test_an_envelope_that_is_not_a_request_gets_a_validation_reply(
     for reply in (no_calls, bad_phone, not_json):
         assert reply["ok"] is False
         assert reply["error"]["code"] == "validation"
+    assert "tool_calls: Field required" in no_calls["error"]["message"]
+    assert "customer.phone" in bad_phone["error"]["message"]
 
 
 @asynccontextmanager
@@ -350,6 +379,57 @@ async def test_http_tool_calls_need_the_api_key_and_answer_tool_outputs(
         'tickets_assistant_tool_calls_total{outcome="invalid_json",tool="get_ticket_information"}'
         in metrics
     )
+
+
+INVALID_BODIES: list[tuple[str, dict[str, Any], str]] = [
+    (
+        "not JSON",
+        {"content": b"{not json", "headers": {"Content-Type": "application/json"}},
+        "body",
+    ),
+    ("not an object", {"json": [1, 2, 3]}, "body"),
+    ("no tool calls", {"json": {"customer": {"phone": ME}}}, "tool_calls"),
+    ("empty tool calls", {"json": {"customer": {"phone": ME}, "tool_calls": []}}, "tool_calls"),
+    ("bad phone", {"json": request(("c", "list_my_tickets", {}), phone="me")}, "customer.phone"),
+    (
+        "a call without an id",
+        {"json": {"customer": {"phone": ME}, "tool_calls": [{"function": {"name": "x"}}]}},
+        "tool_calls.0.id",
+    ),
+    (
+        "another customer named in an extra field",
+        {"json": {**request(("c", "list_my_tickets", {})), "actor": {"type": "System"}}},
+        "actor",
+    ),
+]
+
+
+async def test_http_bodies_that_are_not_requests_get_a_typed_error_and_change_nothing(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = settings_for(endpoints, database, api_keys=API_KEY)
+    key = {"X-API-Key": API_KEY}
+    async with http(settings) as api:
+        answers = []
+        for _, body, _ in INVALID_BODIES:
+            headers = {**body.get("headers", {}), **key}
+            sent = {**body, "headers": headers}
+            answers.append(await api.post("/api/v2/assistant/tool-calls", **sent))
+        keyless = await api.post("/api/v2/assistant/tool-calls", content=b"{not json")
+        state = await snapshot(endpoints, database)
+    for (case, _, field), answer in zip(INVALID_BODIES, answers, strict=True):
+        assert answer.status_code == 422, case
+        error = answer.json()
+        assert (error["success"], error["code"]) == (False, "validation"), case
+        assert field in [d["field"] for d in error["details"]], (case, error)
+        assert error["error"].startswith("Invalid request: "), case
+    assert keyless.status_code == 401  # the key is checked before the body
+    assert keyless.json() == {
+        "success": False,
+        "error": "Missing or unknown X-API-Key",
+        "code": "unauthorized",
+    }
+    assert state == {}  # not a document written anywhere
 
 
 async def test_a_replayed_hand_off_or_comment_changes_the_ticket_once(

@@ -4,12 +4,23 @@ import json
 import typing
 
 from contracts import events as ev
+from contracts import names
+from contracts.assistant import ToolCallsRequest
 from contracts.asyncapi import COMMANDS, build_document
 from services.ticket_service.handlers import ROUTES
 
 
 def test_every_handled_queue_is_documented_with_its_model() -> None:
-    assert {queue: model for queue, (model, _) in ROUTES.items()} == COMMANDS
+    for queue, (model, _) in ROUTES.items():
+        assert COMMANDS[queue] is model
+    assert COMMANDS[names.ASSISTANT_TOOL_CALLS] is ToolCallsRequest
+
+
+def test_the_tool_call_queue_documents_the_bots_shape() -> None:
+    document = build_document()
+    assert names.ASSISTANT_TOOL_CALLS in document["channels"]
+    payload = document["components"]["messages"]["ToolCallsRequest"]["payload"]
+    assert {"customer", "tool_calls", "conversation_id"} == set(payload["properties"])
 
 
 def test_every_event_type_is_a_channel_with_its_payload_schema() -> None:

@@ -1,5 +1,6 @@
-"""The tool-call endpoint's body and answer (DESIGN.md; the customer's `toolOutputs`
-shape, snake_case as their bot already sends it)."""
+"""`assistant.v1.tool_calls` and `POST /api/v2/assistant/tool-calls`: the tool calls of a
+bot that runs its own LLM, and their outputs (the customer's `toolOutputs` shape,
+snake_case as their bot already sends it)."""
 
 from typing import Any
 
@@ -35,6 +36,10 @@ class IncomingToolCall(BaseModel):
 
 
 class ToolCallsRequest(BaseModel):
+    """Run a bot's tool calls for one verified customer; the reply's `data` is
+    `{tool_outputs: [{tool_call_id, output}]}`, each output a JSON text (a failure is
+    `{success: false, error, detail, userMessage}`). The call id is the idempotency key."""
+
     model_config = ConfigDict(extra="forbid")
 
     customer: CallerCustomer
