@@ -25,6 +25,10 @@ class NotifierSettings(BaseModel):
     webhook_max_in_flight_per_endpoint: int = Field(
         default=5, gt=0, description="Concurrent requests to one endpoint (a slow one leaves room)"
     )
+    webhook_allow_private_targets: bool = Field(
+        default=False,
+        description="Let webhooks call loopback, link-local and private-network addresses",
+    )
     session_check_seconds: float = Field(
         default=60.0, gt=0, description="How often connections are re-checked"
     )

@@ -16,6 +16,7 @@ from services.notifier.documents import Delivery
 from services.notifier.domain.signing import SIGNATURE_HEADER, sign
 from services.notifier.domain.webhooks import DeliveryStatus, Outcome, RetryPolicy, after_attempt
 from services.notifier.repository import WebhookStore
+from services.notifier.targets import refused_target
 
 log = logging.getLogger(__name__)
 
@@ -41,6 +42,7 @@ class WebhookWorker:
         timeout: float,
         max_in_flight: int,
         max_per_endpoint: int,
+        allow_private_targets: bool = False,
         client: httpx.AsyncClient | None = None,
     ) -> None:
         self._store = store
@@ -49,6 +51,7 @@ class WebhookWorker:
         self._timeout = timeout
         self._max_in_flight = max_in_flight
         self._max_per_endpoint = max_per_endpoint
+        self._allow_private_targets = allow_private_targets
         self._client = client or httpx.AsyncClient(follow_redirects=False)
         self._lease = timedelta(seconds=timeout * 2 + 5)
         self._in_flight: set[asyncio.Task[None]] = set()
@@ -118,8 +121,11 @@ class WebhookWorker:
     async def _deliver(self, delivery: Delivery) -> None:
         webhook = await self._store.get(delivery.webhook_id)
         status_code: int | None = None
-        if webhook is None or not webhook.active:
-            error: str | None = "webhook deleted or disabled"
+        refusal = None
+        if webhook is not None and webhook.active and not self._allow_private_targets:
+            refusal = await refused_target(webhook.url)
+        if webhook is None or not webhook.active or refusal is not None:
+            error: str | None = refusal or "webhook deleted or disabled"
             outcome = Outcome(DeliveryStatus.DEAD, None)
         else:
             status_code, error = await self._post(webhook.url, webhook.secret, delivery)

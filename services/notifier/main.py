@@ -95,6 +95,7 @@ class Notifier:
             settings.webhook_timeout_seconds,
             settings.webhook_max_in_flight,
             settings.webhook_max_in_flight_per_endpoint,
+            settings.webhook_allow_private_targets,
         )
 
     async def started(self, context: Context) -> None:

@@ -80,7 +80,12 @@ class Admin:
 
 
 def webhook_settings(endpoints: Endpoints, database: str, **notifier: Any) -> Settings:
-    knobs = {"webhook_poll_seconds": 3600, "webhook_max_attempts": 3, **notifier}
+    knobs = {
+        "webhook_poll_seconds": 3600,
+        "webhook_max_attempts": 3,
+        "webhook_allow_private_targets": True,  # the receivers listen on loopback
+        **notifier,
+    }
     return settings_for(endpoints, database, jwt_secret=SECRET, notifier=NotifierSettings(**knobs))
 
 
@@ -326,6 +331,27 @@ async def test_an_endpoint_that_never_answers_times_out_and_is_retried(
     assert delivery["status"] == "retrying"
     assert delivery["lastStatusCode"] is None
     assert "Timeout" in delivery["lastError"]
+
+
+async def test_loopback_targets_are_refused_unless_allowed(
+    endpoints: Endpoints, database: str
+) -> None:
+    async with (
+        admin_session(endpoints, database, webhook_allow_private_targets=False) as admin,
+        receiving() as receiver,
+        publisher(endpoints.rabbit_url) as rabbit,
+    ):
+        webhook = await admin.hook(receiver.url, ["ticket.created"])
+        await publish(rabbit, created(new_ticket_id()))
+        await admin.wait_deliveries(webhook, 1)
+        attempted = await admin.run_worker()
+        [delivery] = await admin.deliveries(webhook, status="dead")
+
+    assert attempted == 1
+    assert delivery["attempts"] == 1
+    assert delivery["lastStatusCode"] is None
+    assert delivery["lastError"] == "target address not allowed: 127.0.0.1 -> 127.0.0.1"
+    assert receiver.requests == []
 
 
 async def test_two_instances_deliver_each_event_once_per_endpoint(

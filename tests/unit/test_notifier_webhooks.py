@@ -13,6 +13,7 @@ from services.notifier.domain.webhooks import (
     valid_filter,
     wants,
 )
+from services.notifier.targets import private_address, refused_target
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
 POLICY = RetryPolicy(3, timedelta(seconds=30), timedelta(minutes=10))
@@ -91,3 +92,41 @@ def test_outcomes_of_an_attempt() -> None:
         DeliveryStatus.RETRYING, NOW + timedelta(seconds=60)
     )
     assert after_attempt(POLICY, 3, False, NOW) == Outcome(DeliveryStatus.DEAD, None)
+
+
+@pytest.mark.parametrize(
+    ("address", "private"),
+    [
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("172.16.0.1", True),
+        ("192.168.1.1", True),
+        ("169.254.169.254", True),
+        ("100.64.0.1", True),
+        ("0.0.0.0", True),
+        ("::1", True),
+        ("fe80::1%eth0", True),
+        ("fd00::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("8.8.8.8", False),
+        ("2001:4860:4860::8888", False),
+    ],
+)
+def test_private_addresses(address: str, private: bool) -> None:
+    assert private_address(address) is private
+
+
+@pytest.mark.parametrize(
+    ("url", "refusal"),
+    [
+        ("http://127.0.0.1:9/hook", "target address not allowed: 127.0.0.1 -> 127.0.0.1"),
+        ("http://[::1]/hook", "target address not allowed: ::1 -> ::1"),
+        (
+            "https://169.254.169.254/latest",
+            "target address not allowed: 169.254.169.254 -> 169.254.169.254",
+        ),
+        ("https://8.8.8.8/hook", None),
+    ],
+)
+async def test_refused_targets(url: str, refusal: str | None) -> None:
+    assert await refused_target(url) == refusal
