@@ -51,6 +51,11 @@ class SlaMonitorSettings(BaseModel):
         default=30.0, gt=0, description="Seconds between open-ticket / compliance gauge refreshes"
     )
     request_timeout_seconds: float = Field(default=30.0, gt=0)
+    resync_on_start: bool = Field(
+        default=True,
+        description="Plan timers for every open ticket at start-up (tickets from before the "
+        "monitor's queue existed)",
+    )
 
 
 class AssistantSettings(BaseModel):

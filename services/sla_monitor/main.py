@@ -6,6 +6,7 @@ from fastapi import APIRouter
 from faststream.rabbit import RabbitRouter
 from starlette.types import ASGIApp
 
+from contracts.tickets import TicketSummary
 from infra.messaging import publish_event
 from infra.mongo import init_documents
 from infra.runtime import Context
@@ -15,6 +16,7 @@ from services.sla_monitor.handlers import build_router
 from services.sla_monitor.metrics import sla_metrics
 from services.sla_monitor.planner import TimerPlanner
 from services.sla_monitor.repository import TimerRepository
+from services.sla_monitor.resync import ResyncResult, resync, resync_until_done
 from services.sla_monitor.scanner import Scanner
 from services.sla_monitor.tickets_client import TicketClient
 
@@ -25,6 +27,7 @@ class SlaMonitor:
     def __init__(self) -> None:
         self._planner: TimerPlanner | None = None
         self._scanner: Scanner | None = None
+        self._tickets: TicketClient | None = None
         self._router = build_router(self.planner)
         self.timers: TimerRepository | None = None
 
@@ -59,19 +62,38 @@ class SlaMonitor:
             auto_close=settings.sla_monitor.auto_close_enabled,
         )
         self._planner = TimerPlanner(self.timers, rules, context.clock, metrics)
+        self._tickets = TicketClient(context.broker, settings.sla_monitor.request_timeout_seconds)
         self._scanner = Scanner(
             self.timers,
-            TicketClient(context.broker, settings.sla_monitor.request_timeout_seconds),
+            self._tickets,
             partial(publish_event, context.broker),
             context.clock,
             settings.sla_monitor,
             settings.sla,
             metrics,
+            rules,
         )
 
     async def started(self, context: Context) -> None:
         scanner, planner = self.scanner, self.planner()
         context.spawn("sla-scanner", lambda: scanner.run(context.stop, planner.refresh_gauges))
+        if context.settings.sla_monitor.resync_on_start:
+            tickets = self._client()
+            context.spawn(
+                "sla-resync", lambda: resync_until_done(tickets, self._plan, context.stop)
+            )
+
+    async def resync(self) -> ResyncResult:
+        """Plan every open ticket from its current state (what start-up does)."""
+        return await resync(self._client(), self._plan)
+
+    def _client(self) -> TicketClient:
+        if self._tickets is None:
+            raise RuntimeError("sla monitor not started")
+        return self._tickets
+
+    async def _plan(self, ticket: TicketSummary) -> int:
+        return await self.planner().on_ticket(ticket, backfill=True)
 
     async def stop(self) -> None:
         """Nothing to release: the runtime owns the clients and cancels the scan loop."""

@@ -26,15 +26,18 @@ class TimerPlanner:
         self._clock = clock
         self._metrics = metrics
 
-    async def on_ticket(self, ticket: TicketSummary) -> int:
-        """Re-plan the ticket's timers; returns how many timer documents were written."""
+    async def on_ticket(self, ticket: TicketSummary, *, backfill: bool = False) -> int:
+        """Re-plan the ticket's timers; returns how many timer documents were written.
+
+        A backfill (the start-up resync) plans and updates the view but observes no
+        durations: those responses and resolutions happened before, not now."""
         now = self._clock.now()
         written = 0
         for kind, wanted in wanted_timers(ticket, self._rules).items():
             if await self._timers.plan(ticket, kind, wanted, now) is not None:
                 written += 1
         newer, previous = await self._timers.observe(ticket)  # last: marks the plan done
-        if newer:
+        if newer and not backfill:
             self._observe_durations(ticket, previous)
         if written:
             log.info(

@@ -22,17 +22,19 @@ from typing import Any
 from contracts.enums import ErrorCode, Priority, TicketStatus
 from contracts.events import SlaBreached, SlaWarning
 from contracts.sla import SlaPolicy
-from contracts.tickets import Ticket
+from contracts.tickets import Ticket, TicketSummary
 from infra import logging as log_context
 from infra.clock import Clock
 from infra.settings import SlaMonitorSettings
 from services.sla_monitor.domain.timers import (
     SLA_KIND,
     WARNINGS,
+    PlanningRules,
     TimerKind,
     TimerState,
     elapsed,
     event_id,
+    wanted_timers,
     warning_superseded,
 )
 from services.sla_monitor.metrics import SlaMetrics
@@ -79,6 +81,7 @@ class Scanner:
         settings: SlaMonitorSettings,
         policy: SlaPolicy,
         metrics: SlaMetrics,
+        rules: PlanningRules,
     ) -> None:
         self._timers = timers
         self._tickets = tickets
@@ -87,6 +90,7 @@ class Scanner:
         self._settings = settings
         self._policy = policy
         self._metrics = metrics
+        self._rules = rules
         self._lease = timedelta(seconds=settings.lease_seconds)
 
     async def scan_once(self) -> ScanResult:
@@ -152,6 +156,11 @@ class Scanner:
     async def _warn(self, timer: Raw, kind: TimerKind, now: datetime, result: ScanResult) -> None:
         if warning_superseded(kind, timer["targetDueAt"], now):
             await self._timers.finish(timer, TimerState.FIRED, "superseded by the breach", now)
+            return
+        ticket = await self._tickets.get(timer["ticketId"])
+        if ticket is None or not _still_wanted(ticket, kind, timer, self._rules):
+            reason = "no longer applies" if ticket else "ticket not found"
+            await self._drop(timer, {"code": "invalid_transition", "message": reason}, now, result)
             return
         event = SlaWarning(**self._alert_fields(timer, kind, now))
         await self._announce(event)
@@ -234,3 +243,14 @@ class Scanner:
 def _close_due(ticket: Ticket, now: datetime) -> bool:
     due = ticket.sla.auto_close_due_at
     return ticket.status is TicketStatus.RESOLVED and due is not None and due <= now
+
+
+def _still_wanted(ticket: Ticket, kind: TimerKind, timer: Raw, rules: PlanningRules) -> bool:
+    """The ticket as it is now still calls for this timer (an event that answered, paused
+    or moved it may not have reached the monitor yet)."""
+    wanted = wanted_timers(TicketSummary.of(ticket), rules)[kind]
+    return (
+        wanted is not None
+        and wanted.target_due_at == timer["targetDueAt"]
+        and wanted.cycle == timer["cycle"]
+    )

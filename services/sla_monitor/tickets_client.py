@@ -2,6 +2,7 @@
 
 import json
 import uuid
+from datetime import datetime
 from typing import Any
 
 from faststream.rabbit import RabbitBroker
@@ -9,12 +10,13 @@ from faststream.rabbit import RabbitBroker
 from contracts import names
 from contracts.actors import SystemActor
 from contracts.base import WireModel
-from contracts.commands import ChangeStatus, GetTicket, RecordSlaBreach
+from contracts.commands import ChangeStatus, GetTicket, ListTickets, RecordSlaBreach
 from contracts.enums import SlaKind, TicketStatus
 from contracts.tickets import Ticket
 from infra import logging as log_context
 
 Reply = dict[str, Any]
+RESYNC_PAGE = 100
 AUTO_CLOSE_REASON = "auto-closed: no reply from the customer within the quiet period"
 
 
@@ -56,6 +58,23 @@ class TicketClient:
     async def get(self, ticket_id: str) -> Ticket | None:
         reply = await self._call(names.GET, GetTicket(actor=SystemActor(), ticket_id=ticket_id))
         return Ticket.model_validate(reply["data"]) if reply.get("ok") else None
+
+    async def open_page(self, created_from: datetime | None, page: int) -> list[Reply]:
+        """Open tickets (resolved included) created at or after `created_from`, oldest
+        first, `RESYNC_PAGE` at a time."""
+        command = ListTickets(
+            actor=SystemActor(),
+            open_only=True,
+            created_from=created_from,
+            sort="createdAt",
+            page=page,
+            limit=RESYNC_PAGE,
+        )
+        reply = await self._call(names.LIST, command)
+        if not reply.get("ok"):
+            raise TicketCommandFailed(str(reply.get("error")))
+        items: list[Reply] = reply["data"]["items"]
+        return items
 
     async def close(self, ticket: Ticket) -> Reply:
         command = ChangeStatus(

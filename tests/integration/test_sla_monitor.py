@@ -341,8 +341,9 @@ async def test_an_auto_close_timer_that_went_stale_is_dropped_not_applied(
     """The customer wrote, but the reopen event has not reached the monitor yet."""
     clock = MovableClock(MONDAY)
     monitor = SlaMonitor()
+    settings = sla_settings(endpoints, database, resync_on_start=False)  # keeps the stale plan
     async with (
-        running(sla_settings(endpoints, database), [TicketService(), monitor], clock),
+        running(settings, [TicketService(), monitor], clock),
         client(endpoints.rabbit_url) as (caller, _),
     ):
         agent = await make_agent()
@@ -366,6 +367,41 @@ async def test_an_auto_close_timer_that_went_stale_is_dropped_not_applied(
         timer = await monitor.timers.timers.find_one({"_id": stale["_id"]})
     assert (result.closed, result.dropped) == (0, 1)
     assert final["status"] == "reopened"
+    assert timer is not None
+    assert timer["state"] == "dropped"
+
+
+async def test_a_warning_that_went_stale_is_dropped_not_sent(
+    endpoints: Endpoints, database: str
+) -> None:
+    """The agent answered, but that event has not reached the monitor yet (a backlog after
+    a restart, say): the warning is checked against the ticket before it is sent."""
+    clock = MovableClock(MONDAY)
+    monitor = SlaMonitor()
+    settings = sla_settings(endpoints, database, resync_on_start=False)  # keeps the stale plan
+    async with (
+        running(settings, [TicketService(), monitor], clock),
+        client(endpoints.rabbit_url) as (caller, log),
+    ):
+        agent = await make_agent()
+        answered = await create(caller, monitor, priority="high")
+        untouched = await create(caller, monitor, priority="high", idempotencyKey="u")
+        assert monitor.timers is not None
+        key = f"{answered['ticketId']}:first_response_warning"
+        stale = await monitor.timers.timers.find_one({"_id": key})
+        as_agent = {"actor": agent_actor(agent), "ticketId": answered["ticketId"]}
+        await caller.ok(names.ASSIGN, {**as_agent, "agentId": agent})
+        await planned(monitor, await caller.ok(names.MARK_FIRST_RESPONSE, as_agent))
+        assert stale is not None
+        await monitor.timers.timers.replace_one({"_id": key}, stale)  # lost the race
+        clock.set(due(answered, "firstResponseWarningAt"))
+        result = await monitor.scanner.scan_once()
+        await until(log, lambda: len(alerts(log, "sla.warning")) >= 1)
+        await settle(log)
+        timer = await monitor.timers.timers.find_one({"_id": key})
+    assert (result.warnings, result.dropped) == (1, 1)
+    [warning] = alerts(log, "sla.warning")
+    assert (warning["ticketId"], warning["kind"]) == (untouched["ticketId"], "first_response")
     assert timer is not None
     assert timer["state"] == "dropped"
 
