@@ -103,6 +103,10 @@ def _api(error: ApiError) -> JSONResponse:
 
 
 def _http(error: HTTPException) -> JSONResponse:
+    if error.status_code == 400:  # FastAPI could not read the body (not UTF-8, say)
+        problem = FieldProblem(field="body", message=str(error.detail))
+        message = f"Invalid request: body: {problem.message}"
+        return failure(422, ErrorCode.VALIDATION, message, error.headers, [problem])
     return failure(error.status_code, ErrorCode.VALIDATION, str(error.detail), error.headers)
 
 

@@ -124,9 +124,10 @@ class TicketUseCases:
         self, command: cmd.CreateTicket, principal: Principal, customer_id: str, key: str | None
     ) -> Ticket:
         """Limits count only real creations: an idempotent replay never reaches here."""
-        if self.creation_guard is not None:
-            await self.creation_guard.check(customer_id, self.clock.now())
-        return await self._create(command, principal, customer_id, key)
+        if self.creation_guard is None:
+            return await self._create(command, principal, customer_id, key)
+        async with self.creation_guard.admit(customer_id, self.clock.now()):
+            return await self._create(command, principal, customer_id, key)
 
     async def _customer_for(
         self, principal: Principal, customer: cmd.CustomerByPhone | cmd.CustomerById

@@ -127,3 +127,32 @@ async def test_per_token_request_budget_is_429_with_retry_after_then_refills(
     assert limited(over) == 30
     assert bob_meanwhile.status_code == 200
     assert refilled.status_code == 200
+
+
+async def test_concurrent_creations_never_pass_the_open_ticket_cap(
+    endpoints: Endpoints, database: str
+) -> None:
+    clock = MovableClock(START)
+    settings = api_settings(
+        endpoints, database, tickets_per_customer_per_hour=100, max_open_tickets_per_customer=3
+    )
+    async with api_client(settings, clock) as first, api_client(settings, clock) as second:
+        responses = await asyncio.gather(
+            *[
+                (first if i % 2 else second).post(TICKETS, json=new_ticket(), headers=SERVICE)
+                for i in range(12)
+            ]
+        )
+        full = await first.post(TICKETS, json=new_ticket(), headers=SERVICE)
+        some = next(r.json()["data"]["ticketId"] for r in responses if r.status_code == 201)
+        await first.put(f"{TICKETS}/{some}/status", json={"status": "cancelled"}, headers=SERVICE)
+        # every reservation was released: one slot again, not more
+        after_cancel = [await second.post(TICKETS, json=new_ticket(), headers=SERVICE)]
+        after_cancel.append(await first.post(TICKETS, json=new_ticket(), headers=SERVICE))
+        listed = await first.get(TICKETS, params={"limit": 100, "openOnly": True}, headers=SERVICE)
+    codes = sorted(r.status_code for r in responses)
+    assert codes == [201] * 3 + [429] * 9
+    assert all(limited(r) == 3600 for r in responses if r.status_code == 429)
+    assert "3 open tickets" in full.json()["error"]
+    assert [r.status_code for r in after_cancel] == [201, 429]
+    assert listed.json()["pagination"]["total"] == 3

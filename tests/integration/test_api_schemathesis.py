@@ -2,7 +2,8 @@
 
 Cases come from schemathesis' Hypothesis strategies (valid and invalid data, for every
 `/api/v2/tickets` operation, with an admin token so they get past authentication, and
-again against a real ticket id); each is sent through the ASGI app of a running service.
+again against a real ticket id); each is sent through the ASGI app of a running service,
+and the test checks that every case got past authentication and every handler really ran.
 Bounded: a fixed number of examples per operation and mode, no Hypothesis database.
 """
 
@@ -83,6 +84,7 @@ async def test_generated_requests_never_get_a_server_error(
             if not fixed or "{ticketId}" in operation.path
         ]
         server_errors: list[str] = []
+        statuses: dict[str, set[int]] = {}
         sent = 0
         for operation, mode, fixed in plans:
             strategy = operation.as_strategy(
@@ -91,8 +93,19 @@ async def test_generated_requests_never_get_a_server_error(
             for case in generate(strategy):
                 response: httpx.Response = await api.request(**as_httpx(case))
                 sent += 1
+                statuses.setdefault(operation.label, set()).add(response.status_code)
                 if response.status_code >= 500:
                     server_errors.append(f"{case.as_curl_command()} -> {response.status_code}")
     assert len(operations) == 10
     assert sent >= 10 * EXAMPLES_PER_OPERATION
     assert server_errors == []
+    # The token got every case past authentication, and each operation's handler ran on
+    # some case (an answer other than a request validation refusal).
+    assert all(401 not in seen for seen in statuses.values()), statuses
+    assert all(seen - {422} for seen in statuses.values()), statuses
+    assert {label for label, seen in statuses.items() if 200 in seen} >= {
+        "GET /api/v2/tickets",
+        "GET /api/v2/tickets/statistics",
+        "GET /api/v2/tickets/{ticketId}",
+        "PUT /api/v2/tickets/{ticketId}/notes",
+    }

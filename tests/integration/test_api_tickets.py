@@ -140,6 +140,11 @@ async def test_bad_bodies_are_refused_naming_the_field_and_nothing_is_created(
             content=b'{"title": "broken',
             headers={**as_ana, "Content-Type": "application/json"},
         )
+        not_utf8 = await api.post(
+            TICKETS,
+            content=b'{"title": "\xfe\xff"}',
+            headers={**as_ana, "Content-Type": "application/json"},
+        )
         bad_queries = [
             await api.get(TICKETS, params=params, headers=as_ana)
             for params in (
@@ -156,6 +161,7 @@ async def test_bad_bodies_are_refused_naming_the_field_and_nothing_is_created(
     for message, (_, field) in zip(messages, BAD_BODIES, strict=True):
         assert field in message, message
     refused(malformed, 422, "validation")
+    assert "body" in refused(not_utf8, 422, "validation")
     for response in bad_queries:
         refused(response, 422, "validation")
     assert "ticketId" in refused(bad_path, 422, "validation")
