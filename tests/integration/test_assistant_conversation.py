@@ -20,7 +20,16 @@ from infra.mongo import connect
 from infra.settings import AssistantSettings, Settings
 from services.assistant_gateway.main import AssistantGateway
 from services.ticket_service.main import TicketService
-from tests.support.fake_openai import Call, Fail, FakeOpenAI, Hang, Say, fake_openai
+from tests.support.fake_openai import (
+    Call,
+    Fail,
+    FakeOpenAI,
+    Garbage,
+    Hang,
+    Say,
+    Step,
+    fake_openai,
+)
 from tests.support.system import Endpoints, client, running, settings_for
 
 pytestmark = pytest.mark.integration
@@ -30,6 +39,8 @@ OTHER = "+34611000002"
 CREATE = {
     "title": "Order not delivered",
     "description": "My order #12345 has not arrived after two weeks.",
+    "category": None,
+    "priority": None,
 }
 
 
@@ -126,14 +137,8 @@ async def test_message_opens_a_ticket_and_a_follow_up_after_a_restart_gets_its_s
     endpoints: Endpoints, database: str, model: FakeOpenAI, api: str
 ) -> None:
     settings = gateway_settings(endpoints, database, model, api=api)
-    create = {
-        "title": "Order not delivered",
-        "description": "My order #12345 has not arrived after two weeks.",
-        "category": None,
-        "priority": None,
-    }
     model.add(
-        Call([("create_ticket_report", create)]),
+        Call([("create_ticket_report", CREATE)]),
         Say(lambda outputs: f"He creado el ticket {last_ticket_id(outputs)}."),
     )
     async with whatsapp(endpoints.rabbit_url) as side, client(endpoints.rabbit_url) as (caller, _):
@@ -280,6 +285,93 @@ async def test_a_failing_model_gets_the_fallback_and_the_message_is_kept(
     assert record["fallback"] is True
 
 
+async def stored_state(
+    endpoints: Endpoints, database: str, message_id: str
+) -> tuple[dict[str, Any] | None, dict[str, Any] | None, int]:
+    """(the customer's conversation, the inbound record, how many tickets exist)."""
+    mongo = connect(endpoints.mongo_url)
+    try:
+        db = mongo[database]
+        state = await db["assistant_conversations"].find_one({"_id": PHONE})
+        record = await db["assistant_inbound"].find_one({"_id": message_id})
+        tickets = await db["tickets"].count_documents({})
+    finally:
+        await mongo.close()
+    return state, record, tickets
+
+
+LIST_CALL = Call([("list_my_tickets", {"openOnly": True, "limit": 5})])
+BROKEN_ANSWERS: list[tuple[str, list[Step], int]] = [
+    ("a body that is not JSON", [Garbage(b"<html>502 Bad Gateway</html>")], 1),
+    ("JSON that is not an answer", [Garbage(b'{"unexpected": true}')], 1),
+    ("an empty answer", [Say("")], 1),
+    ("tool calls without end", [LIST_CALL, LIST_CALL], 2),
+]
+
+
+@pytest.mark.parametrize("api", ["responses", "chat_completions"])
+@pytest.mark.parametrize(
+    ("case", "steps", "requests"), BROKEN_ANSWERS, ids=[c[0] for c in BROKEN_ANSWERS]
+)
+async def test_a_malformed_model_answer_gets_the_fallback_and_the_message_is_kept(
+    endpoints: Endpoints,
+    database: str,
+    model: FakeOpenAI,
+    api: str,
+    case: str,
+    steps: list[Step],
+    requests: int,
+) -> None:
+    settings = gateway_settings(endpoints, database, model, api=api, max_tool_rounds=2)
+    model.add(*steps, Say("Never asked for"))
+    async with whatsapp(endpoints.rabbit_url) as side, running(settings, services()):
+        message = await side.send("Hola, necesito ayuda con mi pedido")
+        reply = await side.reply_to(message)
+    state, record, tickets = await stored_state(endpoints, database, message)
+    assert reply["text"].startswith("Gracias por tu mensaje"), case
+    assert len(model.requests) == requests  # no hidden retries, the round limit holds
+    assert state is not None
+    assert state["transcript"][0] == {"kind": "user", "text": "Hola, necesito ayuda con mi pedido"}
+    assert state["transcript"][-1] == {"kind": "assistant", "text": reply["text"]}
+    assert record is not None
+    assert (record["status"], record["fallback"]) == ("answered", True)
+    assert tickets == 0
+
+
+async def test_with_the_ticket_service_down_the_customer_is_told_and_nothing_runs_late(
+    endpoints: Endpoints, database: str, model: FakeOpenAI
+) -> None:
+    settings = gateway_settings(endpoints, database, model, ticket_timeout_seconds=0.5)
+    model.add(Call([("create_ticket_report", CREATE)]), Say(lambda outputs: outputs[-1]["error"]))
+    async with whatsapp(endpoints.rabbit_url) as side, client(endpoints.rabbit_url) as (caller, _):
+        async with running(settings, [TicketService()]):
+            pass  # its queues exist (durable) but nobody consumes them now
+        async with running(settings, [AssistantGateway()]):
+            message = await side.send("Hola, mi pedido no ha llegado")
+            reply = await side.reply_to(message)
+        async with running(settings, [TicketService()]):
+            later = {
+                "actor": {"type": "Customer", "phone": PHONE},
+                "source": "ai",
+                "customer": {"phone": PHONE},
+                "title": "A later problem",
+                "description": "Queued behind any request the gateway gave up on.",
+            }
+            await caller.ok(names.CREATE, later)
+            page = await caller.ok(names.LIST, {"actor": {"type": "System"}})
+    outputs = [
+        json.loads(i["output"])
+        for i in model.bodies("responses")[1]["input"]
+        if i.get("type") == "function_call_output"
+    ]
+    assert reply["text"] == "unavailable"  # the model was told, and answered the customer
+    assert outputs[0]["userMessage"].startswith("Hubo un problema procesando tu solicitud")
+    assert [t["title"] for t in page["items"]] == ["A later problem"]
+    _, record, _ = await stored_state(endpoints, database, message)
+    assert record is not None
+    assert (record["status"], record["fallback"]) == ("answered", False)
+
+
 async def test_a_slow_model_times_out_into_the_fallback_in_english(
     endpoints: Endpoints, database: str, model: FakeOpenAI
 ) -> None:
@@ -410,19 +502,17 @@ async def test_a_turn_cut_by_a_stop_is_answered_once_after_the_restart(
 ) -> None:
     settings = gateway_settings(endpoints, database, model, model_timeout_seconds=30.0)
     model.add(
-        Call([("create_ticket_report", {**CREATE, "category": None, "priority": None})]),
+        Call([("create_ticket_report", CREATE)]),
         Hang(),
     )
     async with whatsapp(endpoints.rabbit_url) as side, client(endpoints.rabbit_url) as (caller, _):
         async with running(settings, services()):
             message_id = await side.send("Mi pedido no ha llegado")
-            async with asyncio.timeout(30):
-                while len(model.requests) < 2:  # noqa: ASYNC110 - the ticket exists, the model hangs
-                    await asyncio.sleep(0.05)
+            await model.received(2)  # the ticket exists, the model hangs
         # the runtime stopped mid-turn: nothing was answered, the delivery was not acked
         assert side.count(message_id) == 0
         model.add(
-            Call([("create_ticket_report", {**CREATE, "category": None, "priority": None})]),
+            Call([("create_ticket_report", CREATE)]),
             Say(lambda outputs: f"Ticket {last_ticket_id(outputs)}"),
         )
         async with running(settings, services()):

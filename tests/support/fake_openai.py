@@ -15,7 +15,7 @@ from typing import Any
 
 import uvicorn
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 Outputs = list[dict[str, Any]]
 """The function outputs (decoded) found in the request, oldest first."""
@@ -46,7 +46,14 @@ class Hang:
     """Never answers (until the server stops): the client's timeout has to act."""
 
 
-Step = Say | Call | Fail | Hang
+@dataclass(frozen=True)
+class Garbage:
+    """A 200 whose body is not what the API answers (`body` sent as is, as JSON)."""
+
+    body: bytes
+
+
+Step = Say | Call | Fail | Hang | Garbage
 
 
 @dataclass
@@ -55,6 +62,7 @@ class FakeOpenAI:
     script: deque[Step] = field(default_factory=deque)
     requests: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     release: asyncio.Event = field(default_factory=asyncio.Event)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
     _ids: itertools.count[int] = field(default_factory=lambda: itertools.count(1))
 
     def add(self, *steps: Step) -> None:
@@ -63,8 +71,16 @@ class FakeOpenAI:
     def bodies(self, path: str) -> list[dict[str, Any]]:
         return [body for p, body in self.requests if p == path]
 
-    async def answer(self, path: str, body: dict[str, Any]) -> JSONResponse:
+    async def received(self, count: int, timeout: float = 30) -> None:
+        """Until `count` requests have come in."""
+        async with asyncio.timeout(timeout):
+            while len(self.requests) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+    async def answer(self, path: str, body: dict[str, Any]) -> Response:
         self.requests.append((path, body))
+        self.arrived.set()
         step = self.script.popleft() if self.script else Fail(599)
         if isinstance(step, Hang):
             await asyncio.wait_for(self.release.wait(), 60)
@@ -72,6 +88,8 @@ class FakeOpenAI:
         if isinstance(step, Fail):
             error = {"message": "scripted failure", "type": "server_error", "code": None}
             return JSONResponse({"error": error}, status_code=step.status)
+        if isinstance(step, Garbage):
+            return Response(step.body, media_type="application/json")
         outputs = _outputs(path, body)
         if path == "responses":
             return JSONResponse(self._response(step, outputs, body))
@@ -161,11 +179,11 @@ def _app(fake: FakeOpenAI) -> FastAPI:
     app = FastAPI()
 
     @app.post("/v1/responses")
-    async def responses(request: Request) -> JSONResponse:
+    async def responses(request: Request) -> Response:
         return await fake.answer("responses", await request.json())
 
     @app.post("/v1/chat/completions")
-    async def chat(request: Request) -> JSONResponse:
+    async def chat(request: Request) -> Response:
         return await fake.answer("chat", await request.json())
 
     return app
