@@ -15,6 +15,8 @@ published again (the WhatsApp side may see it twice, `replyTo` tells the copies 
 
 import asyncio
 import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,6 +53,35 @@ class ShuttingDown(Exception):
 
 
 @dataclass
+class _KeyLock:
+    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    users: int = 0
+
+
+class KeyedLocks:
+    """One lock per key, kept while anyone holds or waits for it (a waiter woken by a
+    release has not taken the lock yet: dropping it then would let a newcomer in)."""
+
+    def __init__(self) -> None:
+        self._locks: dict[str, _KeyLock] = {}
+
+    def __len__(self) -> int:
+        return len(self._locks)
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        entry = self._locks.setdefault(key, _KeyLock())
+        entry.users += 1
+        try:
+            async with entry.lock:
+                yield
+        finally:
+            entry.users -= 1
+            if entry.users == 0:
+                del self._locks[key]
+
+
+@dataclass
 class InboundProcessor:
     broker: RabbitBroker
     tickets: TicketCommands
@@ -60,7 +91,7 @@ class InboundProcessor:
     inbound: InboundLog
     clock: Clock
     stopping: bool = False
-    _locks: dict[str, asyncio.Lock] = field(default_factory=dict)
+    _locks: KeyedLocks = field(default_factory=KeyedLocks)
 
     @staticmethod
     def parse(payload: Any) -> InboundMessage:
@@ -72,13 +103,8 @@ class InboundProcessor:
     async def process(self, message: InboundMessage, *, redelivered: bool) -> None:
         """One customer's messages are answered one at a time, in delivery order (within
         an instance; across instances the transcript append stays race-safe)."""
-        lock = self._locks.setdefault(message.sender, asyncio.Lock())
-        try:
-            async with lock:
-                await self._process(message, redelivered=redelivered)
-        finally:
-            if not lock.locked():
-                self._locks.pop(message.sender, None)
+        async with self._locks.hold(message.sender):
+            await self._process(message, redelivered=redelivered)
 
     async def _process(self, message: InboundMessage, *, redelivered: bool) -> None:
         claim = await self.inbound.claim(
