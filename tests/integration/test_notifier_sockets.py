@@ -11,6 +11,7 @@ import httpx
 import jwt
 import pytest
 from bson import ObjectId
+from prometheus_client.parser import text_string_to_metric_families
 
 from contracts import names
 from contracts.enums import ActorType, AgentRole, Priority, SlaKind, TicketStatus
@@ -285,6 +286,7 @@ async def test_ticket_service_commands_push_to_the_right_agents(
         publisher(endpoints.rabbit_url) as rabbit,
     ):
         ana_id, ben_id = await make_agent("Ana"), await make_agent("Ben")
+        before = await samples(served.url)
         ana = await connect(served.url, token(settings, ana_id))
         ben = await connect(served.url, token(settings, ben_id))
         ticket = await caller.ok(names.CREATE, create_body(conversationId="wa-conv-9"))
@@ -303,9 +305,9 @@ async def test_ticket_service_commands_push_to_the_right_agents(
         )
         assigned = await ana.wait_for("ticket_assigned", ticket_id)
         marker = await sync([ana, ben], rabbit)
+        after = await samples(served.url)
         async with httpx.AsyncClient(base_url=served.url) as http:
             health = (await http.get("/healthz")).json()
-            exposition = (await http.get("/metrics")).text
         for inbox in (ana, ben):
             await hang_up(inbox)
 
@@ -318,9 +320,31 @@ async def test_ticket_service_commands_push_to_the_right_agents(
     assert "ticket_assigned" in [name for name, _ in seen(ana, marker)]
     assert [name for name, _ in seen(ben, marker)] == ["ticket_created"]
     assert health == {"ok": True, "services": ["ticket_service", "notifier"]}
-    assert "tickets_notifier_connected_clients" in exposition
-    assert 'tickets_notifier_pushes_total{event="ticket_assigned"}' in exposition
-    assert "tickets_notifier_push_latency_seconds_bucket" in exposition
+
+    def grew(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after[key] - before.get(key, 0.0)
+
+    emitted = sum(
+        value - before.get(key, 0.0)
+        for key, value in after.items()
+        if key[0] == "tickets_notifier_pushes_total"
+    )
+    assert grew("tickets_notifier_connected_clients") == 2
+    assert grew("tickets_notifier_pushes_total", event="ticket_assigned") == 1
+    assert grew("tickets_notifier_pushes_total", event="ticket_created") == 2  # ticket, marker
+    assert grew("tickets_notifier_push_latency_seconds_count") == emitted  # one per emit
+
+
+async def samples(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample `/metrics` serves, by name and labels."""
+    async with httpx.AsyncClient(base_url=url) as http:
+        text = (await http.get("/metrics")).text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
 
 
 async def test_sessions_end_when_the_token_expires_or_the_agent_is_deactivated(
