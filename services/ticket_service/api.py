@@ -64,18 +64,20 @@ def _listing(caller: Caller, query: ListQuery, **override: Any) -> cmd.ListTicke
     )
 
 
+def ticket_router(tag: str) -> APIRouter:
+    """A router under `/api/v2/tickets` answering every failure with the error envelope."""
+    return APIRouter(
+        prefix="/api/v2/tickets", tags=[tag], route_class=EnvelopeRoute, responses=ERROR_RESPONSES
+    )
+
+
 def build_api(
     use_cases: Callable[[], TicketUseCases],
     settings: Callable[[], Settings],
     limiter: Callable[[], RateLimiter],
 ) -> APIRouter:
     """The callables resolve per request, so the router exists before start-up."""
-    router = APIRouter(
-        prefix="/api/v2/tickets",
-        tags=["tickets"],
-        route_class=EnvelopeRoute,
-        responses=ERROR_RESPONSES,
-    )
+    router = ticket_router("tickets")
     authenticated = Annotated[Caller, Depends(authentication(use_cases, settings, limiter))]
 
     @router.get("", response_model=TicketListEnvelope, summary="List tickets")
@@ -175,7 +177,12 @@ def build_api(
         command = cmd.ChangeStatus(actor=caller.actor, ticket_id=ticket_id, **body.model_dump())
         return _one(await use_cases().change_status(command))
 
-    @router.put("/{ticketId}/notes", response_model=TicketEnvelope, summary="Add an internal note")
+    @router.put(
+        "/{ticketId}/notes",
+        response_model=TicketEnvelope,
+        responses={409: {"model": ErrorEnvelope, "description": "A concurrent change won"}},
+        summary="Add an internal note",
+    )
     async def add_note(caller: authenticated, ticket_id: TicketIdPath, body: NoteBody) -> Any:
         """Internal unless `isVisible`; the ticket comes back with the note appended."""
         command = cmd.AddNote(actor=caller.actor, ticket_id=ticket_id, **body.model_dump())

@@ -13,8 +13,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
 from infra.settings import Settings
-from services.ticket_service.api import TicketIdPath
-from services.ticket_service.api_errors import ERROR_RESPONSES, EnvelopeRoute
+from services.ticket_service.api import TicketIdPath, ticket_router
 from services.ticket_service.auth_deps import Caller, authentication
 from services.ticket_service.domain.breach import SlaExplanation
 from services.ticket_service.ratelimit import RateLimiter
@@ -33,12 +32,7 @@ def build_sla_router(
     limiter: Callable[[], RateLimiter],
 ) -> APIRouter:
     """The callables resolve per request, so the router exists before start-up."""
-    router = APIRouter(
-        prefix="/api/v2/tickets",
-        tags=["sla"],
-        route_class=EnvelopeRoute,
-        responses=ERROR_RESPONSES,
-    )
+    router = ticket_router("sla")
     authenticated = Annotated[Caller, Depends(authentication(use_cases, settings, limiter))]
 
     @router.get("/{ticketId}/sla", response_model=SlaEnvelope, summary="Explain the SLA clocks")

@@ -289,7 +289,7 @@ async def test_an_invalid_transition_is_409_naming_the_valid_next_statuses(
     assert "none (terminal status)" in refused(after_cancel, 409, "invalid_transition")
 
 
-async def test_assigning_to_an_unknown_agent_is_400_naming_the_field(
+async def test_assigning_to_an_unknown_agent_is_400_and_an_unknown_customer_404(
     endpoints: Endpoints, database: str
 ) -> None:
     settings = api_settings(endpoints, database)
@@ -301,7 +301,46 @@ async def test_assigning_to_an_unknown_agent_is_400_naming_the_field(
             json={"agentId": "0123456789abcdef01234567"},
             headers=as_ana,
         )
+        for_nobody = await api.post(
+            TICKETS,
+            json=new_ticket(customerId="0123456789abcdef01234567", customer=None),
+            headers=as_ana,
+        )
+        listed = ok(await api.get(TICKETS, headers=as_ana))
     assert "agentId" in refused(response, 400, "validation")
+    assert "0123456789abcdef01234567" in refused(for_nobody, 404, "not_found")
+    assert [t["ticketId"] for t in listed] == [ticket["ticketId"]]
+
+
+async def test_the_openapi_document_describes_every_route_body_and_error(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        docs = await api.get("/docs")
+        schema = (await api.get("/openapi.json")).json()
+    assert docs.status_code == 200
+    assert "swagger" in docs.text.lower()
+    envelope = "#/components/schemas/ErrorEnvelope"
+    operations = {
+        f"{method.upper()} {path}": operation
+        for path, methods in schema["paths"].items()
+        if path.startswith(TICKETS)
+        for method, operation in methods.items()
+    }
+    writes = {"POST", "PUT"}
+    assert len(operations) == 11
+    for name, operation in operations.items():
+        assert operation.get("summary"), name
+        assert operation.get("description"), name
+        errors = {"401", "404", "422", "429"} | ({"409"} if name.split()[0] in writes else set())
+        for status in errors:
+            content = operation["responses"][status]["content"]["application/json"]
+            assert content["schema"]["$ref"] == envelope, (name, status)
+        assert "security" in operation or "security" in schema, name
+    bodies = {"NewTicket", "AssignBody", "UnassignBody", "StatusBody", "NoteBody"}
+    for body in bodies:
+        assert schema["components"]["schemas"][body]["additionalProperties"] is False, body
 
 
 async def test_pages_cover_every_ticket_once_with_the_right_arithmetic(
