@@ -240,6 +240,23 @@ async def test_the_same_call_id_ten_times_opens_one_ticket(
     assert created == [state["tickets"][0]["ticketId"], barrier["ticketId"]]
 
 
+async def test_the_same_call_id_from_two_customers_opens_two_tickets(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = settings_for(endpoints, database)
+    async with running(settings, services()), client(endpoints.rabbit_url) as (caller, _):
+        mine = await one(caller, "create_ticket_report", GOOD_CREATE, "call_1")
+        theirs = await one(caller, "create_ticket_report", GOOD_CREATE, "call_1", phone=OTHER)
+        seen = await one(caller, "get_ticket_information", {"ticketId": mine["ticketId"]})
+        hidden = await one(
+            caller, "get_ticket_information", {"ticketId": mine["ticketId"]}, phone=OTHER
+        )
+    assert mine["success"] and theirs["success"]
+    assert mine["ticketId"] != theirs["ticketId"]
+    assert seen["ticketId"] == mine["ticketId"]
+    assert hidden["error"] == "not_found"
+
+
 async def test_each_tool_works_for_the_owner_in_english(
     endpoints: Endpoints, database: str
 ) -> None:
