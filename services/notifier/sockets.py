@@ -17,6 +17,7 @@ from services.notifier.domain.pushes import ADMINS, Push, rooms_of
 log = logging.getLogger(__name__)
 
 UNAUTHORIZED = "Unauthorized: a valid agent bearer token is required"
+UNAVAILABLE = "Unavailable: the agent could not be checked, try again"
 
 
 def token_of(environ: dict[str, Any], auth: object) -> str | None:
@@ -66,6 +67,9 @@ class PushServer:
             metrics.REFUSED_CONNECTIONS.inc()
             log.info("socket refused", extra={"reason": str(error)})
             raise socketio.exceptions.ConnectionRefusedError(UNAUTHORIZED) from error
+        except Exception as error:  # the agents store failed: refuse now, not time out
+            log.exception("socket authentication failed")
+            raise socketio.exceptions.ConnectionRefusedError(UNAVAILABLE) from error
         for room in rooms_of(agent.id, admin=agent.admin):
             await self.sio.enter_room(sid, room)
         self._connected[sid] = agent

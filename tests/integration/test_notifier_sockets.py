@@ -28,7 +28,7 @@ from infra.auth import issue_token
 from infra.clock import MovableClock
 from infra.settings import NotifierSettings, Settings
 from services.notifier.main import Notifier
-from services.notifier.sockets import UNAUTHORIZED
+from services.notifier.sockets import UNAUTHORIZED, UNAVAILABLE
 from services.ticket_service.main import TicketService
 from tests.support.factories import agent_actor, create_body, make_agent
 from tests.support.notifier_system import (
@@ -125,6 +125,21 @@ async def test_connections_without_a_valid_token_of_an_active_agent_are_refused(
             await sync(accepted, rabbit)
         for inbox in accepted:
             await hang_up(inbox)
+
+
+async def test_a_connection_is_refused_at_once_when_the_agent_cannot_be_checked(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = notifier_settings(endpoints, database)
+    async with serving(settings, [Notifier()]) as served:
+        context = served.runtime.context
+        assert context is not None
+        agent_id = str(ObjectId())
+        await context.mongo.close()  # the agents store is gone
+        with pytest.raises(Refused) as refusal:
+            await connect(served.url, token(settings, agent_id))
+
+    assert refusal.value.args[0] == [{"message": UNAVAILABLE}]
 
 
 async def test_each_event_reaches_exactly_the_rooms_that_may_read_the_ticket(
