@@ -5,8 +5,9 @@ from typing import Any
 
 import pytest
 
-from contracts.enums import ActorType, Priority, SlaKind, TicketStatus
+from contracts.enums import ActorType, AgentRole, Priority, SlaKind, TicketStatus
 from contracts.events import (
+    Event,
     SlaBreached,
     SlaWarning,
     TicketAssigned,
@@ -17,9 +18,11 @@ from contracts.events import (
     TicketUnassigned,
     TicketUpdated,
 )
+from contracts.tickets import SlaBlock, Ticket
 from services.notifier.domain.pushes import PUSHES, Push, push_for, rooms_of
 from services.notifier.domain.recent import RecentIds
 from services.notifier.domain.webhooks import EVENT_TYPES
+from services.ticket_service.access import Principal
 from tests.support.notifier_system import summary
 
 NOW = datetime(2026, 3, 1, 9, 30, tzinfo=UTC)
@@ -182,3 +185,62 @@ def test_recent_ids_forget_the_oldest_beyond_capacity() -> None:
     assert "a" in recent
     assert "b" not in recent
     assert len(recent) == 3
+
+
+def about(assignee: str | None) -> list[Event]:
+    """One event of every pushed type about a ticket assigned to `assignee` after it."""
+    events: list[Event] = [
+        TicketCreated(**base(assignee)),
+        TicketStatusChanged(
+            **base(assignee, status=TicketStatus.IN_PROGRESS),
+            old_status=TicketStatus.NEW,
+            new_status=TicketStatus.IN_PROGRESS,
+            changed_by=ActorType.SYSTEM,
+        ),
+        TicketUpdated(**base(assignee), changes={"firstResponseMet": True}),
+        TicketPriorityEscalated(
+            **base(assignee), old_priority=Priority.LOW, new_priority=Priority.HIGH, reason="r"
+        ),
+        breach(assignee),
+    ]
+    if assignee is None:
+        events.append(TicketUnassigned(**base(), previous_agent_id="a2"))
+    else:
+        events.append(TicketAssigned(**base(assignee), agent_id=assignee, previous_agent_id="a2"))
+    return events
+
+
+@pytest.mark.parametrize("assignee", [None, "a1", "a2"])
+def test_no_agent_is_pushed_a_ticket_the_rest_api_would_hide_from_them(
+    assignee: str | None,
+) -> None:
+    """The rooms checked against the REST API's own rule (ticket_service/access.py)."""
+    ticket = Ticket(
+        ticket_id="TICKET-2026-000001",
+        title="t",
+        description="d",
+        customer_id="cust-1",
+        assigned_agent=assignee,
+        sla=SlaBlock(first_response_target=1, resolution_target=1),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    viewers = [
+        Principal(ActorType.AGENT, "a1", AgentRole.AGENT),
+        Principal(ActorType.AGENT, "a2", AgentRole.AGENT),
+        Principal(ActorType.AGENT, "root", AgentRole.ADMIN),
+    ]
+    assert set(PUSHES) == {event.type for event in about(assignee)} | {
+        "ticket.assigned" if assignee is None else "ticket.unassigned"
+    }
+    for event in about(assignee):
+        push = push_for(event)
+        assert push is not None
+        for viewer in viewers:
+            assert viewer.id is not None
+            joined = rooms_of(viewer.id, admin=viewer.role is AgentRole.ADMIN)
+            reached = bool(set(joined) & set(push.rooms))
+            if reached:
+                assert viewer.can_read(ticket), (event.type, viewer.id)
+            if viewer.role is AgentRole.ADMIN or viewer.id == assignee:
+                assert reached, (event.type, viewer.id)
