@@ -97,7 +97,9 @@ def bearer_token(authorization: str | None) -> str:
 
 
 def valid_api_key(settings: Settings, key: str | None) -> bool:
-    """Constant-time comparison against every configured key."""
+    """Constant-time comparison against every configured key (as bytes: a header may carry
+    any Latin-1 character, which `compare_digest` refuses in a str)."""
     if not key:
         return False
-    return any(hmac.compare_digest(key, known) for known in settings.api_key_set)
+    given = key.encode()
+    return any(hmac.compare_digest(given, known.encode()) for known in settings.api_key_set)

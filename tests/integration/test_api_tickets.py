@@ -195,7 +195,7 @@ async def test_every_route_answers_401_without_or_with_a_bad_credential(
         other_secret = settings.model_copy(
             update={"jwt_secret": "another-secret-entirely-0123456789abcdef"}
         )
-        credentials: list[dict[str, str]] = [
+        credentials: list[dict[str, str] | dict[bytes, bytes]] = [
             {},
             {"Authorization": "Bearer not.a.jwt"},
             {"Authorization": "Basic YW5hOnNlY3JldA=="},
@@ -203,6 +203,8 @@ async def test_every_route_answers_401_without_or_with_a_bad_credential(
             bearer(settings, retired),
             bearer(settings, "0123456789abcdef01234567"),
             {"X-API-Key": "wrong-key"},
+            {b"X-API-Key": b"cl\xe9"},  # not ASCII (Latin-1 in the header)
+            {b"Authorization": b"Bearer \xe9.\xe9.\xe9"},
         ]
         answers = [
             (method, path, headers, await api.request(method, path, json=body, headers=headers))
