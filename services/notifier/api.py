@@ -4,6 +4,7 @@ Replies use the REST envelope `{"success": true, "data": ...}` /
 `{"success": false, "error": "<message>", "code": "<code>"}`.
 """
 
+import logging
 import math
 from collections.abc import Callable, Coroutine
 from datetime import datetime
@@ -22,6 +23,8 @@ from services.notifier.auth import AgentIdentity, Authenticator
 from services.notifier.documents import Webhook, new_secret, new_webhook_id
 from services.notifier.domain.webhooks import DeliveryStatus, valid_filter
 from services.notifier.repository import WebhookStore
+
+log = logging.getLogger(__name__)
 
 
 class ApiError(Exception):
@@ -46,7 +49,8 @@ def _field(location: tuple[int | str, ...]) -> str:
 
 
 class EnvelopeRoute(APIRoute):
-    """Maps ApiError and request validation errors to the failure envelope."""
+    """Maps ApiError, request validation errors and unexpected failures to the failure
+    envelope (the ticket API's shapes; services do not import each other)."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
@@ -62,6 +66,9 @@ class EnvelopeRoute(APIRoute):
                 ]
                 summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
                 return _failure(422, "validation", f"Invalid request: {summary}", details)
+            except Exception:  # MongoDB unavailable, say: the envelope, not a bare 500
+                log.exception("webhook API request failed", extra={"path": request.url.path})
+                return _failure(500, "internal", "Internal error; the request was not applied")
 
         return run
 

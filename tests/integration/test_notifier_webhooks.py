@@ -170,6 +170,23 @@ async def test_only_admins_manage_webhooks_and_bad_input_is_refused_field_by_fie
     assert gone_deliveries.status_code == 404
 
 
+async def test_the_api_answers_with_the_envelope_when_mongodb_is_gone(
+    endpoints: Endpoints, database: str
+) -> None:
+    async with admin_session(endpoints, database) as admin:
+        context = admin.served.runtime.context
+        assert context is not None
+        await context.mongo.close()
+        reply = await admin.http.get("/api/v2/webhooks")
+
+    assert reply.status_code == 500
+    assert reply.json() == {
+        "success": False,
+        "error": "Internal error; the request was not applied",
+        "code": "internal",
+    }
+
+
 async def test_a_delivery_is_signed_sent_once_and_visible(
     endpoints: Endpoints, database: str
 ) -> None:
