@@ -1,6 +1,8 @@
 """The SLA monitor over the real RabbitMQ and a Mongo wire server, with a movable clock."""
 
 import asyncio
+import json
+import uuid
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
@@ -8,6 +10,7 @@ from typing import Any
 
 import aio_pika
 import pytest
+from faststream.rabbit.subscriber.usecase import RabbitSubscriber
 
 from contracts import names
 from contracts.calendar import BusinessCalendar
@@ -95,11 +98,19 @@ def has_breaches(log: EventLog, expected: set[tuple[str, str]]) -> bool:
     return expected <= {(e["ticketId"], e["kind"]) for e in alerts(log)}
 
 
-async def settle(log: EventLog) -> None:
-    """Anything published twice would have arrived by now."""
-    count = len(log.events)
-    await asyncio.sleep(0.3)
-    assert len(log.events) >= count
+async def settle(caller: Caller, log: EventLog, timeout: float = 15.0) -> None:
+    """Everything published before now has reached `log`: the scanner's publishes are
+    confirmed before `scan_once` returns, so a marker sent to the log's own queue after
+    them arrives after them (one consumer, FIFO). The marker is taken out again."""
+    [subscriber] = caller.broker.subscribers
+    assert isinstance(subscriber, RabbitSubscriber)
+    marker = {"type": "test.barrier", "id": uuid.uuid4().hex}
+    await caller.broker.publish(json.dumps(marker).encode(), queue=subscriber.queue.name)
+    async with asyncio.timeout(timeout):
+        while marker not in log.events:
+            log.arrived.clear()
+            await log.arrived.wait()
+    log.events.remove(marker)
 
 
 def due(ticket: dict[str, Any], field: str) -> datetime:
@@ -136,15 +147,16 @@ async def test_each_priority_breaches_once_at_its_due_moment(
         for moment in sorted({m for m, _, _ in moments}):
             expected = {(t, k) for m, t, k in moments if m == moment}
             clock.set(moment - ONE_SECOND)
-            await monitor.scanner.scan_once()
-            await settle(log)
+            early = await monitor.scanner.scan_once()
+            await settle(caller, log)
+            assert early.breaches == 0
             assert not expected & {(e["ticketId"], e["kind"]) for e in alerts(log)}
             clock.set(moment)
             result = await monitor.scanner.scan_once()
             assert result.breaches == len(expected)
             await until(log, partial(has_breaches, log, expected))
         await monitor.scanner.scan_once()
-        await settle(log)
+        await settle(caller, log)
         final = {
             t["ticketId"]: await caller.ok(names.GET, {"actor": SYSTEM, "ticketId": t["ticketId"]})
             for t in tickets
@@ -254,7 +266,7 @@ async def test_business_hours_skip_the_weekend_and_a_holiday_and_defer_warnings(
         await until(
             log, lambda: len([e for e in log.events if e["type"].startswith("sla.")]) == fired
         )
-        await settle(log)
+        await settle(caller, log)
     label = {medium["ticketId"]: "medium", high["ticketId"]: "high", urgent["ticketId"]: "urgent"}
     moments = {
         (label[e["ticketId"]], e["type"]): datetime.fromisoformat(e["occurredAt"])
@@ -397,7 +409,7 @@ async def test_a_warning_that_went_stale_is_dropped_not_sent(
         clock.set(due(answered, "firstResponseWarningAt"))
         result = await monitor.scanner.scan_once()
         await until(log, lambda: len(alerts(log, "sla.warning")) >= 1)
-        await settle(log)
+        await settle(caller, log)
         timer = await monitor.timers.timers.find_one({"_id": key})
     assert (result.warnings, result.dropped) == (1, 1)
     [warning] = alerts(log, "sla.warning")
@@ -428,9 +440,9 @@ async def test_two_monitors_over_the_same_data_announce_every_breach_once(
         clock.advance(timedelta(hours=5))  # past every first-response and resolution due
         results = await asyncio.gather(*[m.scanner.scan_once() for m in (first, second) * 3])
         await until(log, lambda: len(alerts(log)) >= 80, timeout=60)
-        await settle(log)
+        await settle(caller, log)
         again = await asyncio.gather(first.scanner.scan_once(), second.scanner.scan_once())
-        await settle(log)
+        await settle(caller, log)
     breaches = alerts(log)
     assert sum(r.breaches for r in results) == 80
     assert all(r.claimed == 0 for r in again)
@@ -456,11 +468,11 @@ async def test_escalation_on_breach_raises_the_priority_once_and_announces_it(
         clock.set(due(ticket, "firstResponseDueAt"))
         await monitor.scanner.scan_once()
         await until(log, lambda: len(alerts(log, "ticket.priority_escalated")) == 1)
-        await settle(log)
+        await settle(caller, log)
         escalated = await caller.ok(names.GET, {"actor": SYSTEM, "ticketId": ticket["ticketId"]})
         await planned(monitor, escalated)
         again = await monitor.scanner.scan_once()
-        await settle(log)
+        await settle(caller, log)
     event = alerts(log, "ticket.priority_escalated")[0]
     assert (event["oldPriority"], event["newPriority"]) == ("low", "medium")
     assert escalated["priority"] == "medium"
@@ -533,7 +545,7 @@ async def test_a_claim_left_by_a_dead_replica_is_taken_over_after_its_lease(
         clock.advance(timedelta(seconds=1))
         after_lease = await monitor.scanner.scan_once()
         await until(log, lambda: len(alerts(log)) == 1)
-        await settle(log)
+        await settle(caller, log)
         final = await caller.ok(names.GET, {"actor": SYSTEM, "ticketId": ticket["ticketId"]})
     assert (within_lease.claimed, after_lease.breaches) == (0, 1)
     [breach] = alerts(log)
@@ -567,7 +579,7 @@ async def test_a_priority_change_replans_the_timers_to_the_new_targets(
         clock.set(old_low_due)
         old_due = await monitor.scanner.scan_once()
         await until(log, lambda: len(alerts(log)) == 2)
-        await settle(log)
+        await settle(caller, log)
     assert urgent_due == MONDAY + timedelta(minutes=15)
     assert (before.breaches, at_due.breaches) == (0, 1)
     assert old_due.breaches == 1, "only the urgent resolution target (4 h) is due by then"

@@ -81,7 +81,7 @@ async def test_open_tickets_created_before_the_monitor_get_timers_at_start_up(
         clock.set(urgent_due)
         on_time = await monitor.scanner.scan_once()
         await until(log, lambda: len(alerts(log)) == 1)
-        await settle(log)
+        await settle(caller, log)
         on_time_alerts = alerts(log)
         clock.set(due(resolved, "autoCloseDueAt"))  # the low tickets breach too by then
         closing = await monitor.scanner.scan_once()
