@@ -1,9 +1,9 @@
 """Commands to the ticket service, one class per `tickets.v1.*` queue (request/reply)."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, Field
 
 from contracts.actors import Actor, AgentActor, CustomerActor, PhoneNumber, SystemActor
 from contracts.base import WireModel
@@ -41,6 +41,18 @@ ExpectedRevision = Annotated[
     ),
 ]
 ObjectIdText = Annotated[str, Field(pattern=r"^[0-9a-f]{24}$", description="A 24-hex object id")]
+
+
+def _storable(moment: datetime) -> datetime:
+    try:
+        moment.astimezone(UTC)
+    except OverflowError as error:
+        raise ValueError("in UTC this moment falls outside the years 1-9999") from error
+    return moment
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_storable)]
+"""A moment with its offset that MongoDB can compare against (its UTC time is in range)."""
 
 
 class CustomerByPhone(WireModel):
@@ -99,8 +111,8 @@ class ListTickets(WireModel):
         default=None, max_length=64, description="An agent id, or 'none' for the unassigned pool"
     )
     customer_id: ObjectIdText | None = None
-    created_from: AwareDatetime | None = None
-    created_to: AwareDatetime | None = None
+    created_from: Moment | None = None
+    created_to: Moment | None = None
     q: str | None = Field(default=None, max_length=200, description="Full-text search")
     open_only: bool = Field(default=False, description="Leave out closed and cancelled tickets")
     page: int = Field(default=1, ge=1, le=100_000)

@@ -8,7 +8,6 @@ from the verified credentials, never from the body.
 from typing import Annotated, Any, Literal
 
 from pydantic import (
-    AwareDatetime,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -105,8 +104,8 @@ class ListQuery(WireModel):
         default=None, max_length=64, description="An agent id, or 'none' for the unassigned pool"
     )
     customer_id: cmd.ObjectIdText | None = None
-    created_from: AwareDatetime | None = None
-    created_to: AwareDatetime | None = None
+    created_from: cmd.Moment | None = None
+    created_to: cmd.Moment | None = None
     q: str | None = Field(
         default=None, max_length=200, description="Full text over ticketId, title, description"
     )
@@ -117,8 +116,8 @@ class ListQuery(WireModel):
 
 
 class RangeQuery(WireModel):
-    created_from: AwareDatetime | None = Field(default=None, description="ISO 8601 with offset")
-    created_to: AwareDatetime | None = Field(default=None, description="ISO 8601 with offset")
+    created_from: cmd.Moment | None = Field(default=None, description="ISO 8601 with offset")
+    created_to: cmd.Moment | None = Field(default=None, description="ISO 8601 with offset")
 
     @model_validator(mode="after")
     def _ordered(self) -> "RangeQuery":

@@ -16,16 +16,17 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from contracts.actors import Actor
 from contracts.base import WireModel
+from contracts.commands import Moment
 from contracts.enums import Category, Priority, TicketStatus
 from services.ticket_service.documents import Agent
 
 
 class StatisticsQuery(WireModel):
     actor: Actor
-    created_from: AwareDatetime | None = Field(
+    created_from: Moment | None = Field(
         default=None, description="Only tickets created at or after this moment"
     )
-    created_to: AwareDatetime | None = Field(
+    created_to: Moment | None = Field(
         default=None, description="Only tickets created at or before this moment"
     )
 

@@ -478,6 +478,15 @@ async def test_every_route_refuses_bad_input_with_422_naming_the_field(
             ("GET", TICKETS, None, {"page": "first"}, "page"),
             ("GET", f"{TICKETS}/statistics", None, {"createdFrom": "yesterday"}, "createdFrom"),
             ("GET", f"{TICKETS}/statistics", None, {"bogus": "1"}, "bogus"),
+            # valid ISO 8601, but before year 1 or after 9999 once in UTC
+            ("GET", TICKETS, None, {"createdFrom": "0001-01-01T00:00:00+01:00"}, "createdFrom"),
+            (
+                "GET",
+                f"{TICKETS}/statistics",
+                None,
+                {"createdTo": "9999-12-31T23:59:59-01:00"},
+                "createdTo",
+            ),
             ("GET", f"{TICKETS}/TICKET-2026-1", None, {}, "ticketId"),
             ("POST", TICKETS, {**new_ticket(), "source": "ai"}, {}, "source"),
             ("PUT", f"{path}/assign", {}, {}, "agentId"),
@@ -495,6 +504,13 @@ async def test_every_route_refuses_bad_input_with_422_naming_the_field(
             ("PUT", f"{path}/notes", {"content": "ok", "agent": ana}, {}, "agent"),
             ("GET", f"{TICKETS}/agent/{ana}", None, {"limit": "0"}, "limit"),
             ("GET", f"{TICKETS}/customer/not-hex", None, {}, "customerId"),
+            (
+                "GET",
+                f"{TICKETS}/agent/{ana}",
+                None,
+                {"createdTo": "9999-12-31T23:59:59-01:00"},
+                "createdTo",
+            ),
         ]
         answers = [
             (field, await api.request(method, url, json=body, params=params, headers=as_ana))
