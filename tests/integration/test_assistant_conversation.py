@@ -372,15 +372,24 @@ async def test_with_the_ticket_service_down_the_customer_is_told_and_nothing_run
     assert (record["status"], record["fallback"]) == ("answered", False)
 
 
+@pytest.mark.parametrize(
+    "limits",
+    [
+        {"model_timeout_seconds": 0.3},  # the SDK's request timeout acts
+        {"model_timeout_seconds": 30.0, "turn_timeout_seconds": 0.3},  # the turn budget acts
+    ],
+    ids=["request timeout", "turn budget"],
+)
 async def test_a_slow_model_times_out_into_the_fallback_in_english(
-    endpoints: Endpoints, database: str, model: FakeOpenAI
+    endpoints: Endpoints, database: str, model: FakeOpenAI, limits: dict[str, float]
 ) -> None:
-    settings = gateway_settings(endpoints, database, model, model_timeout_seconds=0.3)
-    model.add(Hang())
+    settings = gateway_settings(endpoints, database, model, **limits)
+    model.add(Hang(), Say("Never asked for"))
     async with whatsapp(endpoints.rabbit_url) as side, running(settings, services()):
         message = await side.send("Hello, where is my order? I need help please")
         reply = await side.reply_to(message)
     assert reply["text"].startswith("Thanks for your message")
+    assert len(model.requests) == 1
 
 
 async def test_injected_instructions_cannot_reach_another_customers_ticket(

@@ -251,7 +251,8 @@ async def test_the_same_call_id_from_two_customers_opens_two_tickets(
         hidden = await one(
             caller, "get_ticket_information", {"ticketId": mine["ticketId"]}, phone=OTHER
         )
-    assert mine["success"] and theirs["success"]
+    assert mine["success"] is True
+    assert theirs["success"] is True
     assert mine["ticketId"] != theirs["ticketId"]
     assert seen["ticketId"] == mine["ticketId"]
     assert hidden["error"] == "not_found"
