@@ -25,13 +25,14 @@ from services.ticket_service.main import TicketService
 from tests.integration.test_sla_monitor import (
     alerts,
     create,
+    customer_writes,
     due,
     fresh_monitor_queue,
     planned,
     until,
 )
 from tests.support.api import BASE_URL, SERVICE, api_settings
-from tests.support.factories import SYSTEM, agent_actor, customer, make_agent
+from tests.support.factories import SYSTEM, agent_actor, make_agent
 from tests.support.system import Endpoints, client
 
 pytestmark = pytest.mark.integration
@@ -102,14 +103,9 @@ async def test_the_clock_explains_pauses_out_of_hours_and_breaches(
         clock.set(FRIDAY + timedelta(minutes=30))
         waiting = await create(caller, monitor, priority="medium", idempotencyKey="waiting")
         clock.set(MONDAY.replace(hour=10))
-        message = {
-            "actor": customer(),
-            "messageId": "wamid.monday",
-            "text": "Here is the photo you asked for",
-            "conversationId": "w",
-            "receivedAt": clock.now().isoformat(),
-        }
-        resumed = (await caller.ok(names.CUSTOMER_MESSAGE, message))["ticket"]
+        resumed = await customer_writes(
+            caller, clock, "w", "wamid.monday", "Here is the photo you asked for"
+        )
         clock.set(MONDAY.replace(hour=11))
         ana_token = bearer_for(settings, ana)
         explained = await api.get(f"/api/v2/tickets/{worked['ticketId']}/sla", headers=ana_token)
@@ -231,6 +227,12 @@ async def test_metrics_are_exposed_with_prometheus_names_and_no_ticket_ids(
         if s.name.endswith("_bucket")
     }
     assert {900.0, 3600.0, 14400.0, 86400.0} <= first_buckets
+    resolution_buckets = {
+        float(s.labels["le"])
+        for s in ours["tickets_sla_resolution_seconds"].samples
+        if s.name.endswith("_bucket")
+    }
+    assert {14400.0, 86400.0, 259200.0, 604800.0} <= resolution_buckets
 
     def delta(name: str, suffix: str, **labels: str) -> float:
         return sample(after, name, suffix, **labels) - sample(before, name, suffix, **labels)

@@ -4,6 +4,7 @@ import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from datetime import UTC, date, datetime, timedelta
 from functools import partial
 from typing import Any
@@ -58,6 +59,19 @@ def sla_settings(
         sla=policy or SlaPolicy(),
         sla_monitor=SlaMonitorSettings(scan_interval_seconds=3600, **monitor),
     )
+
+
+@asynccontextmanager
+async def monitored(
+    settings: Settings, clock: MovableClock
+) -> AsyncIterator[tuple[SlaMonitor, Caller, EventLog]]:
+    """A ticket service and an SLA monitor in one runtime, and a client on the bus."""
+    monitor = SlaMonitor()
+    async with (
+        running(settings, [TicketService(), monitor], clock),
+        client(settings.rabbitmq_url) as (caller, log),
+    ):
+        yield monitor, caller, log
 
 
 async def until(log: EventLog, condition: Callable[[], bool], timeout: float = 15.0) -> None:
@@ -123,16 +137,27 @@ async def create(caller: Caller, monitor: SlaMonitor, **extra: Any) -> dict[str,
     return ticket
 
 
+async def customer_writes(
+    caller: Caller, clock: MovableClock, conversation: str, message_id: str, text: str
+) -> dict[str, Any]:
+    """The customer's WhatsApp message now; returns the ticket it landed on."""
+    message = {
+        "actor": customer(),
+        "messageId": message_id,
+        "text": text,
+        "conversationId": conversation,
+        "receivedAt": clock.now().isoformat(),
+    }
+    ticket: dict[str, Any] = (await caller.ok(names.CUSTOMER_MESSAGE, message))["ticket"]
+    return ticket
+
+
 async def test_each_priority_breaches_once_at_its_due_moment(
     endpoints: Endpoints, database: str
 ) -> None:
     clock = MovableClock(MONDAY)
-    monitor = SlaMonitor()
     settings = sla_settings(endpoints, database)
-    async with (
-        running(settings, [TicketService(), monitor], clock),
-        client(endpoints.rabbit_url) as (caller, log),
-    ):
+    async with monitored(settings, clock) as (monitor, caller, log):
         tickets = [
             await create(caller, monitor, priority=p) for p in ("urgent", "high", "medium", "low")
         ]
@@ -187,11 +212,7 @@ async def test_pending_customer_shifts_the_resolution_due_by_exactly_the_paused_
     endpoints: Endpoints, database: str
 ) -> None:
     clock = MovableClock(MONDAY)
-    monitor = SlaMonitor()
-    async with (
-        running(sla_settings(endpoints, database), [TicketService(), monitor], clock),
-        client(endpoints.rabbit_url) as (caller, log),
-    ):
+    async with monitored(sla_settings(endpoints, database), clock) as (monitor, caller, log):
         agent = await make_agent()
         ticket = await create(caller, monitor, priority="high", conversationId="c-1")
         as_agent = {"actor": agent_actor(agent), "ticketId": ticket["ticketId"]}
@@ -204,14 +225,9 @@ async def test_pending_customer_shifts_the_resolution_due_by_exactly_the_paused_
         clock.set(original)  # the original due time passes while the clock is paused
         assert (await monitor.scanner.scan_once()).breaches == 0
         clock.advance(timedelta(hours=3))
-        message = {
-            "actor": customer(),
-            "messageId": "wamid.pause",
-            "text": "Here is the tracking number",
-            "conversationId": "c-1",
-            "receivedAt": clock.now().isoformat(),
-        }
-        resumed = (await caller.ok(names.CUSTOMER_MESSAGE, message))["ticket"]
+        resumed = await customer_writes(
+            caller, clock, "c-1", "wamid.pause", "Here is the tracking number"
+        )
         await planned(monitor, resumed)
         paused_for = clock.now() - datetime.fromisoformat(paused["sla"]["pausedAt"])
         shifted = due(resumed, "resolutionDueAt")
@@ -236,12 +252,8 @@ async def test_business_hours_skip_the_weekend_and_a_holiday_and_defer_warnings(
 ) -> None:
     calendar = BusinessCalendar.weekdays("09:00", "18:00", holidays=[HOLIDAY])
     clock = MovableClock(FRIDAY.replace(hour=16))
-    monitor = SlaMonitor()
     settings = sla_settings(endpoints, database, SlaPolicy(business_hours=calendar))
-    async with (
-        running(settings, [TicketService(), monitor], clock),
-        client(endpoints.rabbit_url) as (caller, log),
-    ):
+    async with monitored(settings, clock) as (monitor, caller, log):
         medium = await create(caller, monitor, priority="medium")
         clock.set(FRIDAY.replace(hour=17, minute=12))  # high's warning point: Friday 18:00
         high = await create(caller, monitor, priority="high", idempotencyKey="h")
@@ -301,11 +313,7 @@ async def test_a_resolved_ticket_auto_closes_after_the_quiet_period_and_not_befo
     endpoints: Endpoints, database: str
 ) -> None:
     clock = MovableClock(MONDAY)
-    monitor = SlaMonitor()
-    async with (
-        running(sla_settings(endpoints, database), [TicketService(), monitor], clock),
-        client(endpoints.rabbit_url) as (caller, log),
-    ):
+    async with monitored(sla_settings(endpoints, database), clock) as (monitor, caller, log):
         agent = await make_agent()
         quiet = await _resolved(caller, monitor, agent, conversationId="quiet")
         clock.advance(timedelta(hours=1))
@@ -316,14 +324,9 @@ async def test_a_resolved_ticket_auto_closes_after_the_quiet_period_and_not_befo
         assert close_at == MONDAY + timedelta(hours=24)
         clock.set(close_at - ONE_SECOND)
         assert (await monitor.scanner.scan_once()).closed == 0
-        message = {
-            "actor": customer(),
-            "messageId": "wamid.thanks",
-            "text": "It still does not work",
-            "conversationId": "talking",
-            "receivedAt": clock.now().isoformat(),
-        }
-        reopened = (await caller.ok(names.CUSTOMER_MESSAGE, message))["ticket"]
+        reopened = await customer_writes(
+            caller, clock, "talking", "wamid.thanks", "It still does not work"
+        )
         await planned(monitor, reopened)
         clock.set(close_at)
         first = await monitor.scanner.scan_once()
@@ -352,24 +355,13 @@ async def test_an_auto_close_timer_that_went_stale_is_dropped_not_applied(
 ) -> None:
     """The customer wrote, but the reopen event has not reached the monitor yet."""
     clock = MovableClock(MONDAY)
-    monitor = SlaMonitor()
     settings = sla_settings(endpoints, database, resync_on_start=False)  # keeps the stale plan
-    async with (
-        running(settings, [TicketService(), monitor], clock),
-        client(endpoints.rabbit_url) as (caller, _),
-    ):
+    async with monitored(settings, clock) as (monitor, caller, _):
         agent = await make_agent()
         resolved = await _resolved(caller, monitor, agent, conversationId="late")
         assert monitor.timers is not None
         stale = await monitor.timers.timers.find_one({"kind": "auto_close"})
-        message = {
-            "actor": customer(),
-            "messageId": "wamid.late",
-            "text": "One more question",
-            "conversationId": "late",
-            "receivedAt": clock.now().isoformat(),
-        }
-        reopened = (await caller.ok(names.CUSTOMER_MESSAGE, message))["ticket"]
+        reopened = await customer_writes(caller, clock, "late", "wamid.late", "One more question")
         await planned(monitor, reopened)
         assert stale is not None
         await monitor.timers.timers.replace_one({"_id": stale["_id"]}, stale)  # lost the race
@@ -389,12 +381,8 @@ async def test_a_warning_that_went_stale_is_dropped_not_sent(
     """The agent answered, but that event has not reached the monitor yet (a backlog after
     a restart, say): the warning is checked against the ticket before it is sent."""
     clock = MovableClock(MONDAY)
-    monitor = SlaMonitor()
     settings = sla_settings(endpoints, database, resync_on_start=False)  # keeps the stale plan
-    async with (
-        running(settings, [TicketService(), monitor], clock),
-        client(endpoints.rabbit_url) as (caller, log),
-    ):
+    async with monitored(settings, clock) as (monitor, caller, log):
         agent = await make_agent()
         answered = await create(caller, monitor, priority="high")
         untouched = await create(caller, monitor, priority="high", idempotencyKey="u")
@@ -458,12 +446,8 @@ async def test_escalation_on_breach_raises_the_priority_once_and_announces_it(
     endpoints: Endpoints, database: str
 ) -> None:
     clock = MovableClock(MONDAY)
-    monitor = SlaMonitor()
     settings = sla_settings(endpoints, database, escalate_on_breach=True, warnings_enabled=False)
-    async with (
-        running(settings, [TicketService(), monitor], clock),
-        client(endpoints.rabbit_url) as (caller, log),
-    ):
+    async with monitored(settings, clock) as (monitor, caller, log):
         ticket = await create(caller, monitor, priority="low")
         clock.set(due(ticket, "firstResponseDueAt"))
         await monitor.scanner.scan_once()
@@ -528,12 +512,8 @@ async def test_a_claim_left_by_a_dead_replica_is_taken_over_after_its_lease(
     endpoints: Endpoints, database: str
 ) -> None:
     clock = MovableClock(MONDAY)
-    monitor = SlaMonitor()
     settings = sla_settings(endpoints, database, lease_seconds=60, warnings_enabled=False)
-    async with (
-        running(settings, [TicketService(), monitor], clock),
-        client(endpoints.rabbit_url) as (caller, log),
-    ):
+    async with monitored(settings, clock) as (monitor, caller, log):
         ticket = await create(caller, monitor, priority="urgent")
         clock.set(due(ticket, "firstResponseDueAt"))
         assert monitor.timers is not None
@@ -557,12 +537,8 @@ async def test_a_priority_change_replans_the_timers_to_the_new_targets(
     endpoints: Endpoints, database: str
 ) -> None:
     clock = MovableClock(MONDAY)
-    monitor = SlaMonitor()
     settings = sla_settings(endpoints, database, warnings_enabled=False)
-    async with (
-        running(settings, [TicketService(), monitor], clock),
-        client(endpoints.rabbit_url) as (caller, log),
-    ):
+    async with monitored(settings, clock) as (monitor, caller, log):
         ticket = await create(caller, monitor, priority="low")
         clock.advance(timedelta(minutes=5))
         escalated = await caller.ok(
