@@ -532,12 +532,41 @@ async def test_a_turn_cut_by_a_stop_is_answered_once_after_the_restart(
     assert reply["text"] == f"Ticket {page['items'][0]['ticketId']}"
 
 
-async def dead_letters(rabbit_url: str) -> int:
+@dataclass
+class DeadLetters:
+    """(body, queue it died in) of every dead letter since the watch began."""
+
+    found: list[tuple[bytes, str]] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def wait_for(self, bodies: set[bytes], timeout: float = 30) -> None:
+        async with asyncio.timeout(timeout):
+            while not bodies <= {body for body, _ in self.found}:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@asynccontextmanager
+async def dead_letters(rabbit_url: str) -> AsyncIterator[DeadLetters]:
+    """A private queue bound to the dead-letter fanout exchange (other tests' letters in
+    the shared queue are left alone)."""
+    letters = DeadLetters()
     connection = await aio_pika.connect(rabbit_url)
     try:
         channel = await connection.channel()
-        queue = await channel.declare_queue(names.DEAD_LETTER_QUEUE, passive=True)
-        return queue.declaration_result.message_count or 0
+        exchange = await channel.declare_exchange(
+            names.DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange)
+
+        async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            deaths: Any = message.headers.get("x-death") or [{}]
+            letters.found.append((message.body, str(deaths[0].get("queue", ""))))
+            letters.arrived.set()
+
+        await queue.consume(collect, no_ack=True)
+        yield letters
     finally:
         await connection.close()
 
@@ -547,14 +576,26 @@ async def test_unreadable_inbound_messages_go_to_the_dead_letters(
 ) -> None:
     settings = gateway_settings(endpoints, database, model)
     model.add(Say("Marcador"))
-    async with whatsapp(endpoints.rabbit_url) as side, running(settings, services()):
-        before = await dead_letters(endpoints.rabbit_url)
-        await side.broker.publish(b"\xff not json", queue=names.WHATSAPP_INBOUND)
-        no_sender = {"messageId": "wamid.x", "text": "hola", "timestamp": "2026-11-29T10:00:00Z"}
-        await side.broker.publish(json.dumps(no_sender).encode(), queue=names.WHATSAPP_INBOUND)
+    not_json = f"\xff not json {uuid.uuid4().hex}".encode("latin-1")
+    no_sender = json.dumps(
+        {
+            "messageId": f"wamid.{uuid.uuid4().hex}",
+            "text": "hola",
+            "timestamp": "2026-11-29T10:00:00Z",
+        }
+    ).encode()
+    async with (
+        dead_letters(endpoints.rabbit_url) as letters,
+        whatsapp(endpoints.rabbit_url) as side,
+        running(settings, services()),
+    ):
+        await side.broker.publish(not_json, queue=names.WHATSAPP_INBOUND)
+        await side.broker.publish(no_sender, queue=names.WHATSAPP_INBOUND)
         marker = await side.send("Hola")
         await side.reply_to(marker)
-        async with asyncio.timeout(30):
-            while await dead_letters(endpoints.rabbit_url) < before + 2:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+        await letters.wait_for({not_json, no_sender})
+    ours = [(body, queue) for body, queue in letters.found if body in (not_json, no_sender)]
+    assert sorted(ours) == sorted(
+        [(not_json, names.WHATSAPP_INBOUND), (no_sender, names.WHATSAPP_INBOUND)]
+    )
     assert len(model.requests) == 1
