@@ -563,3 +563,24 @@ async def test_a_priority_change_replans_the_timers_to_the_new_targets(
         ("first_response", "urgent", 900),
         ("resolution", "urgent", 4 * 3600),
     ]
+
+
+async def test_the_background_scan_runs_at_its_interval(
+    endpoints: Endpoints, database: str
+) -> None:
+    """No `scan_once` here: the loop the runtime spawns finds the due timer by itself."""
+    clock = MovableClock(MONDAY)
+    settings = settings_for(
+        endpoints,
+        database,
+        sla=SlaPolicy(),
+        sla_monitor=SlaMonitorSettings(scan_interval_seconds=0.05, warnings_enabled=False),
+    )
+    async with monitored(settings, clock) as (monitor, caller, log):
+        ticket = await create(caller, monitor, priority="urgent")
+        clock.set(due(ticket, "firstResponseDueAt"))
+        await until(log, lambda: len(alerts(log)) == 1)
+        await settle(caller, log)
+    [breach] = alerts(log)
+    assert (breach["ticketId"], breach["kind"]) == (ticket["ticketId"], "first_response")
+    assert datetime.fromisoformat(breach["occurredAt"]) == due(ticket, "firstResponseDueAt")
