@@ -25,17 +25,12 @@ from pymongo.errors import DuplicateKeyError
 from contracts.enums import TicketStatus
 from infra.settings import Settings
 from services.ticket_service.domain.errors import RateLimited
+from services.ticket_service.domain.lifecycle import TERMINAL_OR_DONE
 from services.ticket_service.repository import TicketRepository
 
 COLLECTION = "rate_limits"
 RESERVATION_LEASE = timedelta(minutes=2)
-OPEN_STATUSES = [
-    TicketStatus.NEW,
-    TicketStatus.OPEN,
-    TicketStatus.IN_PROGRESS,
-    TicketStatus.PENDING_CUSTOMER,
-    TicketStatus.REOPENED,
-]
+OPEN_STATUSES = [s for s in TicketStatus if s not in TERMINAL_OR_DONE]
 """A customer's tickets that still wait for the support team (not resolved or done)."""
 
 

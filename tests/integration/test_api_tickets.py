@@ -101,11 +101,23 @@ async def test_an_agent_creating_a_ticket_takes_it_and_a_service_key_creates_as_
             ),
             201,
         )
+        done = ok(await api.post(TICKETS, json=new_ticket(), headers=bearer(settings, ana)), 201)
+        ok(
+            await api.put(
+                f"{TICKETS}/{done['ticketId']}/status",
+                json={"status": "resolved"},
+                headers=bearer(settings, ana),
+            )
+        )
         agent_view = ok(await api.get(f"{TICKETS}/agent/{ana}", headers=bearer(settings, ana)))
+        resolved_view = ok(
+            await api.get(f"{TICKETS}/agent/{ana}", params={"status": "resolved"}, headers=SERVICE)
+        )
     assert (mine["assignedAgent"], mine["status"]) == (ana, "in_progress")
     assert (by_service["source"], by_service["status"]) == ("system", "new")
     assert by_service["customerId"] == mine["customerId"]
-    assert [t["ticketId"] for t in agent_view] == [mine["ticketId"]]
+    assert [t["ticketId"] for t in agent_view] == [mine["ticketId"]]  # unresolved by default
+    assert [t["ticketId"] for t in resolved_view] == [done["ticketId"]]
 
 
 BAD_BODIES: list[tuple[dict[str, Any], str]] = [
