@@ -138,6 +138,13 @@ class Sums:
 
     values: dict[str, float] = field(default_factory=lambda: dict.fromkeys(_SUMS, 0.0))
 
+    @classmethod
+    def of(cls, rows: Iterable[Mapping[str, Any]]) -> "Sums":
+        sums = cls()
+        for row in rows:
+            sums.add(row)
+        return sums
+
     def add(self, row: Mapping[str, Any]) -> None:
         for name in _SUMS:
             self.values[name] += row.get(name) or 0
@@ -171,9 +178,7 @@ def _grouped(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, Sums]:
 
 
 def _averages(rows: Sequence[Mapping[str, Any]], total: str, count: str) -> TimeAverages:
-    overall = Sums()
-    for row in rows:
-        overall.add(row)
+    overall = Sums.of(rows)
     by_priority = _grouped(rows, "priority")
     by_category = _grouped(rows, "category")
     return TimeAverages(
@@ -186,9 +191,7 @@ def _averages(rows: Sequence[Mapping[str, Any]], total: str, count: str) -> Time
 def fold(
     rows: Sequence[Mapping[str, Any]], query: StatisticsQuery, names: Mapping[str, str | None]
 ) -> TicketStatistics:
-    overall = Sums()
-    for row in rows:
-        overall.add(row)
+    overall = Sums.of(rows)
     by_status = _grouped(rows, "status")
     by_agent = _grouped(rows, "resolvedBy")
     return TicketStatistics(
