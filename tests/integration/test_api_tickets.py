@@ -258,6 +258,8 @@ async def test_another_agents_ticket_is_404_on_every_route_but_an_admin_sees_it(
             await api.put(f"{path}/notes", json={"content": "mine now"}, headers=as_bob),
             await api.get(f"{TICKETS}/agent/{ana}", headers=as_bob),
             await api.get(f"{TICKETS}/TICKET-2026-424242", headers=as_bob),
+            # a token claiming admin does not make Bob one: the role is the agent record's
+            await api.get(path, headers=bearer(settings, bob, AgentRole.ADMIN)),
         ]
         bobs_list = ok(await api.get(TICKETS, headers=as_bob))
         bobs_view_of_customer = ok(
