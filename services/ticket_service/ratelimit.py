@@ -4,7 +4,8 @@ Each key is one document in `rate_limits` holding the times of the hits inside t
 window (a sliding log). A hit is two atomic updates: drop what left the window, then
 push the new time only while fewer than `limit` remain. The second update filters on
 "`hits.<limit-1>` does not exist", so concurrent hits can never push past the limit:
-the loser's upsert collides on `_id` and is refused.
+the loser's upsert collides on `_id` and is refused. The same collection holds each
+customer's `opening:<customerId>` reservations for the open-ticket cap (`CreationGuard`).
 
 No TTL index: expiry would follow the server's wall clock, not the service's Clock, and
 an idle key is one small document with an empty list.
