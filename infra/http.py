@@ -4,8 +4,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Response
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from contracts.asyncapi import build_document
@@ -38,6 +40,7 @@ def build_fastapi(runtime: Runtime) -> FastAPI:
     for service in runtime.services:
         for router in service.http_routers():
             app.include_router(router)
+    app.add_exception_handler(HTTPException, _http_error)
 
     @app.get("/asyncapi.json", tags=["ops"])
     async def asyncapi() -> dict[str, Any]:
@@ -55,3 +58,20 @@ def build_fastapi(runtime: Runtime) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+_CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
+
+
+async def _http_error(_: Request, error: Exception) -> Response:
+    """Unknown paths and wrong methods answer in the customer's envelope too."""
+    assert isinstance(error, HTTPException)
+    return JSONResponse(
+        {
+            "success": False,
+            "error": str(error.detail),
+            "code": _CODES.get(error.status_code, "http_error"),
+        },
+        status_code=error.status_code,
+        headers=error.headers,
+    )
