@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, ValidationError
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
@@ -41,8 +41,17 @@ class ConversationStore:
         self._keep = keep
 
     async def load(self, phone: str) -> Conversation:
+        """A stored history that no longer parses (an older schema, a hand edit) is set
+        aside rather than retried forever: the customer is answered without it."""
         raw = await self._collection.find_one({"_id": phone})
-        return Conversation(_id=phone) if raw is None else Conversation.model_validate(raw)
+        if raw is None:
+            return Conversation(_id=phone)
+        try:
+            return Conversation.model_validate(raw)
+        except ValidationError:
+            log.warning("stored conversation unreadable; starting it afresh")
+            revision = raw.get("revision")
+            return Conversation(_id=phone, revision=revision if isinstance(revision, int) else 0)
 
     async def append(
         self, phone: str, entries: list[Entry], language: Language, now: datetime
