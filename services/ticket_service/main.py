@@ -79,7 +79,9 @@ class TicketService:
             tickets=tickets,
             customers=CustomerRepository(),
             agents=AgentRepository(),
-            idempotency=IdempotencyStore(timedelta(seconds=settings.idempotency_lease_seconds)),
+            idempotency=IdempotencyStore(
+                timedelta(seconds=settings.idempotency_lease_seconds), context.clock
+            ),
             relay=self.relay,
             clock=context.clock,
             policy=settings.sla,

@@ -1,5 +1,7 @@
 """Persistence edge: every change is one conditional update that reports whether it won."""
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.enums import PRIORITY_ORDER, Language, Priority
 from contracts.events import TicketEvent
 from contracts.tickets import Ticket
+from infra.clock import Clock
 from services.ticket_service.documents import (
     Agent,
     Customer,
@@ -25,6 +28,8 @@ from services.ticket_service.domain.errors import Conflict
 from services.ticket_service.domain.model import Change
 
 Raw = dict[str, Any]
+IDEMPOTENCY_WAIT_SECONDS = 5.0
+IDEMPOTENCY_POLL_SECONDS = 0.02
 
 
 def _outbox(events: list[TicketEvent], now: datetime) -> list[Raw]:
@@ -206,9 +211,10 @@ class Claim:
 class IdempotencyStore:
     """Claim a key before doing the work, so concurrent duplicates never do it twice."""
 
-    def __init__(self, lease: timedelta) -> None:
+    def __init__(self, lease: timedelta, clock: Clock) -> None:
         self._records: AsyncCollection[Raw] = IdempotencyRecord.get_pymongo_collection()
         self._lease = lease
+        self._clock = clock
 
     async def claim(self, key: str, now: datetime) -> Claim:
         try:
@@ -230,6 +236,38 @@ class IdempotencyStore:
             )
             return Claim(won=taken.modified_count == 1)
         return Claim(won=False)
+
+    async def once[T](
+        self,
+        key: str,
+        work: Callable[[], Awaitable[T]],
+        record: Callable[[T], Raw],
+        replay: Callable[[Raw], Awaitable[T]],
+    ) -> T:
+        """Run `work` once per key; duplicates, concurrent or later, get its result."""
+        earlier = await self._wait_for_claim(key)
+        if earlier is not None:
+            return await replay(earlier)
+        try:
+            value = await work()
+        except BaseException:
+            await self.release(key)
+            raise
+        await self.complete(key, record(value))
+        return value
+
+    async def _wait_for_claim(self, key: str) -> Raw | None:
+        """None once this caller owns the key; the earlier result when someone finished it."""
+        deadline = asyncio.get_running_loop().time() + IDEMPOTENCY_WAIT_SECONDS
+        while True:
+            claim = await self.claim(key, self._clock.now())
+            if claim.result is not None:
+                return claim.result
+            if claim.won:
+                return None
+            if asyncio.get_running_loop().time() > deadline:
+                raise Conflict("The same request is still being processed; retry shortly")
+            await asyncio.sleep(IDEMPOTENCY_POLL_SECONDS)
 
     async def complete(self, key: str, result: Raw) -> None:
         await self._records.update_one({"_id": key}, {"$set": {"result": result}})

@@ -5,9 +5,7 @@ conditional update (events in the same document's outbox) and hands the events t
 relay. Errors are the typed domain errors; the edges map them to replies.
 """
 
-import asyncio
 import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,9 +46,7 @@ from services.ticket_service.statistics import StatisticsQuery, TicketStatistics
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENCY_WAIT_SECONDS = 5.0
 CLOSED_FOR_CUSTOMER_NOTES = frozenset({TicketStatus.CLOSED, TicketStatus.CANCELLED})
-IDEMPOTENCY_POLL_SECONDS = 0.02
 
 
 @dataclass
@@ -113,7 +109,7 @@ class TicketUseCases:
         if command.idempotency_key is None:
             return await self._guarded_create(command, principal, customer_id, None)
         key = f"create:{customer_id}:{command.idempotency_key}"
-        return await self._once(
+        return await self.idempotency.once(
             key,
             lambda: self._guarded_create(command, principal, customer_id, key),
             lambda ticket: {"ticketId": ticket.ticket_id},
@@ -147,38 +143,6 @@ class TicketUseCases:
         )
         assert record is not None
         return str(record.id)
-
-    async def _once[T](
-        self,
-        key: str,
-        work: Callable[[], Awaitable[T]],
-        record: Callable[[T], dict[str, Any]],
-        replay: Callable[[dict[str, Any]], Awaitable[T]],
-    ) -> T:
-        """Run `work` once per key; duplicates, concurrent or later, get its result."""
-        earlier = await self._claim(key)
-        if earlier is not None:
-            return await replay(earlier)
-        try:
-            value = await work()
-        except BaseException:
-            await self.idempotency.release(key)
-            raise
-        await self.idempotency.complete(key, record(value))
-        return value
-
-    async def _claim(self, key: str) -> dict[str, Any] | None:
-        """None once this caller owns the key; the earlier result when someone finished it."""
-        deadline = asyncio.get_running_loop().time() + IDEMPOTENCY_WAIT_SECONDS
-        while True:
-            claim = await self.idempotency.claim(key, self.clock.now())
-            if claim.result is not None:
-                return claim.result
-            if claim.won:
-                return None
-            if asyncio.get_running_loop().time() > deadline:
-                raise Conflict("The same request is still being processed; retry shortly")
-            await asyncio.sleep(IDEMPOTENCY_POLL_SECONDS)
 
     async def _existing(self, ticket_id: str) -> Ticket:
         ticket = await self.tickets.get(ticket_id)
@@ -353,7 +317,7 @@ class TicketUseCases:
     async def customer_message(self, command: cmd.CustomerMessage) -> CustomerMessageOutcome:
         """Applied once per WhatsApp message id, however often it is delivered."""
         principal = await self.principal(command.actor, create_customer=True)
-        return await self._once(
+        return await self.idempotency.once(
             f"message:{principal.id}:{command.message_id}",
             lambda: self._react(principal, command),
             lambda outcome: outcome.model_dump(by_alias=True),
