@@ -11,6 +11,7 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from contracts.asyncapi import build_document
+from infra.body_limit import BodyLimit
 from infra.runtime import Runtime
 
 
@@ -19,7 +20,7 @@ def build_app(runtime: Runtime) -> ASGIApp:
     asgi: ASGIApp = build_fastapi(runtime)
     for service in runtime.services:
         asgi = service.wrap_http(asgi)
-    return asgi
+    return BodyLimit(asgi, runtime.settings.http_max_body_bytes)
 
 
 def build_fastapi(runtime: Runtime) -> FastAPI:

@@ -98,6 +98,9 @@ class Settings(BaseSettings):
     )
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    http_max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Larger request bodies are refused with 413"
+    )
     data_dir: Path = Path("var")
     log_level: str = "INFO"
     api_keys: str = Field(default="", description="Comma-separated service API keys")

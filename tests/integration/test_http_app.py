@@ -16,7 +16,8 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 async def http(endpoints: Endpoints, database: str) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(Runtime(settings_for(endpoints, database), [TicketService()]))
+    settings = settings_for(endpoints, database, api_keys="http-app-test-key")
+    app = build_app(Runtime(settings, [TicketService()]))
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
@@ -41,3 +42,35 @@ async def test_unknown_paths_and_methods_answer_in_the_envelope(http: httpx.Asyn
     assert wrong.status_code == 405
     assert wrong.json()["code"] == "method_not_allowed"
     assert "GET" in wrong.headers["allow"]
+
+
+async def test_oversized_bodies_are_refused_before_any_route_reads_them(
+    http: httpx.AsyncClient,
+) -> None:
+    big = b"{" + b" " * (1_048_576 + 1) + b"}"
+    declared = await http.post(
+        "/api/v2/tickets", content=big, headers={"content-type": "application/json"}
+    )
+    assert declared.status_code == 413
+    assert declared.json()["code"] == "payload_too_large"
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b" " * 100_000
+
+    streamed = await http.post("/api/v2/tickets", content=chunks())
+    assert streamed.status_code == 413
+    small = await http.post("/api/v2/tickets", json={"title": "x"})
+    assert small.status_code == 401  # normal handling below the limit
+
+    async def small_chunks() -> AsyncIterator[bytes]:
+        yield b'{"title": '
+        yield b'"x"}'
+
+    replayed = await http.post(
+        "/api/v2/tickets",
+        content=small_chunks(),
+        headers={"x-api-key": "http-app-test-key", "content-type": "application/json"},
+    )
+    assert replayed.status_code == 422  # the streamed body reached the route, field by field
+    assert "description" in replayed.text
