@@ -130,3 +130,9 @@ def test_private_addresses(address: str, private: bool) -> None:
 )
 async def test_refused_targets(url: str, refusal: str | None) -> None:
     assert await refused_target(url) == refusal
+
+
+@pytest.mark.parametrize("forged", ["t=100,v1=é" + "0" * 63, "t=100,v1=\udcff"])
+def test_a_non_ascii_signature_is_a_bad_signature_not_a_crash(forged: str) -> None:
+    with pytest.raises(BadSignature, match="does not match"):
+        verify("secret", forged, b"{}", now=100)

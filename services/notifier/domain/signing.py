@@ -42,6 +42,7 @@ def verify(
         raise BadSignature("malformed signature header") from error
     if abs(now - timestamp) > tolerance:
         raise BadSignature("timestamp outside the tolerance")
-    if not hmac.compare_digest(signature, digest(secret, timestamp, body)):
+    expected = digest(secret, timestamp, body).encode()
+    if not hmac.compare_digest(signature.encode(errors="surrogateescape"), expected):
         raise BadSignature("signature does not match")
     return timestamp
