@@ -178,11 +178,7 @@ class TicketUseCases:
         change = ops.open_ticket(data, principal.ref, now, self.policy)
         if command.assign_to_self and principal.type is ActorType.AGENT:
             assert principal.id
-            change = change.then(
-                ops.assign(
-                    change.ticket, principal.id, principal.ref, now, self.policy, "created by agent"
-                )
-            )
+            change = ops.taken_at_creation(change, principal.id, principal.ref, now, self.policy)
         await self.tickets.insert(change)
         await self.customers.count_new_ticket(customer_id)
         await self._publish(change)

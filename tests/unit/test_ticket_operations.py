@@ -187,3 +187,28 @@ def test_ticket_ids_are_zero_padded_and_parse_back() -> None:
         format_ticket_id(2026, 0)
     with pytest.raises(ValueError, match="not a ticket id"):
         parse_ticket_id("TICKET-26-1")
+
+
+def test_a_ticket_an_agent_takes_at_creation_is_announced_with_its_assignee() -> None:
+    data = ops.NewTicket(
+        ticket_id=format_ticket_id(2026, 8),
+        title="Cannot log in",
+        description="The app says my password is wrong.",
+        customer_id=CUSTOMER.id or "",
+        category=Category.ACCOUNT,
+        priority=Priority.HIGH,
+        source=Source.AGENT,
+        channel=Channel.WHATSAPP,
+    )
+    opened = ops.open_ticket(data, AGENT, NOW, POLICY)
+    change = ops.taken_at_creation(opened, AGENT_ID, AGENT, NOW, POLICY)
+    created = change.events[0]
+    assert created.type == "ticket.created"
+    assert created.ticket.assigned_agent == AGENT_ID
+    assert created.ticket.revision == change.ticket.revision
+    assert created.event_id == opened.events[0].event_id
+    assert [e.type for e in change.events[1:]] == [
+        "ticket.assigned",
+        "ticket.status_changed",
+        "ticket.status_changed",
+    ]

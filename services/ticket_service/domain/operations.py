@@ -109,6 +109,18 @@ def open_ticket(data: NewTicket, by: ActorRef, now: datetime, policy: SlaPolicy)
     return Change(ticket, [created])
 
 
+def taken_at_creation(
+    opened: Change, agent_id: str, by: ActorRef, now: datetime, policy: SlaPolicy
+) -> Change:
+    """An agent's own new ticket, assigned in the same insert. `ticket.created` then
+    describes the ticket as committed (assignee included), so its push reaches only those
+    who may read it, not the whole pool."""
+    change = opened.then(assign(opened.ticket, agent_id, by, now, policy, "created by agent"))
+    created, *rest = change.events
+    restamped = created.model_copy(update={"ticket": summary(change.ticket)})
+    return Change(change.ticket, [restamped, *rest])
+
+
 def _not_allowed(ticket: Ticket, what: str) -> InvalidTransition:
     return InvalidTransition(
         ticket.status,
