@@ -57,6 +57,21 @@ def readable(principal: Principal, ticket: Ticket | None, ticket_id: str) -> Tic
     return ticket
 
 
+def with_visible_key(actor: "ActorMessage", ticket: dict[str, Any]) -> dict[str, Any]:
+    """The wire ticket as `actor` may see it: its `idempotencyKey` only for the System and
+    for whoever created the ticket with it (to anyone else it could only serve to replay;
+    a replay is read-checked too). A customer only ever reads their own tickets."""
+    if ticket.get("idempotencyKey") is None or isinstance(actor, SystemActor):
+        return ticket
+    history = ticket.get("statusHistory") or [{}]
+    creator_type, creator = history[0].get("changedByType"), history[0].get("changedBy")
+    if isinstance(actor, AgentActor):
+        created = creator_type == ActorType.AGENT and creator == actor.id
+    else:
+        created = creator_type == ActorType.CUSTOMER
+    return ticket if created else {**ticket, "idempotencyKey": None}
+
+
 def require_staff(principal: Principal, action: str) -> None:
     if principal.type is ActorType.CUSTOMER:
         raise Forbidden(f"A customer cannot {action}")

@@ -13,6 +13,7 @@ from contracts.enums import Source
 from contracts.replies import TicketPage
 from contracts.tickets import Ticket
 from infra.settings import Settings
+from services.ticket_service.access import with_visible_key
 from services.ticket_service.api_errors import ERROR_RESPONSES, EnvelopeRoute, ErrorEnvelope
 from services.ticket_service.api_models import (
     AssignBody,
@@ -44,14 +45,15 @@ _CONFLICTS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _one(ticket: Ticket, status_code: int = 200) -> JSONResponse:
-    return JSONResponse({"success": True, "data": ticket.to_wire()}, status_code)
+def _one(caller: Caller, ticket: Ticket, status_code: int = 200) -> JSONResponse:
+    data = with_visible_key(caller.actor, ticket.to_wire())
+    return JSONResponse({"success": True, "data": data}, status_code)
 
 
-def _page(page: TicketPage) -> JSONResponse:
+def _page(caller: Caller, page: TicketPage) -> JSONResponse:
     body = {
         "success": True,
-        "data": page.items,
+        "data": [with_visible_key(caller.actor, item) for item in page.items],
         "count": len(page.items),
         "pagination": page.pagination.model_dump(),
     }
@@ -84,7 +86,7 @@ def build_api(
     async def list_tickets(caller: authenticated, query: Annotated[ListQuery, Query()]) -> Any:
         """The tickets the caller may see (an agent: own + unassigned pool; an admin: all),
         filtered, searched (`q`), sorted and paged (`limit` at most 100)."""
-        return _page(await use_cases().list(_listing(caller, query)))
+        return _page(caller, await use_cases().list(_listing(caller, query)))
 
     @router.get("/statistics", response_model=StatisticsEnvelope, summary="Ticket statistics")
     async def statistics(caller: authenticated, query: Annotated[RangeQuery, Query()]) -> Any:
@@ -105,7 +107,7 @@ def build_api(
         for themselves, an admin for anyone (404 otherwise)."""
         statuses = query.status or OPEN_STATUSES
         command = _listing(caller, query, assigned_agent=agent_id, status=statuses)
-        return _page(await use_cases().agent_tickets(command))
+        return _page(caller, await use_cases().agent_tickets(command))
 
     @router.get(
         "/customer/{customerId}", response_model=TicketListEnvelope, summary="Customer's tickets"
@@ -117,12 +119,14 @@ def build_api(
     ) -> Any:
         """A customer's tickets, limited to those the caller may see."""
         command = _listing(caller, query, customer_id=customer_id)
-        return _page(await use_cases().list(command))
+        return _page(caller, await use_cases().list(command))
 
     @router.get("/{ticketId}", response_model=TicketEnvelope, summary="One ticket")
     async def get_ticket(caller: authenticated, ticket_id: TicketIdPath) -> Any:
         """An agent's first look at a `new` ticket moves it to `open` (recorded, automated)."""
-        return _one(await use_cases().get(cmd.GetTicket(actor=caller.actor, ticket_id=ticket_id)))
+        return _one(
+            caller, await use_cases().get(cmd.GetTicket(actor=caller.actor, ticket_id=ticket_id))
+        )
 
     @router.post(
         "",
@@ -140,7 +144,7 @@ def build_api(
             customer=body.customer_ref(),
             **body.model_dump(exclude={"customer", "customer_id"}),
         )
-        return _one(await use_cases().create(command), 201)
+        return _one(caller, await use_cases().create(command), 201)
 
     @router.put(
         "/{ticketId}/assign", response_model=TicketEnvelope, responses=_CONFLICTS, summary="Assign"
@@ -148,7 +152,7 @@ def build_api(
     async def assign(caller: authenticated, ticket_id: TicketIdPath, body: AssignBody) -> Any:
         """Assigning a new/open/reopened ticket also moves it to in_progress."""
         command = cmd.AssignTicket(actor=caller.actor, ticket_id=ticket_id, **body.model_dump())
-        return _one(await use_cases().assign(command))
+        return _one(caller, await use_cases().assign(command))
 
     @router.put(
         "/{ticketId}/unassign",
@@ -162,7 +166,7 @@ def build_api(
         """The ticket keeps its status and goes back to the unassigned pool."""
         fields = body.model_dump() if body else {}
         command = cmd.UnassignTicket(actor=caller.actor, ticket_id=ticket_id, **fields)
-        return _one(await use_cases().unassign(command))
+        return _one(caller, await use_cases().unassign(command))
 
     @router.put(
         "/{ticketId}/status",
@@ -175,7 +179,7 @@ def build_api(
     ) -> Any:
         """Only the lifecycle's transitions are accepted; otherwise 409 naming the valid ones."""
         command = cmd.ChangeStatus(actor=caller.actor, ticket_id=ticket_id, **body.model_dump())
-        return _one(await use_cases().change_status(command))
+        return _one(caller, await use_cases().change_status(command))
 
     @router.put(
         "/{ticketId}/notes",
@@ -186,6 +190,6 @@ def build_api(
     async def add_note(caller: authenticated, ticket_id: TicketIdPath, body: NoteBody) -> Any:
         """Internal unless `isVisible`; the ticket comes back with the note appended."""
         command = cmd.AddNote(actor=caller.actor, ticket_id=ticket_id, **body.model_dump())
-        return _one(await use_cases().add_note(command))
+        return _one(caller, await use_cases().add_note(command))
 
     return router

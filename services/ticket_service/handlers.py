@@ -10,23 +10,27 @@ from pydantic import BaseModel, ValidationError
 
 from contracts import commands as cmd
 from contracts import names
+from contracts.actors import SystemActor
 from contracts.enums import ErrorCode
 from contracts.replies import OkReply
 from contracts.tickets import Ticket
 from infra import logging as log_context
 from infra.messaging import answer_or_dead_letter, command_queue, error_reply, raw_body
+from services.ticket_service.access import with_visible_key
 from services.ticket_service.domain.errors import DomainError
 from services.ticket_service.sla_usecases import record_sla_breach
 from services.ticket_service.usecases import TicketUseCases
 
 log = logging.getLogger(__name__)
 
+SYSTEM_ACTOR = SystemActor()
 UseCase = Callable[[TicketUseCases, Any], Awaitable[BaseModel]]
 
 
-def _data(result: BaseModel) -> Any:
+def _data(result: BaseModel, command: BaseModel) -> Any:
     if isinstance(result, Ticket):
-        return result.to_wire()
+        actor = getattr(command, "actor", SYSTEM_ACTOR)
+        return with_visible_key(actor, result.to_wire())
     return result.model_dump(mode="json", by_alias=True)
 
 
@@ -69,7 +73,7 @@ async def execute(
         return error_reply(ErrorCode.INTERNAL, "Internal error; the request was not applied")
     finally:
         log_context.ticket_id.reset(token)
-    return OkReply(data=_data(result)).model_dump(mode="json")
+    return OkReply(data=_data(result, command)).model_dump(mode="json")
 
 
 def build_router(use_cases: Callable[[], TicketUseCases]) -> RabbitRouter:

@@ -104,6 +104,8 @@ class TicketUseCases:
     # ---- create --------------------------------------------------------------------
 
     async def create(self, command: cmd.CreateTicket) -> Ticket:
+        """A replay of an idempotency key answers only a caller who may read the ticket
+        now (else `not_found`): a key is never a way to read someone else's ticket."""
         principal = await self.principal(command.actor, create_customer=True)
         customer_id = await self._customer_for(principal, command.customer)
         if command.idempotency_key is None:
@@ -113,8 +115,15 @@ class TicketUseCases:
             key,
             lambda: self._guarded_create(command, principal, customer_id, key),
             lambda ticket: {"ticketId": ticket.ticket_id},
-            lambda earlier: self._existing(earlier["ticketId"]),
+            lambda earlier: self._replayed(principal, earlier["ticketId"]),
         )
+
+    async def _replayed(self, principal: Principal, ticket_id: str) -> Ticket:
+        """Not even the ticket's id is told to a caller who may not read it."""
+        ticket = await self.tickets.get(ticket_id)
+        if ticket is None or not principal.can_read(ticket):
+            raise NotFound("No ticket you can see was created with this idempotencyKey")
+        return ticket
 
     async def _guarded_create(
         self, command: cmd.CreateTicket, principal: Principal, customer_id: str, key: str | None
@@ -143,12 +152,6 @@ class TicketUseCases:
         )
         assert record is not None
         return str(record.id)
-
-    async def _existing(self, ticket_id: str) -> Ticket:
-        ticket = await self.tickets.get(ticket_id)
-        if ticket is None:
-            raise NotFound(f"Ticket {ticket_id} not found")
-        return ticket
 
     async def _create(
         self,
