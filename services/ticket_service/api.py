@@ -26,8 +26,10 @@ from services.ticket_service.api_models import (
     TicketEnvelope,
     TicketListEnvelope,
     UnassignBody,
+    etag,
 )
 from services.ticket_service.auth_deps import Caller, authentication
+from services.ticket_service.customers import CustomerDesk
 from services.ticket_service.ratelimit import OPEN_STATUSES, RateLimiter
 from services.ticket_service.statistics import StatisticsQuery
 from services.ticket_service.usecases import TicketUseCases
@@ -45,15 +47,19 @@ _CONFLICTS: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _one(caller: Caller, ticket: Ticket, status_code: int = 200) -> JSONResponse:
-    data = with_visible_key(caller.actor, ticket.to_wire())
-    return JSONResponse({"success": True, "data": data}, status_code)
+async def _one(
+    cases: TicketUseCases, caller: Caller, ticket: Ticket, status_code: int = 200
+) -> JSONResponse:
+    """The ticket with its customer; `ETag` is its revision (for `If-Match`)."""
+    data = with_visible_key(caller.actor, await CustomerDesk(cases).one(ticket))
+    return JSONResponse({"success": True, "data": data}, status_code, headers=etag(ticket))
 
 
-def _page(caller: Caller, page: TicketPage) -> JSONResponse:
+async def _page(cases: TicketUseCases, caller: Caller, page: TicketPage) -> JSONResponse:
+    items = await CustomerDesk(cases).page(page)
     body = {
         "success": True,
-        "data": [with_visible_key(caller.actor, item) for item in page.items],
+        "data": [with_visible_key(caller.actor, item) for item in items],
         "count": len(page.items),
         "pagination": page.pagination.model_dump(),
     }
@@ -82,11 +88,17 @@ def build_api(
     router = ticket_router("tickets")
     authenticated = Annotated[Caller, Depends(authentication(use_cases, settings, limiter))]
 
+    async def one(caller: Caller, ticket: Ticket, status_code: int = 200) -> JSONResponse:
+        return await _one(use_cases(), caller, ticket, status_code)
+
+    async def page_of(caller: Caller, page: TicketPage) -> JSONResponse:
+        return await _page(use_cases(), caller, page)
+
     @router.get("", response_model=TicketListEnvelope, summary="List tickets")
     async def list_tickets(caller: authenticated, query: Annotated[ListQuery, Query()]) -> Any:
         """The tickets the caller may see (an agent: own + unassigned pool; an admin: all),
         filtered, searched (`q`), sorted and paged (`limit` at most 100)."""
-        return _page(caller, await use_cases().list(_listing(caller, query)))
+        return await page_of(caller, await use_cases().list(_listing(caller, query)))
 
     @router.get("/statistics", response_model=StatisticsEnvelope, summary="Ticket statistics")
     async def statistics(caller: authenticated, query: Annotated[RangeQuery, Query()]) -> Any:
@@ -107,7 +119,7 @@ def build_api(
         for themselves, an admin for anyone (404 otherwise)."""
         statuses = query.status or OPEN_STATUSES
         command = _listing(caller, query, assigned_agent=agent_id, status=statuses)
-        return _page(caller, await use_cases().agent_tickets(command))
+        return await page_of(caller, await use_cases().agent_tickets(command))
 
     @router.get(
         "/customer/{customerId}", response_model=TicketListEnvelope, summary="Customer's tickets"
@@ -119,12 +131,12 @@ def build_api(
     ) -> Any:
         """A customer's tickets, limited to those the caller may see."""
         command = _listing(caller, query, customer_id=customer_id)
-        return _page(caller, await use_cases().list(command))
+        return await page_of(caller, await use_cases().list(command))
 
     @router.get("/{ticketId}", response_model=TicketEnvelope, summary="One ticket")
     async def get_ticket(caller: authenticated, ticket_id: TicketIdPath) -> Any:
         """An agent's first look at a `new` ticket moves it to `open` (recorded, automated)."""
-        return _one(
+        return await one(
             caller, await use_cases().get(cmd.GetTicket(actor=caller.actor, ticket_id=ticket_id))
         )
 
@@ -144,7 +156,7 @@ def build_api(
             customer=body.customer_ref(),
             **body.model_dump(exclude={"customer", "customer_id"}),
         )
-        return _one(caller, await use_cases().create(command), 201)
+        return await one(caller, await use_cases().create(command), 201)
 
     @router.put(
         "/{ticketId}/assign", response_model=TicketEnvelope, responses=_CONFLICTS, summary="Assign"
@@ -152,7 +164,7 @@ def build_api(
     async def assign(caller: authenticated, ticket_id: TicketIdPath, body: AssignBody) -> Any:
         """Assigning a new/open/reopened ticket also moves it to in_progress."""
         command = cmd.AssignTicket(actor=caller.actor, ticket_id=ticket_id, **body.model_dump())
-        return _one(caller, await use_cases().assign(command))
+        return await one(caller, await use_cases().assign(command))
 
     @router.put(
         "/{ticketId}/unassign",
@@ -166,7 +178,7 @@ def build_api(
         """The ticket keeps its status and goes back to the unassigned pool."""
         fields = body.model_dump() if body else {}
         command = cmd.UnassignTicket(actor=caller.actor, ticket_id=ticket_id, **fields)
-        return _one(caller, await use_cases().unassign(command))
+        return await one(caller, await use_cases().unassign(command))
 
     @router.put(
         "/{ticketId}/status",
@@ -179,7 +191,7 @@ def build_api(
     ) -> Any:
         """Only the lifecycle's transitions are accepted; otherwise 409 naming the valid ones."""
         command = cmd.ChangeStatus(actor=caller.actor, ticket_id=ticket_id, **body.model_dump())
-        return _one(caller, await use_cases().change_status(command))
+        return await one(caller, await use_cases().change_status(command))
 
     @router.put(
         "/{ticketId}/notes",
@@ -190,6 +202,6 @@ def build_api(
     async def add_note(caller: authenticated, ticket_id: TicketIdPath, body: NoteBody) -> Any:
         """Internal unless `isVisible`; the ticket comes back with the note appended."""
         command = cmd.AddNote(actor=caller.actor, ticket_id=ticket_id, **body.model_dump())
-        return _one(caller, await use_cases().add_note(command))
+        return await one(caller, await use_cases().add_note(command))
 
     return router

@@ -20,6 +20,7 @@ from contracts.base import WireModel
 from contracts.enums import Category, Channel, Priority, TicketStatus
 from contracts.replies import Pagination
 from contracts.tickets import Ticket
+from services.ticket_service.customers import CustomerRef
 from services.ticket_service.statistics import TicketStatistics
 
 
@@ -126,14 +127,25 @@ class RangeQuery(WireModel):
         return self
 
 
+class TicketReply(Ticket):
+    """A ticket as the REST API answers it: with who the customer is."""
+
+    customer: CustomerRef | None = Field(description="null only if the record is missing")
+
+
+def etag(ticket: Ticket) -> dict[str, str]:
+    """The ticket's revision as a strong ETag, for `If-Match` on PATCH."""
+    return {"ETag": f'"{ticket.revision}"'}
+
+
 class TicketEnvelope(BaseModel):
     success: Literal[True] = True
-    data: Ticket
+    data: TicketReply
 
 
 class TicketListEnvelope(BaseModel):
     success: Literal[True] = True
-    data: list[Ticket]
+    data: list[TicketReply]
     count: int = Field(description="Tickets on this page")
     pagination: Pagination
 

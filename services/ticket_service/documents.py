@@ -1,6 +1,7 @@
 """Beanie documents: the collections the ticket service owns and their indexes."""
 
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from beanie import Document, PydanticObjectId
@@ -78,9 +79,17 @@ class CustomerStatistics(StoredModel):
     total_tickets: int = 0
 
 
+class NameSource(StrEnum):
+    """Who gave the customer's name: an agent's entry is never replaced by a profile name."""
+
+    AGENT = "agent"
+    WHATSAPP = "whatsapp"
+
+
 class Customer(_CamelDocument):
     phone_number: str
     name: str | None = None
+    name_source: NameSource | None = None
     language: Language | None = None
     statistics: CustomerStatistics = Field(default_factory=CustomerStatistics)
     created_at: datetime

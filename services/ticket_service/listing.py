@@ -1,6 +1,7 @@
 """Listing filters and sort orders as Mongo queries (shared by the queue and the REST API)."""
 
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from contracts import commands as cmd
@@ -16,7 +17,10 @@ _SORT_FIELDS = {
 DONE = [TicketStatus.CLOSED, TicketStatus.CANCELLED]
 
 
-def build_query(command: cmd.ListTickets) -> dict[str, Any]:
+def build_query(
+    command: cmd.ListTickets, customers_by_word: Mapping[str, list[str]] | None = None
+) -> dict[str, Any]:
+    """`customers_by_word`: for each word of `q`, the customers whose phone or name has it."""
     query: dict[str, Any] = {}
     for field, values in (
         ("status", command.status),
@@ -41,7 +45,7 @@ def build_query(command: cmd.ListTickets) -> dict[str, Any]:
     if created:
         query["createdAt"] = created
     if command.q:
-        query |= _text_query(command.q)
+        query |= _text_query(command.q, customers_by_word or {})
     return query
 
 
@@ -49,20 +53,31 @@ _SEARCHED = ("ticketId", "title", "description")
 _MAX_WORDS = 8
 
 
-def _text_query(text: str) -> dict[str, Any]:
-    """Every word must appear (case-insensitive) in the ticket id, title or description.
+def search_words(text: str) -> list[str]:
+    """The words `q` is matched by; none for a whole ticket id (matched exactly)."""
+    if _TICKET_ID.fullmatch(text.strip()):
+        return []
+    return text.split()[:_MAX_WORDS]
+
+
+def _text_query(text: str, customers_by_word: Mapping[str, list[str]]) -> dict[str, Any]:
+    """Every word must appear (case-insensitive) in the ticket id, title or description,
+    or in the phone or name of the ticket's customer.
 
     Regexes rather than `$text`: the embedded Mongo wire server has no text search, and
     the same query then behaves the same on MongoDB."""
     if _TICKET_ID.fullmatch(text.strip()):
         return {"ticketId": text.strip().upper()}
-    words = text.split()[:_MAX_WORDS]
-    return {
-        "$and": [
-            {"$or": [{f: {"$regex": re.escape(w), "$options": "i"}} for f in _SEARCHED]}
-            for w in words
-        ]
-    }
+    return {"$and": [_word_query(w, customers_by_word.get(w, [])) for w in search_words(text)]}
+
+
+def _word_query(word: str, customer_ids: list[str]) -> dict[str, Any]:
+    matches: list[dict[str, Any]] = [
+        {field: {"$regex": re.escape(word), "$options": "i"}} for field in _SEARCHED
+    ]
+    if customer_ids:
+        matches.append({"customerId": {"$in": customer_ids}})
+    return {"$or": matches}
 
 
 def build_sort(sort: str) -> list[tuple[str, int]]:

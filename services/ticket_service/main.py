@@ -12,6 +12,7 @@ from infra.mongo import init_documents
 from infra.runtime import Context
 from infra.settings import Settings
 from services.ticket_service.api import build_api
+from services.ticket_service.api_customers import build_customers_router
 from services.ticket_service.api_middleware import RequestLog
 from services.ticket_service.api_sla import build_sla_router
 from services.ticket_service.documents import DOCUMENT_MODELS
@@ -59,6 +60,7 @@ class TicketService:
         return [
             build_api(self.use_cases, self.settings, self.limiter),
             build_sla_router(self.use_cases, self.settings, self.limiter),
+            build_customers_router(self.use_cases, self.settings, self.limiter),
         ]
 
     def wrap_http(self, app: ASGIApp) -> ASGIApp:

@@ -1,7 +1,8 @@
 """Persistence edge: every change is one conditional update that reports whether it won."""
 
 import asyncio
-from collections.abc import Awaitable, Callable
+import re
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -20,6 +21,7 @@ from services.ticket_service.documents import (
     Agent,
     Customer,
     IdempotencyRecord,
+    NameSource,
     OutboxEntry,
     TicketCounter,
     TicketDocument,
@@ -30,6 +32,8 @@ from services.ticket_service.domain.model import Change
 Raw = dict[str, Any]
 IDEMPOTENCY_WAIT_SECONDS = 5.0
 IDEMPOTENCY_POLL_SECONDS = 0.02
+CUSTOMERS_PER_WORD = 1000
+"""A ticket search word matches the tickets of at most this many customers by phone/name."""
 
 
 def _outbox(events: list[TicketEvent], now: datetime) -> list[Raw]:
@@ -160,17 +164,41 @@ class CustomerRepository:
         language: Language | None = None,
         *,
         create: bool,
+        entered_by_agent: bool = False,
     ) -> Customer | None:
-        """The customer record, created on first contact when `create` is set."""
+        """The customer record, created on first contact when `create` is set. A name an
+        agent (or a CRM service) entered wins over the customer's WhatsApp profile name."""
         if not create:
             raw = await self._customers.find_one({"phoneNumber": phone})
             return None if raw is None else Customer.model_validate(raw)
-        on_insert = {"phoneNumber": phone, "createdAt": now, "statistics": {"totalTickets": 0}}
-        fill = {k: v for k, v in (("name", name), ("language", language)) if v is not None}
+        on_insert: Raw = {
+            "phoneNumber": phone,
+            "createdAt": now,
+            "statistics": {"totalTickets": 0},
+        }
+        fill: Raw = {"language": language} if language is not None else {}
+        if name is not None and entered_by_agent:
+            fill |= {"name": name, "nameSource": NameSource.AGENT}
+        elif name is not None:
+            on_insert |= {"name": name, "nameSource": NameSource.WHATSAPP}
         update = {"$setOnInsert": on_insert, **({"$set": fill} if fill else {})}
         raw = await _upsert(self._customers, {"phoneNumber": phone}, update)
+        if name is not None and not entered_by_agent:
+            raw = await self._profile_name(raw, name)
         customer: Customer = Customer.model_validate(raw)
         return customer
+
+    async def _profile_name(self, raw: Raw, name: str) -> Raw:
+        """A WhatsApp profile name replaces an earlier profile name, never a name an agent
+        entered (one conditional update, so a concurrent agent edit is not overwritten)."""
+        if raw.get("name") == name or raw.get("nameSource") == NameSource.AGENT:
+            return raw
+        updated = await self._customers.find_one_and_update(
+            {"_id": raw["_id"], "nameSource": {"$ne": NameSource.AGENT}},
+            {"$set": {"name": name, "nameSource": NameSource.WHATSAPP}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return updated or raw
 
     async def by_id(self, customer_id: str) -> Customer | None:
         oid = _object_id(customer_id)
@@ -178,6 +206,40 @@ class CustomerRepository:
             return None
         raw = await self._customers.find_one({"_id": oid})
         return None if raw is None else Customer.model_validate(raw)
+
+    async def by_ids(self, customer_ids: Iterable[str]) -> dict[str, Customer]:
+        """One query for the customers of a page of tickets."""
+        ids = [oid for oid in map(_object_id, set(customer_ids)) if oid is not None]
+        if not ids:
+            return {}
+        cursor = self._customers.find({"_id": {"$in": ids}})
+        return {str(raw["_id"]): Customer.model_validate(raw) async for raw in cursor}
+
+    async def edit(
+        self, customer_id: str, name: str | None, language: Language | None
+    ) -> Customer | None:
+        """An agent's edit: the name is marked as entered by an agent."""
+        oid = _object_id(customer_id)
+        if oid is None:
+            return None
+        fields: Raw = {"language": language} if language is not None else {}
+        if name is not None:
+            fields |= {"name": name, "nameSource": NameSource.AGENT}
+        raw = await self._customers.find_one_and_update(
+            {"_id": oid}, {"$set": fields}, return_document=ReturnDocument.AFTER
+        )
+        return None if raw is None else Customer.model_validate(raw)
+
+    async def ids_matching(self, words: Sequence[str]) -> dict[str, list[str]]:
+        """For each search word, the ids of customers whose phone or name contains it
+        (case-insensitive; at most CUSTOMERS_PER_WORD each)."""
+        found: dict[str, list[str]] = {}
+        for word in dict.fromkeys(words):
+            pattern = {"$regex": re.escape(word), "$options": "i"}
+            query = {"$or": [{"phoneNumber": pattern}, {"name": pattern}]}
+            cursor = self._customers.find(query, {"_id": 1}).limit(CUSTOMERS_PER_WORD)
+            found[word] = [str(raw["_id"]) async for raw in cursor]
+        return found
 
     async def count_new_ticket(self, customer_id: str) -> None:
         """Called once per created ticket (never on an idempotent replay or a later save)."""

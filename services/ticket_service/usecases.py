@@ -33,7 +33,7 @@ from services.ticket_service.domain.errors import (
 )
 from services.ticket_service.domain.ids import format_ticket_id
 from services.ticket_service.domain.model import Change, change_status
-from services.ticket_service.listing import build_query, build_sort
+from services.ticket_service.listing import build_query, build_sort, search_words
 from services.ticket_service.ratelimit import CreationGuard
 from services.ticket_service.relay import OutboxRelay
 from services.ticket_service.repository import (
@@ -148,7 +148,12 @@ class TicketUseCases:
                 raise NotFound(f"Customer {customer.customer_id} not found")
             return str(found.id)
         record = await self.customers.by_phone(
-            customer.phone, self.clock.now(), customer.name, customer.language, create=True
+            customer.phone,
+            self.clock.now(),
+            customer.name,
+            customer.language,
+            create=True,
+            entered_by_agent=True,
         )
         assert record is not None
         return str(record.id)
@@ -210,7 +215,9 @@ class TicketUseCases:
                 items=[],
                 pagination=Pagination(page=command.page, limit=command.limit, total=0, pages=0),
             )
-        filters, scope = build_query(command), principal.scope()
+        words = search_words(command.q) if command.q else []
+        matches = await self.customers.ids_matching(words) if words else {}
+        filters, scope = build_query(command, matches), principal.scope()
         query = {"$and": [filters, scope]} if scope else filters
         total = await self.tickets.count(query)
         skip = (command.page - 1) * command.limit
