@@ -27,6 +27,7 @@ COMMANDS: dict[str, type[BaseModel]] = {
     names.ESCALATE_PRIORITY: cmd.EscalatePriority,
     names.CUSTOMER_MESSAGE: cmd.CustomerMessage,
     names.RECORD_SLA_BREACH: cmd.RecordSlaBreach,
+    names.UPDATE: cmd.UpdateTicket,
     names.ASSISTANT_TOOL_CALLS: ToolCallsRequest,
 }
 """Request/reply queues: the request body model; every reply is the `Reply` envelope."""

@@ -176,6 +176,24 @@ class EscalatePriority(WireModel):
     expected_revision: ExpectedRevision = None
 
 
+class UpdateTicket(WireModel):
+    """Change how a ticket is classified: priority (a raise is an escalation with its
+    re-planned SLA), category, subcategory, tags. Agents and the System only."""
+
+    actor: Actor
+    ticket_id: TicketId
+    priority: Priority | None = None
+    category: Category | None = None
+    subcategory: str | None = Field(
+        default=None, max_length=100, description="An empty string clears it"
+    )
+    tags: list[Annotated[str, Field(max_length=50)]] | None = Field(
+        default=None, max_length=20, description="Replaces the tags; [] clears them"
+    )
+    reason: Reason | None = None
+    expected_revision: ExpectedRevision = None
+
+
 class CustomerMessage(WireModel):
     """A customer wrote: resumes, reopens or follows up the customer's current ticket."""
 
@@ -218,4 +236,5 @@ __all__ = [
     "RecordSlaBreach",
     "SystemActor",
     "UnassignTicket",
+    "UpdateTicket",
 ]

@@ -18,6 +18,7 @@ RATE: Final = "tickets.v1.rate"
 ESCALATE_PRIORITY: Final = "tickets.v1.escalate_priority"
 CUSTOMER_MESSAGE: Final = "tickets.v1.customer_message"
 RECORD_SLA_BREACH: Final = "tickets.v1.record_sla_breach"
+UPDATE: Final = "tickets.v1.update"
 
 COMMAND_QUEUES: Final = (
     CREATE,
@@ -32,6 +33,7 @@ COMMAND_QUEUES: Final = (
     ESCALATE_PRIORITY,
     CUSTOMER_MESSAGE,
     RECORD_SLA_BREACH,
+    UPDATE,
 )
 
 WHATSAPP_INBOUND: Final = "whatsapp.inbound"

@@ -42,7 +42,8 @@ class TicketsPage(WireModel):
 
 class PhoneQuery(TicketsPage):
     phone: Annotated[PhoneNumber, BeforeValidator(_plus_restored)] = Field(
-        description="E.164, e.g. +34600000001 (`%2B` or a literal `+`)"
+        description="E.164, e.g. +34600000001 (`%2B` or a literal `+`)",
+        json_schema_extra={"pattern": r"^\+[1-9]\d{6,14}$"},
     )
 
 

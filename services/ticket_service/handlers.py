@@ -19,6 +19,7 @@ from infra.messaging import answer_or_dead_letter, command_queue, error_reply, r
 from services.ticket_service.access import with_visible_key
 from services.ticket_service.domain.errors import DomainError
 from services.ticket_service.sla_usecases import record_sla_breach
+from services.ticket_service.ticket_edits import update_ticket
 from services.ticket_service.usecases import TicketUseCases
 
 log = logging.getLogger(__name__)
@@ -47,6 +48,7 @@ ROUTES: dict[str, tuple[type[BaseModel], UseCase]] = {
     names.ESCALATE_PRIORITY: (cmd.EscalatePriority, TicketUseCases.escalate),
     names.CUSTOMER_MESSAGE: (cmd.CustomerMessage, TicketUseCases.customer_message),
     names.RECORD_SLA_BREACH: (cmd.RecordSlaBreach, record_sla_breach),
+    names.UPDATE: (cmd.UpdateTicket, update_ticket),
 }
 
 

@@ -13,6 +13,7 @@ from infra.runtime import Context
 from infra.settings import Settings
 from services.ticket_service.api import build_api
 from services.ticket_service.api_customers import build_customers_router
+from services.ticket_service.api_edits import build_edit_router
 from services.ticket_service.api_middleware import RequestLog
 from services.ticket_service.api_sla import build_sla_router
 from services.ticket_service.documents import DOCUMENT_MODELS
@@ -61,6 +62,7 @@ class TicketService:
             build_api(self.use_cases, self.settings, self.limiter),
             build_sla_router(self.use_cases, self.settings, self.limiter),
             build_customers_router(self.use_cases, self.settings, self.limiter),
+            build_edit_router(self.use_cases, self.settings, self.limiter),
         ]
 
     def wrap_http(self, app: ASGIApp) -> ASGIApp:

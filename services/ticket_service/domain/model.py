@@ -2,6 +2,7 @@
 plus the events it caused. Nothing here reads a clock, a database or a broker."""
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -43,6 +44,11 @@ def new_event_id() -> str:
 def touched(ticket: Ticket, now: datetime, **updates: object) -> Ticket:
     """A copy with the updates applied, `updatedAt` moved and the revision bumped."""
     return ticket.model_copy(update={**updates, "updated_at": now, "revision": ticket.revision + 1})
+
+
+def clean_tags(tags: Iterable[str]) -> list[str]:
+    """Tags as the plan stores them: trimmed, lower-case; here also unique and sorted."""
+    return sorted({tag.strip().lower() for tag in tags if tag.strip()})
 
 
 def summary(ticket: Ticket) -> TicketSummary:

@@ -40,6 +40,7 @@ from services.ticket_service.domain.model import (
     ActorRef,
     Change,
     change_status,
+    clean_tags,
     new_event_id,
     summary,
     touched,
@@ -88,7 +89,7 @@ def open_ticket(data: NewTicket, by: ActorRef, now: datetime, policy: SlaPolicy)
         channel=data.channel,
         idempotency_key=data.idempotency_key,
         subcategory=data.subcategory,
-        tags=sorted({tag.strip().lower() for tag in data.tags if tag.strip()}),
+        tags=clean_tags(data.tags),
         related_tickets=list(data.related_tickets),
         sla=sla_math.initial_sla(policy, data.priority, now),
         status_history=[
