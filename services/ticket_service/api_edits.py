@@ -107,6 +107,6 @@ def build_edit_router(
             **body.model_dump(exclude={"expected_revision"}),
             expected_revision=revision_of(if_match, body),
         )
-        return await ticket_reply(use_cases(), await update_ticket(use_cases(), command))
+        return await ticket_reply(use_cases(), caller, await update_ticket(use_cases(), command))
 
     return router

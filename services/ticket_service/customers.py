@@ -17,6 +17,7 @@ from contracts.base import WireModel
 from contracts.enums import Language
 from contracts.replies import TicketPage
 from contracts.tickets import Ticket
+from services.ticket_service.access import with_visible_key
 from services.ticket_service.documents import Customer, NameSource
 from services.ticket_service.domain.errors import NotFound
 from services.ticket_service.domain.lifecycle import TERMINAL_OR_DONE
@@ -112,7 +113,10 @@ class CustomerDesk:
         listing = cmd.ListTickets(actor=actor, customer_id=str(customer.id), page=page, limit=limit)
         tickets = await self.cases.list(listing)
         profile = await self.profile(customer)
-        items = [with_customer(item, {str(customer.id): customer}) for item in tickets.items]
+        items = [
+            with_visible_key(actor, with_customer(item, {str(customer.id): customer}))
+            for item in tickets.items
+        ]
         return CustomerDetails(**profile.model_dump(), tickets=items), tickets
 
     async def by_id(self, customer_id: str) -> Customer:

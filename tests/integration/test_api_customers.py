@@ -60,7 +60,12 @@ async def test_lookup_by_phone_and_id_shows_only_the_tickets_the_caller_may_read
         admin = bearer(settings, admin_id, AgentRole.ADMIN)
         anas = ok(await api.post(TICKETS, json=new_ticket(PHONE), headers=ana), 201)
         bens = ok(await api.post(TICKETS, json=new_ticket(PHONE), headers=ben), 201)
-        pool = ok(await api.post(TICKETS, json=new_ticket(PHONE), headers=SERVICE), 201)
+        pool = ok(
+            await api.post(
+                TICKETS, json=new_ticket(PHONE, idempotencyKey="crm-7"), headers=SERVICE
+            ),
+            201,
+        )
         other = ok(await api.post(TICKETS, json=new_ticket("+34699999999"), headers=ana), 201)
         ok(
             await api.put(
@@ -100,6 +105,9 @@ async def test_lookup_by_phone_and_id_shows_only_the_tickets_the_caller_may_read
     assert figures["averageRating"] is None
     assert figures["lastTicketAt"] == pool["createdAt"]
     assert all(t["customer"]["id"] == customer_id for t in data["tickets"])
+    keys = {t["ticketId"]: t["idempotencyKey"] for t in data["tickets"]}
+    assert keys[pool["ticketId"]] is None  # shown only to its creator and the System
+    assert {t["idempotencyKey"] for t in literal_plus["tickets"]} == {None, "crm-7"}
     assert refused(unknown_phone, 404, "not_found") == "No customer with phone +34600000000"
     refused(unknown_id, 404, "not_found")
     assert "phone" in refused(bad_phone, 422, "validation")
