@@ -1,6 +1,6 @@
 """One ASGI app for every HTTP surface of the services that run in this process."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -64,15 +64,16 @@ def build_fastapi(runtime: Runtime) -> FastAPI:
 _CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
 
 
+def failure(
+    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
+    """The customer's failure envelope: `{"success": false, "error", "code"}`."""
+    body = {"success": False, "error": message, "code": code}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
 async def _http_error(_: Request, error: Exception) -> Response:
     """Unknown paths and wrong methods answer in the customer's envelope too."""
     assert isinstance(error, HTTPException)
-    return JSONResponse(
-        {
-            "success": False,
-            "error": str(error.detail),
-            "code": _CODES.get(error.status_code, "http_error"),
-        },
-        status_code=error.status_code,
-        headers=error.headers,
-    )
+    code = _CODES.get(error.status_code, "http_error")
+    return failure(error.status_code, code, str(error.detail), error.headers)

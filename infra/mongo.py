@@ -9,10 +9,31 @@ from typing import Any
 
 from beanie import Document, init_beanie
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import BulkWriteError
 
 log = logging.getLogger(__name__)
 
 MongoClient = AsyncMongoClient[dict[str, Any]]
+
+DUPLICATE_KEY = 11000
+
+
+async def insert_new(
+    collection: AsyncCollection[dict[str, Any]], documents: list[dict[str, Any]]
+) -> int:
+    """Inserts the documents whose unique keys are not taken yet (a redelivery, another
+    replica that got there first); returns how many were new. Other errors raise."""
+    if not documents:
+        return 0
+    try:
+        result = await collection.insert_many(documents, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+        return len(documents) - len(errors)
+    return len(result.inserted_ids)
 
 
 def connect(url: str) -> MongoClient:

@@ -18,8 +18,8 @@ from fastapi.routing import APIRoute
 from pydantic import Field, field_validator
 
 from contracts.base import WireModel
+from infra.agent_auth import AgentIdentity, Authenticator
 from infra.auth import InvalidToken, bearer_token
-from services.notifier.auth import AgentIdentity, Authenticator
 from services.notifier.documents import Webhook, new_secret, new_webhook_id
 from services.notifier.domain.webhooks import DeliveryStatus, valid_filter
 from services.notifier.repository import WebhookStore

@@ -13,10 +13,10 @@ from faststream.rabbit import RabbitRouter
 from starlette.types import ASGIApp
 
 from contracts.events import Event
+from infra.agent_auth import AGENTS_COLLECTION, Authenticator
 from infra.runtime import Context
 from services.notifier import metrics
 from services.notifier.api import build_api
-from services.notifier.auth import AGENTS_COLLECTION, Authenticator
 from services.notifier.delivery import WebhookWorker
 from services.notifier.domain.pushes import push_for
 from services.notifier.domain.recent import RecentIds

@@ -6,8 +6,8 @@ from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError
 
+from infra.mongo import insert_new
 from services.notifier.documents import (
     DELIVERIES,
     DELIVERY_INDEXES,
@@ -18,8 +18,6 @@ from services.notifier.documents import (
     new_delivery_id,
 )
 from services.notifier.domain.webhooks import DUE_STATUSES, DeliveryStatus, Outcome, wants
-
-DUPLICATE_KEY = 11000
 
 
 def _due(now: datetime) -> dict[str, Any]:
@@ -78,14 +76,7 @@ class WebhookStore:
             ).stored()
             for webhook_id in targets
         ]
-        try:
-            result = await self.deliveries.insert_many(documents, ordered=False)
-        except BulkWriteError as error:
-            errors = error.details.get("writeErrors", [])
-            if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                raise
-            return len(documents) - len(errors)
-        return len(result.inserted_ids)
+        return await insert_new(self.deliveries, documents)
 
     async def due_webhooks(self, now: datetime) -> list[str]:
         """The endpoints that have deliveries due now."""

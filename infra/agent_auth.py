@@ -1,6 +1,7 @@
-"""Who is connecting: the REST API's bearer JWT, then the agent record must exist and be
-active. The `agents` collection belongs to the ticket service; the notifier only reads it,
-by name, and takes the role from the record (a demoted admin loses `admins` at once)."""
+"""Who is calling a service other than the ticket service (Socket.IO, webhook admin, the
+WhatsApp media download): the REST API's bearer JWT, then the agent record must exist and
+be active. The `agents` collection belongs to the ticket service; the others only read it,
+by name, and take the role from the record (a demoted admin loses admin rights at once)."""
 
 from dataclasses import dataclass
 from typing import Any
