@@ -25,6 +25,7 @@ SERVICES: dict[str, str] = {
     "assistant_gateway": "services.assistant_gateway.main:AssistantGateway",
     "sla_monitor": "services.sla_monitor.main:SlaMonitor",
     "notifier": "services.notifier.main:Notifier",
+    "whatsapp_channel": "services.whatsapp_channel.main:WhatsAppChannel",
 }
 """Service name -> `module:class`; imported only when that service runs."""
 

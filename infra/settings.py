@@ -1,7 +1,7 @@
 """Every setting, from environment variables (documented in the README)."""
 
 from pathlib import Path
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import AliasChoices, BaseModel, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -78,6 +78,67 @@ class AssistantSettings(BaseModel):
     default_language: Literal["es", "en"] = "es"
 
 
+class WhatsAppSettings(BaseModel):
+    """`TICKETS_WHATSAPP__...`: the WhatsApp Cloud API channel. It is off until one of the
+    four credentials is set; then all four are required."""
+
+    verify_token: str | None = Field(
+        default=None, description="Your token Meta echoes in the webhook verification GET"
+    )
+    app_secret: str | None = Field(
+        default=None, description="The Meta app secret that signs webhooks (X-Hub-Signature-256)"
+    )
+    access_token: str | None = Field(default=None, description="Graph API bearer token")
+    phone_number_id: str | None = Field(default=None, description="The sending phone number id")
+    graph_base_url: str = Field(default="https://graph.facebook.com")
+    graph_api_version: str = Field(default="v23.0")
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
+    publish_timeout_seconds: float = Field(
+        default=5.0, gt=0, description="Broker confirm wait before the webhook answers 503"
+    )
+    outside_window: Literal["template", "refuse"] = Field(
+        default="template",
+        description="A free-form reply after the 24-hour window: send the template, or refuse",
+    )
+    window_margin_seconds: float = Field(
+        default=60.0, ge=0, description="The window counts as closed this long before 24 h"
+    )
+    template_name: str | None = Field(default=None, description="Approved template for replies")
+    template_language: str = Field(default="es")
+    template_parameters: list[str] = Field(
+        default_factory=lambda: ["{text}"],
+        description="Body parameters; {text}, {ticketId} are replaced",
+    )
+    send_max_attempts: int = Field(default=8, ge=1)
+    send_backoff_seconds: float = Field(default=2.0, gt=0)
+    send_backoff_max_seconds: float = Field(default=300.0, gt=0)
+    retry_after_max_seconds: float = Field(default=3600.0, gt=0)
+    send_poll_seconds: float = Field(default=1.0, gt=0)
+    send_lease_seconds: float = Field(
+        default=60.0, gt=0, description="A send claimed longer than this ended unknown"
+    )
+    relay_sweep_seconds: float = Field(default=5.0, gt=0)
+    relay_grace_seconds: float = Field(default=10.0, ge=0)
+    media_max_bytes: int = Field(default=100 * 1024 * 1024, gt=0)
+
+    REQUIRED: ClassVar[tuple[str, ...]] = (
+        "verify_token",
+        "app_secret",
+        "access_token",
+        "phone_number_id",
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return any(getattr(self, name) for name in self.REQUIRED)
+
+    def missing(self) -> list[str]:
+        """The environment variables still needed (empty when complete)."""
+        return [
+            f"TICKETS_WHATSAPP__{name.upper()}" for name in self.REQUIRED if not getattr(self, name)
+        ]
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TICKETS_",
@@ -136,6 +197,7 @@ class Settings(BaseSettings):
     sla_monitor: SlaMonitorSettings = Field(default_factory=SlaMonitorSettings)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     assistant: AssistantSettings = Field(default_factory=AssistantSettings)
+    whatsapp: WhatsAppSettings = Field(default_factory=WhatsAppSettings)
 
     @property
     def api_key_set(self) -> frozenset[str]:

@@ -1,0 +1,215 @@
+"""HTTP routes of the WhatsApp channel.
+
+- `GET /api/v2/whatsapp/webhook`: Meta's verification (`hub.mode=subscribe`,
+  `hub.verify_token`, `hub.challenge`): answers the challenge as plain text, else 403.
+- `POST /api/v2/whatsapp/webhook`: notifications, refused with 403 unless
+  `X-Hub-Signature-256` matches the raw body (checked before it is parsed); 503 when
+  MongoDB or RabbitMQ is away (Meta retries), 200 once everything is recorded.
+- `GET /api/v2/whatsapp/media/{mediaId}`, `GET /api/v2/whatsapp/sends/{sendId}`,
+  `GET /api/v2/whatsapp/customers/{phone}/window`: for agents (bearer JWT) and services
+  (`X-API-Key`).
+"""
+
+import hmac
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AsyncExitStack
+from typing import Annotated, Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, StreamingResponse
+from pydantic import TypeAdapter, ValidationError
+from pymongo.errors import PyMongoError
+
+from contracts.actors import PhoneNumber
+from infra.auth import InvalidToken, bearer_token, valid_api_key
+from infra.http import failure
+from infra.settings import WhatsAppSettings
+from services.whatsapp_channel import metrics
+from services.whatsapp_channel.domain.signature import SIGNATURE_HEADER, valid_signature
+from services.whatsapp_channel.graph import GraphUnavailable, MediaInfo, MediaNotFound
+from services.whatsapp_channel.parts import ChannelParts, Parts
+from services.whatsapp_channel.relay import BrokerUnavailable
+
+log = logging.getLogger(__name__)
+
+PREFIX = "/api/v2/whatsapp"
+NOT_CONFIGURED = f"The WhatsApp channel is off: set {', '.join(WhatsAppSettings().missing())}"
+PHONE = TypeAdapter[str](PhoneNumber)
+
+
+class ChannelError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+    def response(self) -> JSONResponse:
+        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
+        return failure(self.status, self.code, self.message, headers)
+
+
+def _ok(data: object) -> JSONResponse:
+    return JSONResponse({"success": True, "data": data})
+
+
+def build_api(parts: Parts) -> APIRouter:
+    router = APIRouter(prefix=PREFIX, tags=["whatsapp"])
+
+    def started() -> ChannelParts:
+        channel = parts()
+        if channel is None:
+            raise ChannelError(503, "not_configured", NOT_CONFIGURED)
+        return channel
+
+    @router.get("/webhook", response_class=PlainTextResponse)
+    async def verify(
+        mode: Annotated[str | None, Query(alias="hub.mode")] = None,
+        token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
+        challenge: Annotated[str | None, Query(alias="hub.challenge", max_length=1000)] = None,
+    ) -> Response:
+        """Meta calls this once when the callback URL is registered."""
+        return await _answer(lambda: _verify(started(), mode, token, challenge))
+
+    @router.post("/webhook")
+    async def receive(request: Request) -> Response:
+        """WhatsApp notifications: customer messages and delivery reports."""
+        return await _answer(lambda: _receive(started(), request))
+
+    @router.get("/media/{media_id}")
+    async def media(media_id: str, request: Request) -> Response:
+        """The bytes of a media id that came in on the webhook, fetched from WhatsApp."""
+        return await _answer(lambda: _media(started(), media_id, request))
+
+    @router.get("/sends/{send_id}")
+    async def send(send_id: str, request: Request) -> Response:
+        """One outbound message: state, attempts, last error, WhatsApp's delivery report."""
+        return await _answer(lambda: _send(started(), send_id, request))
+
+    @router.get("/customers/{phone}/window")
+    async def window(phone: str, request: Request) -> Response:
+        """Whether free-form messages reach this customer now, and until when."""
+        return await _answer(lambda: _window(started(), phone, request))
+
+    return router
+
+
+async def _answer(work: Callable[[], Awaitable[Response]]) -> Response:
+    try:
+        return await work()
+    except ChannelError as error:
+        return error.response()
+    except PyMongoError as error:
+        log.warning("whatsapp route: MongoDB unavailable", extra={"error": str(error)[:300]})
+        return failure(503, "unavailable", "Storage unavailable, try again")
+
+
+async def _verify(
+    channel: ChannelParts, mode: str | None, token: str | None, challenge: str | None
+) -> Response:
+    expected = (channel.options.verify_token or "").encode()
+    given = (token or "").encode("utf-8", "surrogateescape")
+    if mode != "subscribe" or challenge is None or not hmac.compare_digest(given, expected):
+        log.warning("webhook verification refused", extra={"mode": mode})
+        raise ChannelError(403, "forbidden", "Verification token does not match")
+    log.info("webhook verified by Meta")
+    return PlainTextResponse(challenge)
+
+
+async def _receive(channel: ChannelParts, request: Request) -> Response:
+    body = await request.body()
+    secret = channel.options.app_secret or ""
+    if not valid_signature(secret, request.headers.get(SIGNATURE_HEADER), body):
+        metrics.WEBHOOKS.labels("bad_signature").inc()
+        log.warning("webhook refused: bad signature", extra={"bytes": len(body)})
+        raise ChannelError(403, "forbidden", f"Missing or wrong {SIGNATURE_HEADER}")
+    try:
+        payload = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        metrics.WEBHOOKS.labels("malformed").inc()
+        raise ChannelError(400, "validation", f"Body is not JSON: {error}") from error
+    try:
+        receipt = await channel.intake.receive(payload)
+    except (BrokerUnavailable, PyMongoError) as error:
+        metrics.WEBHOOKS.labels("unavailable").inc()
+        log.warning("webhook not accepted, Meta will retry", extra={"error": str(error)[:300]})
+        raise ChannelError(503, "unavailable", "Not recorded yet; retry later") from error
+    metrics.WEBHOOKS.labels("accepted").inc()
+    return _ok(receipt.to_wire())
+
+
+async def _authenticate(channel: ChannelParts, request: Request) -> None:
+    key = request.headers.get("X-API-Key")
+    if key is not None:
+        if not valid_api_key(channel.settings, key):
+            raise ChannelError(401, "unauthorized", "Unknown API key")
+        return
+    try:
+        await channel.authenticator.agent(bearer_token(request.headers.get("Authorization")))
+    except InvalidToken as error:
+        raise ChannelError(401, "unauthorized", f"Invalid credentials: {error}") from error
+
+
+async def _media(channel: ChannelParts, media_id: str, request: Request) -> Response:
+    await _authenticate(channel, request)
+    record = await channel.inbox.media_record(media_id)
+    if record is None:
+        raise ChannelError(404, "not_found", "No media with this id came in on WhatsApp")
+    try:
+        info = await channel.graph.media_info(media_id)
+    except MediaNotFound as error:
+        raise ChannelError(404, "not_found", "WhatsApp no longer has this media") from error
+    except GraphUnavailable as error:
+        raise ChannelError(502, "bad_gateway", f"WhatsApp did not answer: {error}") from error
+    limit = channel.options.media_max_bytes
+    if info.file_size is not None and info.file_size > limit:
+        raise ChannelError(413, "payload_too_large", f"The media is over {limit} bytes")
+    return await _stream(channel, info, record, limit)
+
+
+async def _stream(
+    channel: ChannelParts, info: MediaInfo, record: dict[str, Any], limit: int
+) -> Response:
+    stack = AsyncExitStack()
+    try:
+        upstream = await stack.enter_async_context(channel.graph.download(info.url))
+    except (MediaNotFound, GraphUnavailable) as error:
+        await stack.aclose()
+        raise ChannelError(502, "bad_gateway", f"Download failed: {error}") from error
+
+    async def chunks() -> AsyncIterator[bytes]:
+        sent = 0
+        try:
+            async for chunk in upstream.aiter_bytes():
+                sent += len(chunk)
+                if sent > limit:
+                    log.warning("media download cut at the size limit", extra={"limit": limit})
+                    return
+                yield chunk
+        finally:
+            await stack.aclose()
+
+    mime = info.mime_type or record.get("mimeType") or "application/octet-stream"
+    headers = {}
+    if filename := record.get("filename"):
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(filename)}"
+    return StreamingResponse(chunks(), media_type=mime, headers=headers)
+
+
+async def _send(channel: ChannelParts, send_id: str, request: Request) -> Response:
+    await _authenticate(channel, request)
+    record = await channel.sends.get(send_id)
+    if record is None:
+        raise ChannelError(404, "not_found", "No outbound message with this id")
+    return _ok(record.view())
+
+
+async def _window(channel: ChannelParts, phone: str, request: Request) -> Response:
+    await _authenticate(channel, request)
+    try:
+        number = PHONE.validate_python(phone)
+    except ValidationError as error:
+        raise ChannelError(422, "validation", "phone must be in E.164 form") from error
+    state = await channel.worker.window_of(number)
+    return _ok({"phone": number, **state.to_wire()})

@@ -1,0 +1,87 @@
+"""What the channel stores (PyMongo, camelCase fields, string ids):
+
+- `whatsapp_inbox`: one document per WhatsApp message id seen on the webhook, `pending`
+  until it is on `whatsapp.inbound` (the unique id makes a redelivered webhook a no-op);
+- `whatsapp_contacts`: the customer's last inbound time (the 24-hour window);
+- `whatsapp_media`: media ids that arrived here (only those can be downloaded);
+- `whatsapp_sends`: one document per outbound message id: its state, attempts, WhatsApp's
+  message id and the delivery reports.
+"""
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import Field
+from pymongo import ASCENDING, IndexModel
+
+from contracts.base import StoredModel
+from services.whatsapp_channel.domain.sending import SendState
+
+INBOX = "whatsapp_inbox"
+CONTACTS = "whatsapp_contacts"
+MEDIA = "whatsapp_media"
+SENDS = "whatsapp_sends"
+
+INDEXES: dict[str, list[IndexModel]] = {
+    INBOX: [IndexModel([("state", ASCENDING), ("leaseUntil", ASCENDING)], name="due")],
+    SENDS: [
+        IndexModel([("state", ASCENDING), ("nextAttemptAt", ASCENDING)], name="due"),
+        IndexModel([("whatsappMessageId", ASCENDING)], name="by_whatsapp_id"),
+        IndexModel([("to", ASCENDING), ("createdAt", ASCENDING)], name="by_recipient"),
+    ],
+}
+
+
+class InboxState(StrEnum):
+    PENDING = "pending"
+    PUBLISHED = "published"
+
+
+class InboxRecord(StoredModel):
+    id: str = Field(alias="_id")
+    message: dict[str, Any] = Field(description="The WhatsAppInbound as published")
+    state: InboxState = InboxState.PENDING
+    received_at: datetime
+    lease_until: datetime
+    """Claimable for publishing once this has passed (set to the receipt time at first)."""
+    published_at: datetime | None = None
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True)
+
+
+DELIVERY_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
+"""A report only replaces a lower one: `read` after `delivered`, never the other way."""
+
+
+class SendRecord(StoredModel):
+    id: str = Field(alias="_id")
+    to: str
+    text: str
+    reply_to: str | None = None
+    ticket_id: str | None = None
+    template: dict[str, Any] | None = Field(default=None, description="As requested")
+    state: SendState = SendState.PENDING
+    attempts: int = 0
+    next_attempt_at: datetime
+    lease_until: datetime | None = None
+    created_at: datetime
+    last_attempt_at: datetime | None = None
+    sent_at: datetime | None = None
+    sent_as: str | None = Field(default=None, description="text or template")
+    template_sent: dict[str, Any] | None = None
+    window_closed: bool = Field(default=False, description="WhatsApp said so (error 131047)")
+    whatsapp_message_id: str | None = None
+    delivery: dict[str, Any] | None = Field(
+        default=None, description="{status, at, error?}: WhatsApp's latest report"
+    )
+    delivery_rank: int = 0
+    last_error: dict[str, Any] | None = None
+
+    def stored(self) -> dict[str, Any]:
+        return self.model_dump(by_alias=True)
+
+    def view(self) -> dict[str, object]:
+        shown = self.model_dump(mode="json", by_alias=True, exclude={"id", "delivery_rank"})
+        return {"id": self.id, **shown}

@@ -1,0 +1,1 @@
+"""Pure rules of the WhatsApp channel: no I/O, time passed in."""

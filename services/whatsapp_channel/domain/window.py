@@ -1,0 +1,37 @@
+"""WhatsApp's customer-service window: a business may send free-form messages for 24 hours
+after the customer's last message; outside it only approved templates are delivered."""
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+WINDOW = timedelta(hours=24)
+
+
+@dataclass(frozen=True, slots=True)
+class WindowState:
+    open: bool
+    last_inbound_at: datetime | None
+    closes_at: datetime | None
+    """When free-form messages stop being accepted (None: the customer never wrote)."""
+
+    def to_wire(self) -> dict[str, object]:
+        return {
+            "open": self.open,
+            "lastInboundAt": _iso(self.last_inbound_at),
+            "closesAt": _iso(self.closes_at),
+        }
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+def window_state(
+    last_inbound_at: datetime | None, now: datetime, margin: timedelta = timedelta(0)
+) -> WindowState:
+    """`margin` closes the window a little early: a message sent at 23:59:59 can reach
+    WhatsApp after the 24 hours."""
+    if last_inbound_at is None:
+        return WindowState(open=False, last_inbound_at=None, closes_at=None)
+    closes_at = last_inbound_at + WINDOW
+    return WindowState(now < closes_at - margin, last_inbound_at, closes_at)

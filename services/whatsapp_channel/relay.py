@@ -1,0 +1,100 @@
+"""Puts recorded inbound messages on `whatsapp.inbound`: at once from the webhook request,
+and from a sweep for what a broker outage or a crash left pending.
+
+Each message is claimed for a lease before it is published (persistent, confirmed) and
+marked published after; a copy can reach the queue twice only when a process dies between
+the confirm and the mark, and it carries the WhatsApp message id as its AMQP message id
+(the assistant gateway answers a message id once).
+"""
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from faststream.rabbit import RabbitBroker
+
+from contracts import names
+from infra.clock import Clock
+from infra.messaging import command_queue
+from services.whatsapp_channel import metrics
+from services.whatsapp_channel.inbox import InboxStore
+
+log = logging.getLogger(__name__)
+
+INBOUND_QUEUE = command_queue(names.WHATSAPP_INBOUND)
+"""Declared as the assistant gateway declares it (same arguments), so messages wait there
+even before the gateway first ran."""
+SWEEP_BATCH = 100
+
+
+class BrokerUnavailable(Exception):
+    """RabbitMQ did not confirm in time: the webhook answers 503 and Meta retries."""
+
+
+@dataclass
+class InboundRelay:
+    inbox: InboxStore
+    broker: RabbitBroker
+    clock: Clock
+    lease: timedelta
+    publish_timeout: float
+    grace: timedelta
+
+    async def declare(self) -> None:
+        await self.broker.declare_queue(INBOUND_QUEUE)
+
+    async def publish(self, message_ids: list[str]) -> int:
+        """Publishes those still pending and not held by another worker; raises
+        BrokerUnavailable after releasing the claim of the one that failed."""
+        published = 0
+        for message_id in message_ids:
+            record = await self.inbox.claim(message_id, self.clock.now(), self.lease)
+            if record is None:
+                continue
+            try:
+                await self._publish(message_id, record.message)
+            except BrokerUnavailable:
+                await self.inbox.release(message_id, self.clock.now())
+                raise
+            await self.inbox.published(message_id, self.clock.now())
+            metrics.INBOUND.labels("published").inc()
+            published += 1
+        return published
+
+    async def _publish(self, message_id: str, message: dict[str, Any]) -> None:
+        try:
+            async with asyncio.timeout(self.publish_timeout):
+                await self.broker.publish(
+                    message,
+                    queue=INBOUND_QUEUE,
+                    persist=True,
+                    message_id=message_id,
+                    correlation_id=message_id,
+                    content_type="application/json",
+                )
+        except Exception as error:
+            log.warning(
+                "inbound message not published",
+                extra={"messageId": message_id, "error": f"{type(error).__name__}: {error}"[:300]},
+            )
+            raise BrokerUnavailable(str(error)) from error
+
+    async def sweep(self) -> int:
+        now = self.clock.now()
+        waiting = await self.inbox.waiting(now, now - self.grace, SWEEP_BATCH)
+        return await self.publish(waiting)
+
+    async def run(self, interval: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                if published := await self.sweep():
+                    log.info("pending inbound messages published", extra={"count": published})
+            except BrokerUnavailable:
+                pass
+            except Exception:
+                log.exception("inbound sweep failed")
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), interval)

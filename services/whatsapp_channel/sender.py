@@ -1,0 +1,175 @@
+"""Sends what `whatsapp.outbound` delivered to the store: claims due sends, decides text
+or template by the customer's window, calls the Graph API and records the outcome.
+
+Retries are times in the store (`nextAttemptAt`, from Retry-After or a doubling backoff)
+compared with the clock, so a test moves the clock instead of sleeping.
+"""
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from contracts.whatsapp import WhatsAppTemplate
+from infra.clock import Clock
+from services.whatsapp_channel import metrics
+from services.whatsapp_channel.documents import SendRecord
+from services.whatsapp_channel.domain.sending import (
+    GraphAnswer,
+    Outcome,
+    RetryPolicy,
+    SendPlan,
+    SendState,
+    Verdict,
+    WindowRule,
+    after_attempt,
+    message_body,
+    plan_send,
+)
+from services.whatsapp_channel.domain.window import WindowState, window_state
+from services.whatsapp_channel.sends import SendStore
+
+log = logging.getLogger(__name__)
+
+LastInbound = Callable[[str], Awaitable[datetime | None]]
+SendCall = Callable[[dict[str, object], datetime], Awaitable[GraphAnswer]]
+Listener = Callable[[SendRecord], Awaitable[None]]
+
+
+@dataclass
+class SendWorker:
+    store: SendStore
+    last_inbound: LastInbound
+    send_call: SendCall
+    clock: Clock
+    policy: RetryPolicy
+    rule: WindowRule
+    lease: timedelta
+    window_margin: timedelta
+    batch: int = 20
+    on_dead: Listener | None = None
+    """Told about a send that ended dead (phase in which agents are shown failures)."""
+    _wake: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def wake(self) -> None:
+        """Something new is due: look now instead of at the next poll."""
+        self._wake.set()
+
+    async def run(self, poll_seconds: float, stop: asyncio.Event) -> None:
+        while not stop.is_set():
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("whatsapp send round failed")
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(poll_seconds):
+                    await _first(stop, self._wake)
+
+    async def run_once(self) -> int:
+        """Expires dead workers' claims, then sends what is due; returns how many."""
+        now = self.clock.now()
+        for send_id in await self.store.expire_claims(now):
+            metrics.SENDS.labels("unknown").inc()
+            log.warning("whatsapp send outcome unknown (worker died)", extra={"sendId": send_id})
+        claimed = await self.store.claim_due(now, self.lease, self.batch)
+        await asyncio.gather(*(self._send_logged(record) for record in claimed))
+        return len(claimed)
+
+    async def _send_logged(self, record: SendRecord) -> None:
+        """A failure to record the outcome leaves the claim to expire (then `unknown`)."""
+        try:
+            await self.send(record)
+        except Exception:
+            log.exception("whatsapp send failed", extra={"sendId": record.id})
+
+    async def send(self, record: SendRecord) -> None:
+        window = await self.window_of(record.to)
+        if record.window_closed:
+            window = WindowState(False, window.last_inbound_at, window.closes_at)
+        plan = self._plan(record, window)
+        if plan.refusal is not None:
+            error = {"code": "window_closed", "message": plan.refusal, "window": window.to_wire()}
+            await self._finish(record, Outcome(Verdict.DEAD), {"lastError": error}, "refused")
+            return
+        now = self.clock.now()
+        body = message_body(record.to, record.text, plan.template, record.id)
+        answer = await self.send_call(body, now)
+        outcome = after_attempt(self.policy, record.attempts, answer, self.clock.now())
+        if outcome.verdict is Verdict.WINDOW_CLOSED and plan.template is not None:
+            outcome = Outcome(Verdict.DEAD)  # a template is never refused for the window
+        await self._finish(record, outcome, _fields(answer, plan, outcome), outcome.verdict)
+
+    async def window_of(self, phone: str) -> WindowState:
+        last = await self.last_inbound(phone)
+        return window_state(last, self.clock.now(), self.window_margin)
+
+    def _plan(self, record: SendRecord, window: WindowState) -> SendPlan:
+        requested = None if record.template is None else WhatsAppTemplate(**record.template)
+        values = {"ticketId": record.ticket_id or ""}
+        return plan_send(record.text, requested, window, self.rule, values)
+
+    async def _finish(
+        self, record: SendRecord, outcome: Outcome, fields: dict[str, Any], label: str
+    ) -> None:
+        now = self.clock.now()
+        fields = {
+            **fields,
+            "state": _state(outcome),
+            "nextAttemptAt": outcome.next_attempt_at or now,
+        }
+        if outcome.verdict is Verdict.SENT:
+            fields["sentAt"] = now
+        if outcome.verdict is Verdict.WINDOW_CLOSED:
+            fields["windowClosed"] = True
+        if not await self.store.finish(record, fields):
+            log.warning("whatsapp send claim lost before recording", extra={"sendId": record.id})
+            return
+        metrics.SENDS.labels(str(label)).inc()
+        log.info(
+            "whatsapp send attempt",
+            extra={
+                "sendId": record.id,
+                "ticketId": record.ticket_id,
+                "attempt": record.attempts,
+                "outcome": str(label),
+                "nextAttemptAt": fields["nextAttemptAt"],
+                "error": fields.get("lastError"),
+            },
+        )
+        if fields["state"] is SendState.DEAD and self.on_dead is not None:
+            await self.on_dead(record)
+
+
+def _state(outcome: Outcome) -> SendState:
+    return {
+        Verdict.SENT: SendState.SENT,
+        Verdict.RETRY: SendState.RETRYING,
+        Verdict.DEAD: SendState.DEAD,
+        Verdict.UNKNOWN: SendState.UNKNOWN,
+        Verdict.WINDOW_CLOSED: SendState.RETRYING,
+    }[outcome.verdict]
+
+
+def _fields(answer: GraphAnswer, plan: SendPlan, outcome: Outcome) -> dict[str, Any]:
+    if outcome.verdict is Verdict.SENT:
+        template = None if plan.template is None else plan.template.model_dump(by_alias=True)
+        return {
+            "whatsappMessageId": answer.whatsapp_message_id,
+            "sentAs": "text" if plan.template is None else "template",
+            "templateSent": template,
+            "lastError": None,
+        }
+    return {"lastError": answer.error()}
+
+
+async def _first(*events: asyncio.Event) -> None:
+    waits = [asyncio.create_task(event.wait()) for event in events]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for wait in waits:
+            wait.cancel()

@@ -1,0 +1,125 @@
+"""Outbound messages in MongoDB: claimed one at a time by conditional updates, so with any
+number of channel replicas each is sent by one worker."""
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, ReturnDocument
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError
+
+from services.whatsapp_channel.documents import DELIVERY_RANK, INDEXES, SENDS, SendRecord
+from services.whatsapp_channel.domain.sending import DUE_STATES, SendState
+from services.whatsapp_channel.domain.webhook import StatusReport
+
+BLOCKING_STATES = (SendState.PENDING, SendState.RETRYING, SendState.SENDING)
+"""An older message to the same customer in one of these goes first."""
+
+
+class SendStore:
+    def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
+        self.sends = database[SENDS]
+
+    async def ensure_indexes(self) -> None:
+        await self.sends.create_indexes(INDEXES[SENDS])
+
+    async def add(self, record: SendRecord) -> bool:
+        """False when this outbound message id is already known (a redelivery)."""
+        try:
+            await self.sends.insert_one(record.stored())
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def get(self, send_id: str) -> SendRecord | None:
+        found = await self.sends.find_one({"_id": send_id})
+        return None if found is None else SendRecord.model_validate(found)
+
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[SendRecord]:
+        """Due sends, oldest first, each claimed by one conditional update (`sending`,
+        one more attempt); a send whose customer has an older one unsent waits its turn."""
+        due = {"state": {"$in": list(DUE_STATES)}, "nextAttemptAt": {"$lte": now}}
+        cursor = self.sends.find(due).sort("nextAttemptAt", ASCENDING).limit(limit)
+        claimed: list[SendRecord] = []
+        async for doc in cursor:
+            record = SendRecord.model_validate(doc)
+            if await self._older_unsent(record):
+                continue
+            won = await self.sends.find_one_and_update(
+                {"_id": record.id, "state": record.state, "attempts": record.attempts},
+                {
+                    "$set": {
+                        "state": SendState.SENDING,
+                        "leaseUntil": now + lease,
+                        "lastAttemptAt": now,
+                    },
+                    "$inc": {"attempts": 1},
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+            if won is not None:
+                claimed.append(SendRecord.model_validate(won))
+        return claimed
+
+    async def _older_unsent(self, record: SendRecord) -> bool:
+        older = await self.sends.find_one(
+            {
+                "to": record.to,
+                "createdAt": {"$lt": record.created_at},
+                "state": {"$in": list(BLOCKING_STATES)},
+            },
+            {"_id": 1},
+        )
+        return older is not None
+
+    async def finish(self, record: SendRecord, fields: dict[str, Any]) -> bool:
+        """Records the attempt's outcome if the claim is still ours."""
+        result = await self.sends.update_one(
+            {"_id": record.id, "state": SendState.SENDING, "attempts": record.attempts},
+            {"$set": {**fields, "leaseUntil": None}},
+        )
+        return result.modified_count == 1
+
+    async def expire_claims(self, now: datetime) -> list[str]:
+        """Claims whose worker died: the call may have gone out, so they end `unknown`."""
+        cursor = self.sends.find(
+            {"state": SendState.SENDING, "leaseUntil": {"$lte": now}}, {"_id": 1}
+        )
+        expired: list[str] = []
+        async for doc in cursor:
+            result = await self.sends.update_one(
+                {"_id": doc["_id"], "state": SendState.SENDING, "leaseUntil": {"$lte": now}},
+                {"$set": {"state": SendState.UNKNOWN, "leaseUntil": None}},
+            )
+            if result.modified_count == 1:
+                expired.append(str(doc["_id"]))
+        return expired
+
+    async def apply_status(self, report: StatusReport) -> SendRecord | None:
+        """WhatsApp's report on one of our messages, found by its WhatsApp id or by the
+        callback data we sent (our id). Only a higher report replaces the current one;
+        returns the send when the report changed it."""
+        rank = DELIVERY_RANK[report.status]
+        delivery: dict[str, Any] = {"status": report.status, "at": report.at}
+        if report.errors:
+            delivery["error"] = report.errors[0].to_wire()
+        fields: dict[str, Any] = {"delivery": delivery, "deliveryRank": rank}
+        fields["whatsappMessageId"] = report.whatsapp_message_id
+        which = [{"whatsappMessageId": report.whatsapp_message_id}]
+        if report.callback_data:
+            which.append({"_id": report.callback_data})
+        found = await self.sends.find_one_and_update(
+            {"$or": which, "deliveryRank": {"$lt": rank}},
+            {"$set": fields},
+            return_document=ReturnDocument.AFTER,
+        )
+        if found is None:
+            return None
+        record = SendRecord.model_validate(found)
+        if record.state is SendState.UNKNOWN:  # the report settles what the crash left open
+            settled = SendState.DEAD if report.status == "failed" else SendState.SENT
+            await self.sends.update_one(
+                {"_id": record.id, "state": SendState.UNKNOWN},
+                {"$set": {"state": settled, "sentAt": report.at}},
+            )
+        return record
