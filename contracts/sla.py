@@ -34,11 +34,23 @@ class SlaPolicy(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    targets: dict[Priority, SlaTarget] = Field(default_factory=_default_targets)
+    targets: dict[Priority, SlaTarget] = Field(
+        default_factory=_default_targets,
+        examples=[{"urgent": {"first_response": "PT10M", "resolution": "PT2H"}}],
+    )
     warning_ratio: float = Field(default=0.8, gt=0, lt=1)
     auto_close_after: timedelta = timedelta(hours=24)
     reopen_window: timedelta = timedelta(days=7)
-    business_hours: BusinessCalendar | None = None
+    business_hours: BusinessCalendar | None = Field(
+        default=None,
+        examples=[
+            {
+                "timezone": "Europe/Madrid",
+                "weekly_hours": {"0": [{"start": "09:00", "end": "18:00"}]},
+                "holidays": ["2026-12-25"],
+            }
+        ],
+    )
 
     def target(self, priority: Priority) -> SlaTarget:
         return self.targets.get(priority) or _default_targets()[priority]

@@ -5,20 +5,26 @@ import asyncio
 import importlib
 import json
 import logging
+import os
 import sys
 from collections.abc import Sequence
-
-import uvicorn
+from importlib import metadata
 
 from contracts.enums import AgentRole
+from infra import serve as serving
 from infra.auth import InvalidToken
 from infra.clock import SystemClock
+from infra.dependencies import without_password
 from infra.http import build_app
 from infra.logging import configure_logging
 from infra.runtime import Runtime, Service
+from infra.serve import bind
 from infra.settings import Settings
+from infra.startup import StartupError, load_settings, unknown_variables
 
 log = logging.getLogger("tickets")
+
+DISTRIBUTION = "whatsapp-tickets"
 
 SERVICES: dict[str, str] = {
     "ticket_service": "services.ticket_service.main:TicketService",
@@ -37,34 +43,29 @@ def load_service(name: str) -> Service:
 
 
 def serve(settings: Settings, names: Sequence[str]) -> None:
+    """The port first (nothing is consumed when it is taken), then the services."""
+    sock = bind(settings.http_host, settings.http_port)
     runtime = Runtime(settings, [load_service(name) for name in names])
-    app = build_app(runtime)
-    where = f"http://{settings.http_host}:{settings.http_port}"
+    port = sock.getsockname()[1]
+    asyncio.run(
+        serving.serve(runtime, build_app(runtime), sock, lambda: _banner(settings, names, port))
+    )
+
+
+def _banner(settings: Settings, names: Sequence[str], port: int) -> None:
+    where = f"http://{settings.http_host}:{port}"
     mongo = settings.mongodb_url or f"embedded ({settings.data_dir / 'mongo.sqlite'})"
     print(  # noqa: T201 - the one line a person starting the system looks for
         f"tickets: {', '.join(names)} listening on {where} (docs {where}/docs, "
-        f"health {where}/healthz); MongoDB {mongo}; RabbitMQ {_safe(settings.rabbitmq_url)}",
+        f"health {where}/healthz); MongoDB {without_password(mongo)}; "
+        f"RabbitMQ {without_password(settings.rabbitmq_url)}",
         flush=True,
     )
-    uvicorn.run(
-        app,
-        host=settings.http_host,
-        port=settings.http_port,
-        log_config=None,
-        timeout_graceful_shutdown=5,  # long-polling Socket.IO clients must not hold a stop
-    )
-
-
-def _safe(url: str) -> str:
-    """The URL without its password."""
-    if "@" not in url:
-        return url
-    scheme, rest = url.split("://", 1)
-    return f"{scheme}://{rest.split('@', 1)[1]}"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tickets", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="every service in one process (embedded defaults)")
     up.add_argument("--port", type=int, default=None, help="HTTP port (default 8000)")
@@ -111,12 +112,34 @@ def print_tools() -> None:
     print(json.dumps(tool_definitions(), indent=2, ensure_ascii=False))  # noqa: T201
 
 
+def _version() -> str:
+    try:
+        return metadata.version(DISTRIBUTION)
+    except metadata.PackageNotFoundError:
+        return "unknown (not installed)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit status 2 for a bad setting, 1 when a dependency or the port is unavailable."""
     args = _parser().parse_args(argv)
     if args.command == "tools":
         print_tools()
         return 0
-    settings = Settings()
+    for warning in unknown_variables(os.environ):
+        print(f"tickets: warning: {warning}", file=sys.stderr)  # noqa: T201
+    try:
+        settings = load_settings()
+    except StartupError as error:
+        print(f"tickets: error: {error}", file=sys.stderr)  # noqa: T201
+        return 2
+    try:
+        return _command(settings, args)
+    except StartupError as error:
+        print(f"tickets: error: {error}", file=sys.stderr)  # noqa: T201
+        return 1
+
+
+def _command(settings: Settings, args: argparse.Namespace) -> int:
     if getattr(args, "port", None) is not None:
         settings = settings.model_copy(update={"http_port": args.port})
     configure_logging(settings.log_level)

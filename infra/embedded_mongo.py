@@ -51,7 +51,13 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
-    asyncio.run(serve(args.sqlite, args.host, args.port))
+    try:
+        asyncio.run(serve(args.sqlite, args.host, args.port))
+    except Exception as error:  # noqa: BLE001 - told to the parent in one line, not a traceback
+        reason = " ".join(f"{type(error).__name__}: {error}".split())
+        sys.stdout.write(f"FAILED {reason}\n")
+        sys.stdout.flush()
+        sys.exit(1)
 
 
 if __name__ == "__main__":

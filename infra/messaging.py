@@ -28,8 +28,14 @@ def command_queue(name: str) -> RabbitQueue:
     )
 
 
-def make_broker(url: str) -> RabbitBroker:
-    return RabbitBroker(url, logger=logging.getLogger("broker"), log_level=logging.DEBUG)
+def make_broker(url: str, graceful_timeout: float | None = 15.0) -> RabbitBroker:
+    """`graceful_timeout`: how long `stop()` waits for messages being handled."""
+    return RabbitBroker(
+        url,
+        logger=logging.getLogger("broker"),
+        log_level=logging.DEBUG,
+        graceful_timeout=graceful_timeout,
+    )
 
 
 async def declare_topology(broker: RabbitBroker) -> None:

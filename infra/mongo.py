@@ -12,6 +12,8 @@ from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
+from infra.startup import StartupError
+
 log = logging.getLogger(__name__)
 
 MongoClient = AsyncMongoClient[dict[str, Any]]
@@ -59,17 +61,27 @@ class EmbeddedMongo:
         args = ["-m", "infra.embedded_mongo", "--host", self._host]
         if self._sqlite_path is not None:
             args += ["--sqlite", str(self._sqlite_path)]
+        # Its own session: a Ctrl-C in the terminal reaches only us, and we stop it last,
+        # after the services are done with it.
         self._process = await asyncio.create_subprocess_exec(
             sys.executable,
             *args,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
+            start_new_session=True,
         )
         assert self._process.stdout is not None
-        line = await asyncio.wait_for(self._process.stdout.readline(), timeout)
+        try:
+            line = await asyncio.wait_for(self._process.stdout.readline(), timeout)
+        except TimeoutError:
+            line = f"no answer within {timeout:g} s".encode()
         if not line.startswith(b"READY "):
             await self.stop()
-            raise RuntimeError(f"embedded Mongo server failed to start: {line!r}")
+            reason = line.decode(errors="replace").strip().removeprefix("FAILED ") or "it exited"
+            raise StartupError(
+                f"the embedded MongoDB server did not start: {reason}; check TICKETS_DATA_DIR "
+                "or set MONGODB_URL"
+            )
         self.uri = line.decode().split(" ", 1)[1].strip()
         log.info(
             "embedded mongo started", extra={"uri": self.uri, "sqlite": str(self._sqlite_path)}

@@ -13,11 +13,17 @@ from faststream.rabbit import RabbitBroker, RabbitRouter
 from starlette.types import ASGIApp
 
 from infra.clock import Clock, SystemClock
+from infra.dependencies import open_mongo, start_broker
 from infra.messaging import declare_topology, make_broker
-from infra.mongo import EmbeddedMongo, MongoClient, connect
+from infra.mongo import EmbeddedMongo, MongoClient
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
+
+STOP_GRACE_SECONDS = 1.5
+"""What messages being handled get to finish when the process is told to stop."""
+STEP_SECONDS = 0.5
+"""Bound of every other step of a stop (loops ending, a service releasing its clients)."""
 
 
 @dataclass
@@ -68,19 +74,23 @@ class Runtime:
         self.context: Context | None = None
 
     async def start(self) -> Context:
-        url = self.settings.mongodb_url
+        """Raises StartupError (one line) when MongoDB or RabbitMQ does not answer within
+        `startup_timeout_seconds`; call `stop()` afterwards either way."""
+        settings = self.settings
+        url = settings.mongodb_url
         if url is None:
-            self.embedded = EmbeddedMongo(self.settings.data_dir / "mongo.sqlite")
+            self.embedded = EmbeddedMongo(settings.data_dir / "mongo.sqlite")
             url = await self.embedded.start()
-        broker = make_broker(self.settings.rabbitmq_url)
+        mongo = await open_mongo(url, settings.startup_timeout_seconds)
+        broker = make_broker(settings.rabbitmq_url, graceful_timeout=STOP_GRACE_SECONDS)
         for service in self.services:
             for router in service.routers():
                 broker.include_router(router)
-        context = Context(self.settings, self.clock, broker, connect(url))
+        context = Context(settings, self.clock, broker, mongo)
         self.context = context
         for service in self.services:
             await service.start(context)
-        await broker.start()
+        await start_broker(broker, settings.rabbitmq_url, settings.startup_timeout_seconds)
         await declare_topology(broker)
         for service in self.services:
             await service.started(context)
@@ -88,16 +98,22 @@ class Runtime:
         return context
 
     async def stop(self) -> None:
+        """Background loops end first (their claims carry leases), then consuming stops
+        and messages in flight get `STOP_GRACE_SECONDS` to finish (an unfinished one is
+        never acked, so RabbitMQ hands it to another consumer), then the services and the
+        clients; every step is bounded."""
         context, self.context = self.context, None
         if context is not None:
             context.stop.set()
-            for service in reversed(self.services):
-                with contextlib.suppress(Exception):
-                    await service.stop()
             for task in context.tasks:
                 task.cancel()
-            await asyncio.gather(*context.tasks, return_exceptions=True)
-            await context.broker.stop()
+            if context.tasks:
+                await asyncio.wait(context.tasks, timeout=STEP_SECONDS)
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(context.broker.stop(), STOP_GRACE_SECONDS + STEP_SECONDS)
+            for service in reversed(self.services):
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(service.stop(), STEP_SECONDS)
             await context.mongo.close()
         if self.embedded is not None:
             await self.embedded.stop()

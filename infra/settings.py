@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, Field
+from pydantic import AliasChoices, BaseModel, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.sla import SlaPolicy
@@ -163,7 +163,10 @@ class Settings(BaseSettings):
         default=1_048_576, gt=0, description="Larger request bodies are refused with 413"
     )
     data_dir: Path = Path("var")
-    log_level: str = "INFO"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    startup_timeout_seconds: float = Field(
+        default=5.0, gt=0, le=60, description="How long MongoDB and RabbitMQ may take to answer"
+    )
     api_keys: str = Field(default="", description="Comma-separated service API keys")
     jwt_secret: str | None = Field(default=None, description="HS256 secret for agent tokens")
     jwt_private_key: str | None = Field(default=None, description="RS256 PEM (token issuing)")
@@ -198,6 +201,25 @@ class Settings(BaseSettings):
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     assistant: AssistantSettings = Field(default_factory=AssistantSettings)
     whatsapp: WhatsAppSettings = Field(default_factory=WhatsAppSettings)
+
+    @field_validator("mongodb_url")
+    @classmethod
+    def _mongodb_scheme(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith(("mongodb://", "mongodb+srv://")):
+            raise ValueError("expected mongodb://[user:password@]host[:port][/?options]")
+        return value
+
+    @field_validator("rabbitmq_url")
+    @classmethod
+    def _amqp_scheme(cls, value: str) -> str:
+        if not value.startswith(("amqp://", "amqps://")):
+            raise ValueError("expected amqp[s]://user:password@host[:port]/[vhost]")
+        return value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
 
     @property
     def api_key_set(self) -> frozenset[str]:

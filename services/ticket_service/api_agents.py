@@ -12,7 +12,8 @@ from pymongo.errors import DuplicateKeyError
 
 from contracts.enums import AgentRole
 from infra.auth import issue_token
-from infra.mongo import EmbeddedMongo, connect, init_documents
+from infra.dependencies import open_mongo
+from infra.mongo import EmbeddedMongo, init_documents
 from infra.settings import Settings
 from services.ticket_service.documents import Agent
 
@@ -50,7 +51,12 @@ async def _agents_store(settings: Settings) -> AsyncIterator[None]:
     if url is None:
         embedded = EmbeddedMongo(settings.data_dir / "mongo.sqlite")
         url = await embedded.start()
-    client = connect(url)
+    try:
+        client = await open_mongo(url, settings.startup_timeout_seconds)
+    except BaseException:
+        if embedded is not None:
+            await embedded.stop()
+        raise
     try:
         await init_documents(client, settings.mongodb_database, [Agent])
         yield
