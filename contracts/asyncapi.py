@@ -11,6 +11,7 @@ from pydantic import BaseModel, TypeAdapter
 from contracts import commands as cmd
 from contracts import events as ev
 from contracts import names
+from contracts.agents import AgentUpdated
 from contracts.assistant import ToolCallsRequest
 from contracts.whatsapp import WhatsAppInbound, WhatsAppOutbound
 
@@ -38,7 +39,7 @@ MESSAGES: dict[str, type[BaseModel]] = {
 }
 """One-way queues (no reply), e.g. the WhatsApp pipeline."""
 
-EVENT_MODELS: tuple[type[ev.EventBase], ...] = (
+EVENT_MODELS: tuple[type[BaseModel], ...] = (
     ev.TicketCreated,
     ev.TicketAssigned,
     ev.TicketUnassigned,
@@ -48,6 +49,7 @@ EVENT_MODELS: tuple[type[ev.EventBase], ...] = (
     ev.TicketPriorityEscalated,
     ev.SlaWarning,
     ev.SlaBreached,
+    AgentUpdated,
 )
 
 REPLY_SCHEMA: dict[str, Any] = {
@@ -91,7 +93,7 @@ def _schema(model: type[BaseModel]) -> dict[str, Any]:
     return schema
 
 
-def _event_type(model: type[ev.EventBase]) -> str:
+def _event_type(model: type[BaseModel]) -> str:
     default = model.model_fields["type"].default
     assert isinstance(default, str)
     return default

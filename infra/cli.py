@@ -81,6 +81,8 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--role", choices=["agent", "admin"], default="agent")
     token = agent_commands.add_parser("token", help="print a new token for an agent")
     token.add_argument("email")
+    for verb, what in (("deactivate", "take an agent's access away"), ("activate", "give it back")):
+        agent_commands.add_parser(verb, help=what).add_argument("email")
     return parser
 
 
@@ -89,6 +91,9 @@ def agents_command(settings: Settings, args: argparse.Namespace) -> int:
     from services.ticket_service import api_agents  # noqa: PLC0415
 
     settings = api_agents.with_persistent_jwt_secret(settings)
+    if args.agents_command in ("activate", "deactivate"):
+        active = args.agents_command == "activate"
+        return api_agents.access_command(settings, args.email, active=active)
     now = SystemClock().now()
     try:
         if args.agents_command == "create":

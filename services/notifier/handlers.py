@@ -20,6 +20,7 @@ from faststream.rabbit.annotations import RabbitMessage
 from pydantic import TypeAdapter, ValidationError
 
 from contracts import names
+from contracts.agents import AgentUpdated
 from contracts.events import Event
 from infra import logging as log_context
 from infra.messaging import EVENTS, UnparseableMessage, decode_json, raw_body
@@ -33,6 +34,20 @@ WEBHOOK_PREFETCH = 20
 EVENT = TypeAdapter[Event](Event)
 
 EventHandler = Callable[[Event, dict[str, Any]], Awaitable[None]]
+AgentHandler = Callable[[AgentUpdated], Awaitable[None]]
+AGENT_UPDATED = "agent.updated"
+
+
+async def _on_agent(body: bytes, agent_changed: AgentHandler) -> None:
+    try:
+        event = AgentUpdated.model_validate(decode_json(body))
+    except (UnparseableMessage, ValidationError) as error:
+        log.warning("agent event not understood", extra={"error": str(error)[:300]})
+        return
+    try:
+        await agent_changed(event)
+    except Exception:
+        log.exception("agent sessions not updated", extra={"agentId": event.agent_id})
 
 
 def push_queue(instance_id: str) -> RabbitQueue:
@@ -66,7 +81,12 @@ def known_type(body: bytes) -> bool:
     return not isinstance(payload, dict) or payload.get("type") in EVENT_TYPES
 
 
-def build_router(instance_id: str, push: EventHandler, enqueue: EventHandler) -> RabbitRouter:
+def build_router(
+    instance_id: str,
+    push: EventHandler,
+    enqueue: EventHandler,
+    agent_changed: AgentHandler | None = None,
+) -> RabbitRouter:
     router = RabbitRouter()
 
     @router.subscriber(
@@ -78,7 +98,11 @@ def build_router(instance_id: str, push: EventHandler, enqueue: EventHandler) ->
         title="notifier.push.<instance>",
     )
     async def push_event(message: RabbitMessage) -> None:
-        """Every event, to emit the Socket.IO push it maps to (best effort, live only)."""
+        """Every event, to emit the Socket.IO push it maps to (best effort, live only);
+        `agent.updated` ends or re-rooms that agent's sessions."""
+        if message.raw_message.routing_key == AGENT_UPDATED and agent_changed is not None:
+            await _on_agent(message.body, agent_changed)
+            return
         try:
             event, payload = parse(message.body)
         except (UnparseableMessage, ValidationError) as error:

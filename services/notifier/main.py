@@ -12,6 +12,7 @@ from fastapi import APIRouter
 from faststream.rabbit import RabbitRouter
 from starlette.types import ASGIApp
 
+from contracts.agents import AgentUpdated
 from contracts.events import Event
 from infra.agent_auth import AGENTS_COLLECTION, Authenticator
 from infra.runtime import Context
@@ -39,7 +40,7 @@ class Notifier:
         self._recent = RecentIds(10_000)
         self.worker: WebhookWorker | None = None
         self.sockets = PushServer("", self.authenticator)
-        self._router = build_router(self.instance_id, self.push, self.enqueue)
+        self._router = build_router(self.instance_id, self.push, self.enqueue, self.agent_changed)
         self._api = build_api(self.store, self.authenticator, self._now)
 
     def context(self) -> Context:
@@ -133,6 +134,16 @@ class Notifier:
                 continue
             if ended:
                 log.info("socket sessions ended", extra={"count": ended})
+
+    async def agent_changed(self, event: AgentUpdated) -> None:
+        """At once, not at the next session check: a deactivated agent's sessions end,
+        a changed role moves the sessions into or out of `admins`."""
+        role = event.role if event.is_active else None
+        ended = await self.sockets.apply_role(event.agent_id, role)
+        log.info(
+            "agent sessions updated",
+            extra={"agentId": event.agent_id, "active": event.is_active, "ended": ended},
+        )
 
     async def push(self, event: Event, _payload: dict[str, Any]) -> None:
         """Emits the push the event maps to, once per event id on this instance."""

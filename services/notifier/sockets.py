@@ -88,16 +88,27 @@ class PushServer:
         moves a changed role in or out of `admins`. Returns how many were ended."""
         ended = 0
         for sid, agent in list(self._connected.items()):
-            role = roles.get(agent.id)
-            if role is None or agent.expires_at <= now:
-                await self.sio.disconnect(sid)
-                ended += 1
-                continue
-            if role is not agent.role:
-                change = self.sio.enter_room if role is AgentRole.ADMIN else self.sio.leave_room
-                await change(sid, ADMINS)
-                self._connected[sid] = replace(agent, role=role)
+            expired = agent.expires_at <= now
+            ended += await self._apply(sid, agent, None if expired else roles.get(agent.id))
         return ended
+
+    async def apply_role(self, agent_id: str, role: AgentRole | None) -> int:
+        """One agent's new role (None: no longer active) on their sessions here."""
+        ended = 0
+        for sid, agent in list(self._connected.items()):
+            if agent.id == agent_id:
+                ended += await self._apply(sid, agent, role)
+        return ended
+
+    async def _apply(self, sid: str, agent: AgentIdentity, role: AgentRole | None) -> int:
+        if role is None:
+            await self.sio.disconnect(sid)
+            return 1
+        if role is not agent.role:
+            change = self.sio.enter_room if role is AgentRole.ADMIN else self.sio.leave_room
+            await change(sid, ADMINS)
+            self._connected[sid] = replace(agent, role=role)
+        return 0
 
     async def emit(self, push: Push) -> None:
         await self.sio.emit(push.event, push.payload, to=list(push.rooms))

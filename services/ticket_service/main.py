@@ -11,8 +11,10 @@ from infra.messaging import publish_event
 from infra.mongo import init_documents
 from infra.runtime import Context
 from infra.settings import Settings
+from services.ticket_service.agents import AgentDirectory
 from services.ticket_service.api import build_api
 from services.ticket_service.api_customers import build_customers_router
+from services.ticket_service.api_directory import build_directory_router
 from services.ticket_service.api_edits import build_edit_router
 from services.ticket_service.api_middleware import RequestLog
 from services.ticket_service.api_sla import build_sla_router
@@ -38,6 +40,7 @@ class TicketService:
         self.relay: OutboxRelay | None = None
         self._settings: Settings | None = None
         self._limiter: RateLimiter | None = None
+        self._directory: AgentDirectory | None = None
 
     def use_cases(self) -> TicketUseCases:
         if self._use_cases is None:
@@ -52,6 +55,11 @@ class TicketService:
             raise RuntimeError("ticket service not started")
         return self._settings
 
+    def directory(self) -> AgentDirectory:
+        if self._directory is None:
+            raise RuntimeError("ticket service not started")
+        return self._directory
+
     def limiter(self) -> RateLimiter:
         if self._limiter is None:
             raise RuntimeError("ticket service not started")
@@ -63,6 +71,7 @@ class TicketService:
             build_sla_router(self.use_cases, self.settings, self.limiter),
             build_customers_router(self.use_cases, self.settings, self.limiter),
             build_edit_router(self.use_cases, self.settings, self.limiter),
+            build_directory_router(self.use_cases, self.directory, self.settings, self.limiter),
         ]
 
     def wrap_http(self, app: ASGIApp) -> ASGIApp:
@@ -90,6 +99,9 @@ class TicketService:
             clock=context.clock,
             policy=settings.sla,
             creation_guard=creation_guard,
+        )
+        self._directory = AgentDirectory(
+            self._use_cases.agents, partial(publish_event, context.broker), context.clock
         )
 
     async def started(self, context: Context) -> None:

@@ -263,6 +263,27 @@ class AgentRepository:
         await agent.insert()
         return agent
 
+    async def by_email(self, email: str) -> Agent | None:
+        raw = await self._agents.find_one({"email": email.strip().lower()})
+        return None if raw is None else Agent.model_validate(raw)
+
+    async def search(self, query: Raw, skip: int, limit: int) -> tuple[int, list[Agent]]:
+        total = await self._agents.count_documents(query)
+        cursor = self._agents.find(query).sort([("name", 1), ("_id", 1)]).skip(skip).limit(limit)
+        return total, [Agent.model_validate(raw) async for raw in cursor]
+
+    async def update_if(self, agent_id: str, expected: Raw, fields: Raw) -> Agent | None:
+        """Set `fields` if the agent still has the `expected` values; None otherwise."""
+        raw = await self._agents.find_one_and_update(
+            {"_id": ObjectId(agent_id), **expected},
+            {"$set": fields},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if raw is None else Agent.model_validate(raw)
+
+    async def active_admins(self) -> int:
+        return await self._agents.count_documents({"role": "admin", "isActive": True})
+
 
 @dataclass(frozen=True, slots=True)
 class Claim:

@@ -26,7 +26,7 @@ EXAMPLES_PER_OPERATION = 12
 OURS = (
     r"^(/api/v2/tickets(/statistics|/agent/\{agentId\}|/customer/\{customerId\}"
     r"|/\{ticketId\}(/assign|/unassign|/status|/notes)?)?"
-    r"|/api/v2/customers(/\{customerId\})?)$"
+    r"|/api/v2/customers(/\{customerId\})?|/api/v2/agents(/\{agentId\})?)$"
 )
 
 
@@ -97,8 +97,8 @@ async def test_generated_requests_never_get_a_server_error(
                 statuses.setdefault(operation.label, set()).add(response.status_code)
                 if response.status_code >= 500:
                     server_errors.append(f"{case.as_curl_command()} -> {response.status_code}")
-    assert len(operations) == 14
-    assert sent >= 14 * EXAMPLES_PER_OPERATION
+    assert len(operations) == 17
+    assert sent >= 17 * EXAMPLES_PER_OPERATION
     assert server_errors == []
     # The token got every case past authentication, and each operation's handler ran on
     # some case (an answer other than a request validation refusal).
