@@ -13,6 +13,7 @@ from contracts import events as ev
 from contracts import names
 from contracts.agents import AgentUpdated
 from contracts.assistant import ToolCallsRequest
+from contracts.conversation import RecordMessages
 from contracts.whatsapp import WhatsAppInbound, WhatsAppOutbound
 
 COMMANDS: dict[str, type[BaseModel]] = {
@@ -29,6 +30,7 @@ COMMANDS: dict[str, type[BaseModel]] = {
     names.CUSTOMER_MESSAGE: cmd.CustomerMessage,
     names.RECORD_SLA_BREACH: cmd.RecordSlaBreach,
     names.UPDATE: cmd.UpdateTicket,
+    names.RECORD_MESSAGES: RecordMessages,
     names.ASSISTANT_TOOL_CALLS: ToolCallsRequest,
 }
 """Request/reply queues: the request body model; every reply is the `Reply` envelope."""
@@ -47,6 +49,7 @@ EVENT_MODELS: tuple[type[BaseModel], ...] = (
     ev.TicketUpdated,
     ev.TicketNoteAdded,
     ev.TicketPriorityEscalated,
+    ev.TicketMessageAdded,
     ev.SlaWarning,
     ev.SlaBreached,
     AgentUpdated,

@@ -155,8 +155,14 @@ class AddNote(WireModel):
 
 
 class MarkFirstResponse(WireModel):
+    """The customer was answered (outside the ticket's conversation, e.g. by phone): the
+    first response is recorded once, and a `new` ticket opens."""
+
     actor: AgentActor | SystemActor = Field(discriminator="type")
     ticket_id: TicketId
+    responded_at: Moment | None = Field(
+        default=None, description="When the response was given (default now; not before creation)"
+    )
 
 
 class RateTicket(WireModel):

@@ -6,6 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from contracts.base import StoredModel
+from contracts.conversation import TicketMessage
 from contracts.enums import ActorType, Priority, SlaKind, TicketStatus
 from contracts.tickets import TicketSummary
 
@@ -79,6 +80,14 @@ class TicketPriorityEscalated(TicketEventBase):
     reason: str | None = None
 
 
+class TicketMessageAdded(TicketEventBase):
+    """A message joined the ticket's conversation (the customer's, the assistant's or an
+    agent's); the ticket summary says who may read it."""
+
+    type: Literal["ticket.message_added"] = "ticket.message_added"
+    message: TicketMessage
+
+
 class SlaEventBase(EventBase):
     kind: SlaKind
     priority: Priority
@@ -108,7 +117,8 @@ TicketEvent = Annotated[
     | TicketStatusChanged
     | TicketUpdated
     | TicketNoteAdded
-    | TicketPriorityEscalated,
+    | TicketPriorityEscalated
+    | TicketMessageAdded,
     Field(discriminator="type"),
 ]
 
@@ -120,6 +130,7 @@ Event = Annotated[
     | TicketUpdated
     | TicketNoteAdded
     | TicketPriorityEscalated
+    | TicketMessageAdded
     | SlaWarning
     | SlaBreached,
     Field(discriminator="type"),

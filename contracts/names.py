@@ -19,6 +19,7 @@ ESCALATE_PRIORITY: Final = "tickets.v1.escalate_priority"
 CUSTOMER_MESSAGE: Final = "tickets.v1.customer_message"
 RECORD_SLA_BREACH: Final = "tickets.v1.record_sla_breach"
 UPDATE: Final = "tickets.v1.update"
+RECORD_MESSAGES: Final = "tickets.v1.record_messages"
 
 COMMAND_QUEUES: Final = (
     CREATE,
@@ -34,6 +35,7 @@ COMMAND_QUEUES: Final = (
     CUSTOMER_MESSAGE,
     RECORD_SLA_BREACH,
     UPDATE,
+    RECORD_MESSAGES,
 )
 
 WHATSAPP_INBOUND: Final = "whatsapp.inbound"

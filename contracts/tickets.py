@@ -38,6 +38,8 @@ class Attachment(StoredModel):
     url: str
     type: str | None = None
     filename: str | None = None
+    size: int | None = None
+    message_id: str | None = Field(default=None, description="The conversation message")
     uploaded_by: str | None = None
     uploaded_by_type: ActorType | None = None
     uploaded_at: datetime | None = None

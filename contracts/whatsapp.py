@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic.alias_generators import to_camel
 
 from contracts.actors import PhoneNumber
+from contracts.conversation import OutgoingAttachment
 
 AttachmentType = Literal["image", "document", "audio", "video", "sticker", "location", "contacts"]
 
@@ -88,4 +89,7 @@ class WhatsAppOutbound(BaseModel):
     )
     template: WhatsAppTemplate | None = Field(
         default=None, description="Send this approved template instead of free-form text"
+    )
+    attachments: list[OutgoingAttachment] | None = Field(
+        default=None, description="Files an agent sent with the text (http(s) URLs)"
     )

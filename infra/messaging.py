@@ -17,6 +17,7 @@ log = logging.getLogger(__name__)
 
 EVENTS = RabbitExchange(names.EVENTS_EXCHANGE, type=ExchangeType.TOPIC, durable=True)
 DEAD_LETTERS = RabbitExchange(names.DEAD_LETTER_EXCHANGE, type=ExchangeType.FANOUT, durable=True)
+WHATSAPP_OUTBOUND = RabbitQueue(names.WHATSAPP_OUTBOUND, durable=True)
 
 
 def command_queue(name: str) -> RabbitQueue:
@@ -76,6 +77,21 @@ async def publish_event(
         message_id=event_id,
         persist=True,
         mandatory=False,
+        content_type="application/json",
+    )
+
+
+async def send_to_queue(
+    broker: RabbitBroker, queue: RabbitQueue, payload: dict[str, Any], message_id: str
+) -> None:
+    """Persistent, confirmed publish to a durable queue, declared before the first one
+    (the declaration is cached per connection)."""
+    await broker.declare_queue(queue)
+    await broker.publish(
+        payload,
+        queue=queue,
+        persist=True,
+        message_id=message_id,
         content_type="application/json",
     )
 

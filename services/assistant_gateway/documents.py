@@ -93,6 +93,7 @@ class InboundRecord(BaseModel):
     claimed_at: datetime = Field(alias="claimedAt")
     reply: str | None = None
     fallback: bool = False
+    ticket_id: str | None = Field(default=None, alias="ticketId")
     duplicates: int = 0
 
 
@@ -146,11 +147,12 @@ class InboundLog:
         await self._collection.update_one({"_id": message_id}, {"$inc": {"duplicates": 1}})
         return Claim(ClaimOutcome.SKIP, record)
 
-    async def replied(self, message_id: str, reply: str, *, fallback: bool) -> None:
-        await self._collection.update_one(
-            {"_id": message_id},
-            {"$set": {"status": "replied", "reply": reply, "fallback": fallback}},
-        )
+    async def replied(
+        self, message_id: str, reply: str, *, fallback: bool, ticket_id: str | None = None
+    ) -> None:
+        """`ticket_id`: the ticket the turn worked on, where the conversation is recorded."""
+        update = {"status": "replied", "reply": reply, "fallback": fallback, "ticketId": ticket_id}
+        await self._collection.update_one({"_id": message_id}, {"$set": update})
 
     async def answered(self, message_id: str) -> None:
         await self._collection.update_one({"_id": message_id}, {"$set": {"status": "answered"}})

@@ -7,10 +7,13 @@ when this returns, so RabbitMQ redelivers it after a crash):
 2. `tickets.v1.customer_message` (idempotent on the message id in the ticket service);
 3. run the model with the tools (ticket creation is idempotent per message and position);
 4. append the turn to the conversation, record the reply (`replied`);
-5. publish the reply (persistent, confirmed), mark the message `answered`.
+5. send the message and the reply to the ticket's conversation (`tickets.v1.record_messages`,
+   one-way and persistent: it waits in the queue while the ticket service is away), publish
+   the reply (persistent, confirmed), mark the message `answered`.
 
-A crash before 4 runs the turn again on redelivery; between 4 and 5 the stored reply is
-published again (the WhatsApp side may see it twice, `replyTo` tells the copies apart).
+A crash before 4 runs the turn again on redelivery; during 5 both are sent again (the
+ticket service records each message once; the WhatsApp side may see the reply twice,
+`replyTo` tells the copies apart).
 """
 
 import asyncio
@@ -20,18 +23,21 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit import RabbitBroker
 from pydantic import ValidationError
 
 from contracts import names
 from contracts.whatsapp import WhatsAppInbound as InboundMessage
 from contracts.whatsapp import WhatsAppOutbound
 from infra.clock import Clock
+from infra.messaging import WHATSAPP_OUTBOUND, send_to_queue
 from services.assistant_gateway.conversation import Assistant
 from services.assistant_gateway.documents import ClaimOutcome, ConversationStore, InboundLog
 from services.assistant_gateway.domain.messages import guess_language
+from services.assistant_gateway.domain.turns import chosen_ticket, reply_id
 from services.assistant_gateway.executor import Sender, ToolExecutor
 from services.assistant_gateway.metrics import DUPLICATES, REPLIES
+from services.assistant_gateway.recording import record_turn
 from services.assistant_gateway.ticket_client import (
     TicketCommands,
     TicketRefused,
@@ -40,7 +46,6 @@ from services.assistant_gateway.ticket_client import (
 
 log = logging.getLogger(__name__)
 
-OUTBOUND = RabbitQueue(names.WHATSAPP_OUTBOUND, durable=True)
 MODEL_TEXT_LIMIT = 4000
 
 
@@ -116,23 +121,35 @@ class InboundProcessor:
             return
         if claim.outcome is ClaimOutcome.PUBLISH_AGAIN:
             assert claim.record is not None
-            await self._publish(message, claim.record.reply or "")
+            record = claim.record
+            reply = record.reply or ""
+            await self._record(message, reply, record.fallback, record.ticket_id)
+            await self._publish(message, reply)
             REPLIES.labels("republished").inc()
             return
         await self._tell_ticket_service(message)
-        reply, fallback = await self._answer(message)
-        await self.inbound.replied(message.message_id, reply, fallback=fallback)
+        reply, fallback, chosen = await self._answer(message)
+        await self.inbound.replied(message.message_id, reply, fallback=fallback, ticket_id=chosen)
+        await self._record(message, reply, fallback, chosen)
         await self._publish(message, reply)
         REPLIES.labels("fallback" if fallback else "model").inc()
 
-    async def _answer(self, message: InboundMessage) -> tuple[str, bool]:
+    async def _record(
+        self, message: InboundMessage, reply: str, fallback: bool, ticket_id: str | None
+    ) -> None:
+        sender = Sender(message.sender, message.name)
+        await record_turn(
+            self.broker, message, sender.actor, reply, self.clock.now(), fallback, ticket_id
+        )
+
+    async def _answer(self, message: InboundMessage) -> tuple[str, bool, str | None]:
         sender = Sender(message.sender, message.name, conversation_id=message.conversation_id)
         conversation = await self.conversations.load(message.sender)
-        hint = guess_language(message.text) or conversation.language
+        hint = guess_language(message.content) or conversation.language
         language = await self.executor.language_for(sender, hint)
         outcome = await self.assistant.turn(
             conversation.transcript,
-            message.text[:MODEL_TEXT_LIMIT],
+            message.content[:MODEL_TEXT_LIMIT],
             sender,
             language,
             message.message_id,
@@ -140,7 +157,7 @@ class InboundProcessor:
         if self.stopping:  # the model client is closed: a fallback now would be wrong
             raise ShuttingDown(message.message_id)
         await self.conversations.append(message.sender, outcome.entries, language, self.clock.now())
-        return outcome.reply, outcome.fallback
+        return outcome.reply, outcome.fallback, chosen_ticket(outcome.entries)
 
     async def _tell_ticket_service(self, message: InboundMessage) -> None:
         """For the automatic transitions (resume, reopen, follow-up). Best effort: the
@@ -151,7 +168,7 @@ class InboundProcessor:
         command = {
             "actor": actor,
             "messageId": message.message_id,
-            "text": message.text[:5000],
+            "text": message.content[:5000],
             "receivedAt": message.timestamp.isoformat(),
             **({"conversationId": message.conversation_id} if message.conversation_id else {}),
         }
@@ -164,15 +181,8 @@ class InboundProcessor:
             )
 
     async def _publish(self, message: InboundMessage, reply: str) -> None:
-        await self.broker.declare_queue(OUTBOUND)
-        await self.broker.publish(
-            WhatsAppOutbound(to=message.sender, text=reply, reply_to=message.message_id).model_dump(
-                mode="json", by_alias=True
-            ),
-            queue=OUTBOUND,
-            persist=True,
-            message_id=f"reply-{message.message_id}",
-            content_type="application/json",
-        )
+        outbound = WhatsAppOutbound(to=message.sender, text=reply, reply_to=message.message_id)
+        payload = outbound.model_dump(mode="json", by_alias=True, exclude_none=True)
+        await send_to_queue(self.broker, WHATSAPP_OUTBOUND, payload, reply_id(message.message_id))
         await self.inbound.answered(message.message_id)
         log.info("reply published", extra={"messageId": message.message_id})

@@ -2,12 +2,14 @@
 
 from datetime import timedelta
 from functools import partial
+from typing import Any
 
 from fastapi import APIRouter
 from faststream.rabbit import RabbitRouter
 from starlette.types import ASGIApp
 
-from infra.messaging import publish_event
+from infra.loops import every
+from infra.messaging import WHATSAPP_OUTBOUND, publish_event, send_to_queue
 from infra.mongo import init_documents
 from infra.runtime import Context
 from infra.settings import Settings
@@ -16,11 +18,16 @@ from services.ticket_service.api import build_api
 from services.ticket_service.api_customers import build_customers_router
 from services.ticket_service.api_directory import build_directory_router
 from services.ticket_service.api_edits import build_edit_router
+from services.ticket_service.api_messages import build_messages_router
 from services.ticket_service.api_middleware import RequestLog
 from services.ticket_service.api_sla import build_sla_router
+from services.ticket_service.conversation import Conversations
 from services.ticket_service.documents import DOCUMENT_MODELS
 from services.ticket_service.handlers import build_router
+from services.ticket_service.message_handlers import build_message_router
+from services.ticket_service.messages import MessageStore
 from services.ticket_service.ratelimit import RateLimiter, rate_limiting
+from services.ticket_service.recording import Recorder
 from services.ticket_service.relay import OutboxRelay
 from services.ticket_service.repository import (
     AgentRepository,
@@ -36,7 +43,10 @@ class TicketService:
 
     def __init__(self) -> None:
         self._use_cases: TicketUseCases | None = None
+        self._conversations: Conversations | None = None
+        self._recorder: Recorder | None = None
         self._router = build_router(self.use_cases)
+        self._message_router = build_message_router(self.recorder)
         self.relay: OutboxRelay | None = None
         self._settings: Settings | None = None
         self._limiter: RateLimiter | None = None
@@ -47,8 +57,18 @@ class TicketService:
             raise RuntimeError("ticket service not started")
         return self._use_cases
 
+    def conversations(self) -> Conversations:
+        if self._conversations is None:
+            raise RuntimeError("ticket service not started")
+        return self._conversations
+
+    def recorder(self) -> Recorder:
+        if self._recorder is None:
+            raise RuntimeError("ticket service not started")
+        return self._recorder
+
     def routers(self) -> list[RabbitRouter]:
-        return [self._router]
+        return [self._router, self._message_router]
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -72,6 +92,7 @@ class TicketService:
             build_customers_router(self.use_cases, self.settings, self.limiter),
             build_edit_router(self.use_cases, self.settings, self.limiter),
             build_directory_router(self.use_cases, self.directory, self.settings, self.limiter),
+            build_messages_router(self.conversations, self.use_cases, self.settings, self.limiter),
         ]
 
     def wrap_http(self, app: ASGIApp) -> ASGIApp:
@@ -103,13 +124,44 @@ class TicketService:
         self._directory = AgentDirectory(
             self._use_cases.agents, partial(publish_event, context.broker), context.clock
         )
+        self._conversations = await self._conversation(context, self._use_cases)
+        self._use_cases.settle_responses = self._conversations.settle
+        self._recorder = Recorder(self._conversations)
+
+    @staticmethod
+    async def _conversation(context: Context, use_cases: TicketUseCases) -> Conversations:
+        settings = context.settings
+        store = MessageStore(context.mongo[settings.mongodb_database])
+        await store.ensure_indexes()
+
+        async def send(queue: str, payload: dict[str, Any], message_id: str) -> None:
+            if queue != WHATSAPP_OUTBOUND.name:
+                raise ValueError(f"no outbox route to queue {queue}")
+            await send_to_queue(context.broker, WHATSAPP_OUTBOUND, payload, message_id)
+
+        grace = timedelta(seconds=settings.relay_grace_seconds)
+        relay = OutboxRelay(
+            store.messages,
+            partial(publish_event, context.broker),
+            context.clock,
+            key="_id",
+            send=send,
+            grace=grace,
+        )
+        return Conversations(use_cases, store, relay, grace)
 
     async def started(self, context: Context) -> None:
         relay = self.relay
         assert relay is not None
+        interval = context.settings.relay_sweep_seconds
+        context.spawn("outbox-relay", lambda: relay.run(interval, context.stop))
+        conversations = self.conversations()
         context.spawn(
-            "outbox-relay", lambda: relay.run(context.settings.relay_sweep_seconds, context.stop)
+            "conversation-sweep",
+            lambda: every(interval, context.stop, conversations.sweep, "conversation sweep"),
         )
 
     async def stop(self) -> None:
         self._use_cases = None
+        self._conversations = None
+        self._recorder = None

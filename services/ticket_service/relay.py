@@ -1,85 +1,123 @@
-"""Outbox relay: publishes committed events with publisher confirms, then marks them sent.
+"""Outbox relay: publishes committed entries with publisher confirms, then removes them.
 
-The instance that made a change publishes its events at once; a periodic sweep (and one
-at start-up) takes what a crash or a broker outage left behind, claiming each ticket with
-a lease so two relays never publish the same entries concurrently. Delivery is
-at-least-once across crashes; consumers deduplicate on `eventId`.
+An entry is an event for the `tickets.events` exchange (`routingKey`) or a message for a
+queue (`queue`, e.g. an agent's reply for `whatsapp.outbound`); `onSent` fields are set
+on the document in the same update that removes the entry. The instance that made a
+change publishes its entries at once; a periodic sweep (and one at start-up) takes what a
+crash or a broker outage left behind, claiming each document with a lease so two relays
+never publish the same entries concurrently. Delivery is at-least-once across crashes;
+consumers deduplicate on `eventId` (the AMQP message id).
+
+One relay serves one collection whose documents carry an `outbox` (tickets by
+`ticketId`, conversation messages by `_id`).
 """
 
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 
 from infra.clock import Clock
+from infra.loops import every
 
 log = logging.getLogger(__name__)
 
 Publish = Callable[[str, dict[str, Any], str], Awaitable[None]]
-"""publish(routing_key, payload, event_id): returns once the broker confirmed."""
+"""publish(routing_key or queue, payload, event_id): returns once the broker confirmed."""
 
 
 class OutboxRelay:
     def __init__(
         self,
-        tickets: AsyncCollection[dict[str, Any]],
+        documents: AsyncCollection[dict[str, Any]],
         publish: Publish,
         clock: Clock,
         *,
+        key: str = "ticketId",
+        send: Publish | None = None,
         grace: timedelta = timedelta(seconds=10),
         lease: timedelta = timedelta(seconds=30),
         batch: int = 100,
     ) -> None:
-        self._tickets = tickets
+        self._documents = documents
         self._publish = publish
+        self._send = send
         self._clock = clock
+        self._key = key
         self._grace = grace
         self._lease = lease
         self._batch = batch
 
-    async def publish_now(self, ticket_id: str, entries: list[dict[str, Any]]) -> None:
-        """Publish the events of a change this process just committed."""
+    def claimed_until(self, now: datetime) -> datetime:
+        """The lease a document written with `relayLeaseUntil` already set holds: its
+        writer publishes it, no sweep or replay touches it meanwhile."""
+        return now + self._lease
+
+    async def publish_now(self, key: Any, entries: list[dict[str, Any]]) -> None:
+        """Publish the entries of a change this process just committed."""
         try:
-            await self._deliver(ticket_id, entries)
+            await self._deliver(key, entries)
         except Exception:
             log.warning(
                 "event publish failed; the sweep will retry",
                 exc_info=True,
-                extra={"ticketId": ticket_id},
+                extra=self._about(key),
             )
 
-    async def _deliver(self, ticket_id: str, entries: list[dict[str, Any]]) -> None:
+    async def publish_claimed(self, key: Any, entries: list[dict[str, Any]]) -> None:
+        """Like `publish_now` for a document written already claimed; releases the claim."""
+        try:
+            await self.publish_now(key, entries)
+        finally:
+            await self._release(key)
+
+    async def flush(self, key: Any) -> int:
+        """Publish whatever the document's outbox holds now, if no one else holds it."""
+        return await self._sweep_one(key, timedelta(0))
+
+    async def _deliver(self, key: Any, entries: list[dict[str, Any]]) -> None:
         sent: list[str] = []
+        on_sent: dict[str, Any] = {}
         try:
             for entry in entries:
-                await self._publish(entry["routingKey"], entry["payload"], entry["eventId"])
+                await self._publish_entry(entry)
                 sent.append(entry["eventId"])
+                on_sent |= entry.get("onSent") or {}
         finally:
             if sent:
-                await self._tickets.update_one(
-                    {"ticketId": ticket_id}, {"$pull": {"outbox": {"eventId": {"$in": sent}}}}
-                )
+                update: dict[str, Any] = {"$pull": {"outbox": {"eventId": {"$in": sent}}}}
+                if on_sent:
+                    update["$set"] = on_sent
+                await self._documents.update_one({self._key: key}, update)
+
+    async def _publish_entry(self, entry: dict[str, Any]) -> None:
+        queue = entry.get("queue")
+        if queue is None:
+            await self._publish(entry["routingKey"], entry["payload"], entry["eventId"])
+            return
+        if self._send is None:
+            raise RuntimeError(f"this relay cannot send to queue {queue}")
+        await self._send(queue, entry["payload"], entry["eventId"])
 
     async def sweep(self) -> int:
         """Publish entries older than the grace period; returns how many went out."""
         now = self._clock.now()
-        cursor = self._tickets.find(
-            {"outbox.createdAt": {"$lte": now - self._grace}},
-            {"ticketId": 1, "relayLeaseUntil": 1},
+        cursor = self._documents.find(
+            {"outbox.createdAt": {"$lte": now - self._grace}}, {self._key: 1}
         ).limit(self._batch)
         published = 0
         async for candidate in cursor:
-            published += await self._sweep_one(candidate["ticketId"])
+            published += await self._sweep_one(candidate[self._key], self._grace)
         return published
 
-    async def _sweep_one(self, ticket_id: str) -> int:
+    async def _sweep_one(self, key: Any, grace: timedelta) -> int:
         now = self._clock.now()
-        claimed = await self._tickets.find_one_and_update(
+        claimed = await self._documents.find_one_and_update(
             {
-                "ticketId": ticket_id,
+                self._key: key,
                 "$or": [{"relayLeaseUntil": None}, {"relayLeaseUntil": {"$lte": now}}],
             },
             {"$set": {"relayLeaseUntil": now + self._lease}},
@@ -87,25 +125,21 @@ class OutboxRelay:
         )
         if claimed is None:
             return 0
-        due = [e for e in claimed.get("outbox", []) if e["createdAt"] <= now - self._grace]
+        due = [e for e in claimed.get("outbox", []) if e["createdAt"] <= now - grace]
         try:
-            await self._deliver(ticket_id, due)
+            await self._deliver(key, due)
         finally:
-            await self._tickets.update_one(
-                {"ticketId": ticket_id}, {"$set": {"relayLeaseUntil": None}}
-            )
+            await self._release(key)
         if due:
-            log.info("relay swept events", extra={"ticketId": ticket_id, "count": len(due)})
+            log.info("relay swept entries", extra={**self._about(key), "count": len(due)})
         return len(due)
+
+    def _about(self, key: Any) -> dict[str, str]:
+        return {"ticketId" if self._key == "ticketId" else "documentId": str(key)}
+
+    async def _release(self, key: Any) -> None:
+        await self._documents.update_one({self._key: key}, {"$set": {"relayLeaseUntil": None}})
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
         """Sweep at start-up, then every `interval` seconds until `stop` is set."""
-        while not stop.is_set():
-            try:
-                await self.sweep()
-            except Exception:
-                log.exception("relay sweep failed")
-            try:
-                await asyncio.wait_for(stop.wait(), interval)
-            except TimeoutError:
-                continue
+        await every(interval, stop, self.sweep, "outbox relay")

@@ -36,7 +36,7 @@ CUSTOMERS_PER_WORD = 1000
 """A ticket search word matches the tickets of at most this many customers by phone/name."""
 
 
-def _outbox(events: list[TicketEvent], now: datetime) -> list[Raw]:
+def outbox_entries(events: list[TicketEvent], now: datetime) -> list[Raw]:
     return [
         OutboxEntry(
             event_id=event.event_id,
@@ -103,7 +103,7 @@ class TicketRepository:
         ticket = change.ticket
         document = ticket.model_dump(by_alias=True)
         document["priorityRank"] = _priority_rank(ticket.priority)
-        document["outbox"] = _outbox(change.events, ticket.created_at)
+        document["outbox"] = outbox_entries(change.events, ticket.created_at)
         await self.tickets.insert_one(document)
 
     async def get(self, ticket_id: str) -> Ticket | None:
@@ -119,7 +119,7 @@ class TicketRepository:
         )
         if "priority" in to_set:
             to_set["priorityRank"] = _priority_rank(change.ticket.priority)
-        to_push["outbox"] = {"$each": _outbox(change.events, change.ticket.updated_at)}
+        to_push["outbox"] = {"$each": outbox_entries(change.events, change.ticket.updated_at)}
         result = await self.tickets.update_one(
             {"ticketId": before.ticket_id, "revision": before.revision},
             {"$set": to_set, "$push": to_push},

@@ -7,6 +7,7 @@ conditional update and its events leave through the same outbox as every other c
 import logging
 
 from contracts.commands import RecordSlaBreach
+from contracts.enums import SlaKind
 from contracts.tickets import Ticket
 from services.ticket_service.access import Principal, readable
 from services.ticket_service.domain.breach import SlaExplanation, explain, record_breach
@@ -25,6 +26,8 @@ async def record_sla_breach(use_cases: TicketUseCases, command: RecordSlaBreach)
     a breach the ticket no longer has (responded, paused, resolved, due moved) is refused
     with `invalid_transition` or `conflict`, and the monitor drops its timer.
     """
+    if command.kind is SlaKind.FIRST_RESPONSE and use_cases.settle_responses is not None:
+        await use_cases.settle_responses(command.ticket_id)  # a reply sent but not yet applied
     for _ in range(ATTEMPTS):
         ticket = readable(
             await use_cases.principal(command.actor),

@@ -6,6 +6,7 @@ relay. Errors are the typed domain errors; the edges map them to replies.
 """
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +24,7 @@ from services.ticket_service.access import (
     Principal,
     readable,
 )
+from services.ticket_service.domain import conversation
 from services.ticket_service.domain import operations as ops
 from services.ticket_service.domain.errors import (
     Conflict,
@@ -60,6 +62,8 @@ class TicketUseCases:
     policy: SlaPolicy
     creation_guard: CreationGuard | None = None
     """Rate limits on opening tickets (section 16.3); None only in narrow tests."""
+    settle_responses: Callable[[str], Awaitable[None]] | None = None
+    """Applies a ticket's stored but not yet applied replies (conversation.py)."""
 
     # ---- who is acting -------------------------------------------------------------
 
@@ -300,7 +304,11 @@ class TicketUseCases:
     async def mark_first_response(self, command: cmd.MarkFirstResponse) -> Ticket:
         principal = await self.principal(command.actor)
         ticket = await self._readable(principal, command.ticket_id)
-        return await self._commit(ticket, ops.mark_first_response(ticket, self.clock.now()))
+        now = self.clock.now()
+        at = conversation.response_time(ticket, command.responded_at, now)
+        return await self._commit(
+            ticket, conversation.respond(ticket, principal.ref, at, now, self.policy)
+        )
 
     async def rate(self, command: cmd.RateTicket) -> Ticket:
         principal = await self.principal(command.actor)

@@ -16,6 +16,7 @@ from contracts.events import (
     TicketAssigned,
     TicketCreated,
     TicketEventBase,
+    TicketMessageAdded,
     TicketPriorityEscalated,
     TicketStatusChanged,
     TicketUnassigned,
@@ -111,6 +112,10 @@ def breached(event: SlaBreached) -> Payload:
     }
 
 
+def message(event: TicketMessageAdded) -> Payload:
+    return {"ticketId": event.ticket_id, "message": event.message.to_wire()}
+
+
 Rule = tuple[str, Callable[[Any], Payload], Callable[[Any], tuple[str, ...]]]
 
 PUSHES: dict[str, Rule] = {
@@ -120,6 +125,7 @@ PUSHES: dict[str, Rule] = {
     "ticket.status_changed": ("ticket_status_changed", status_changed, readers),
     "ticket.updated": ("ticket_updated", updated, readers),
     "ticket.priority_escalated": ("ticket_priority_escalated", escalated, readers),
+    "ticket.message_added": ("ticket_message", message, readers),
     "sla.breached": ("sla_breach_alert", breached, breach_readers),
 }
 """Event type -> (Socket.IO event, payload, rooms). Types not listed (internal notes, SLA

@@ -236,14 +236,16 @@ def _updated(ticket: Ticket, now: datetime, changes: dict[str, object], **fields
     return Change(updated, [event])
 
 
-def mark_first_response(ticket: Ticket, now: datetime) -> Change:
-    """Idempotent: the first call records the time and whether the target was met."""
+def mark_first_response(ticket: Ticket, now: datetime, at: datetime | None = None) -> Change:
+    """Idempotent: the first call records the time (`at`, when the response was given,
+    `now` by default) and whether the target was met."""
     if ticket.sla.first_response_at is not None:
         return Change(ticket)
-    sla = sla_math.record_first_response(ticket.sla, now)
-    response_time = sla_math.to_ms(now - ticket.created_at)
+    responded = at or now
+    sla = sla_math.record_first_response(ticket.sla, responded)
+    response_time = sla_math.to_ms(responded - ticket.created_at)
     changes: dict[str, object] = {
-        "firstResponseAt": now.isoformat(),
+        "firstResponseAt": responded.isoformat(),
         "firstResponseMet": sla.first_response_met,
         "firstResponseTime": response_time,
     }
