@@ -21,11 +21,13 @@ from contracts.conversation import (
 )
 from contracts.replies import Pagination
 from infra.settings import Settings
+from services.ticket_service.access import with_visible_key
 from services.ticket_service.api import TicketIdPath, ticket_router
 from services.ticket_service.api_errors import ErrorEnvelope
-from services.ticket_service.api_models import TicketEnvelope
+from services.ticket_service.api_models import TicketEnvelope, etag
 from services.ticket_service.auth_deps import Caller, authentication
 from services.ticket_service.conversation import Conversations
+from services.ticket_service.customers import CustomerDesk
 from services.ticket_service.ratelimit import RateLimiter
 from services.ticket_service.usecases import TicketUseCases
 
@@ -134,7 +136,9 @@ def build_messages_router(
         command = cmd.MarkFirstResponse(
             actor=caller.actor, ticket_id=ticket_id, responded_at=responded_at
         )
-        ticket = await use_cases().mark_first_response(command)
-        return JSONResponse({"success": True, "data": ticket.to_wire()})
+        cases = use_cases()
+        ticket = await cases.mark_first_response(command)
+        data = with_visible_key(caller.actor, await CustomerDesk(cases).one(ticket))
+        return JSONResponse({"success": True, "data": data}, headers=etag(ticket))
 
     return router

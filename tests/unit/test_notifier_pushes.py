@@ -5,6 +5,14 @@ from typing import Any
 
 import pytest
 
+from contracts.conversation import (
+    AuthorType,
+    Delivery,
+    DeliveryStatus,
+    Direction,
+    MessageAuthor,
+    TicketMessage,
+)
 from contracts.enums import ActorType, AgentRole, Priority, SlaKind, TicketStatus
 from contracts.events import (
     Event,
@@ -12,6 +20,7 @@ from contracts.events import (
     SlaWarning,
     TicketAssigned,
     TicketCreated,
+    TicketMessageAdded,
     TicketNoteAdded,
     TicketPriorityEscalated,
     TicketStatusChanged,
@@ -34,6 +43,32 @@ def base(agent: str | None = None, **ticket: Any) -> dict[str, Any]:
         "occurred_at": NOW,
         "ticket_id": "TICKET-2026-000001",
         "ticket": summary("TICKET-2026-000001", assigned_agent=agent, **ticket),
+    }
+
+
+def customer_message() -> TicketMessage:
+    return TicketMessage(
+        id="m1",
+        ticket_id="TICKET-2026-000001",
+        direction=Direction.INBOUND,
+        author=MessageAuthor(type=AuthorType.CUSTOMER, id="cust-1", name="Lucía"),
+        text="Here is the tracking number",
+        created_at=NOW,
+        delivery=Delivery(status=DeliveryStatus.RECEIVED),
+    )
+
+
+def test_a_conversation_message_is_pushed_as_ticket_message_to_the_readers() -> None:
+    push = push_for(TicketMessageAdded(**base("a1"), message=customer_message()))
+    assert push == Push(
+        "ticket_message",
+        ("agent_a1", "admins"),
+        {"ticketId": "TICKET-2026-000001", "message": customer_message().to_wire()},
+    )
+    assert push.payload["message"]["author"] == {  # type: ignore[index]
+        "type": "customer",
+        "id": "cust-1",
+        "name": "Lucía",
     }
 
 
@@ -202,6 +237,7 @@ def about(assignee: str | None) -> list[Event]:
             **base(assignee), old_priority=Priority.LOW, new_priority=Priority.HIGH, reason="r"
         ),
         breach(assignee),
+        TicketMessageAdded(**base(assignee), message=customer_message()),
     ]
     if assignee is None:
         events.append(TicketUnassigned(**base(), previous_agent_id="a2"))
