@@ -48,12 +48,15 @@ class DeliveryStatus(StrEnum):
 AttachmentType = Literal["image", "document", "audio", "video", "sticker", "location"]
 
 
-def _url_with(schemes: frozenset[str]) -> AfterValidator:
+def _url_with(schemes: frozenset[str], *, local_paths: bool = False) -> AfterValidator:
     def check(url: str) -> str:
         parts = urlsplit(url)
-        if parts.scheme.lower() not in schemes:
+        scheme = parts.scheme.lower()
+        if local_paths and not scheme and not parts.netloc and url.startswith("/api/"):
+            return url
+        if scheme not in schemes:
             raise ValueError(f"url must use {' or '.join(sorted(schemes))}")
-        if parts.scheme.lower() in ("http", "https") and not parts.netloc:
+        if scheme in ("http", "https") and not parts.netloc:
             raise ValueError("url must name a host")
         return url
 
@@ -65,8 +68,13 @@ HttpUrlText = Annotated[
 ]
 MediaUrlText = Annotated[
     str,
-    Field(min_length=5, max_length=2048, description="http(s), or a geo: URI for a location"),
-    _url_with(frozenset({"http", "https", "geo"})),
+    Field(
+        min_length=5,
+        max_length=2048,
+        description="http(s); a geo: URI for a location; or a path on this API (`/api/...`, "
+        "e.g. the WhatsApp channel's media route)",
+    ),
+    _url_with(frozenset({"http", "https", "geo"}), local_paths=True),
 ]
 
 
@@ -84,6 +92,7 @@ class MessageAttachment(StoredModel):
     filename: str | None = None
     size: int | None = Field(default=None, description="Bytes, when the channel said")
     mime_type: str | None = None
+    media_id: str | None = Field(default=None, description="The channel's media id")
 
 
 class MessageAuthor(StoredModel):
@@ -137,9 +146,10 @@ class ListMessages(WireModel):
 class RecordedAttachment(WireModel):
     url: MediaUrlText
     type: AttachmentType
-    filename: str | None = Field(default=None, max_length=255)
+    filename: str | None = Field(default=None, max_length=500)
     size: int | None = Field(default=None, ge=0)
     mime_type: str | None = Field(default=None, max_length=255)
+    media_id: str | None = Field(default=None, max_length=200)
 
 
 class RecordedMessage(WireModel):

@@ -145,11 +145,11 @@ class InboundProcessor:
     async def _answer(self, message: InboundMessage) -> tuple[str, bool, str | None]:
         sender = Sender(message.sender, message.name, conversation_id=message.conversation_id)
         conversation = await self.conversations.load(message.sender)
-        hint = guess_language(message.content) or conversation.language
+        hint = guess_language(message.text) or conversation.language
         language = await self.executor.language_for(sender, hint)
         outcome = await self.assistant.turn(
             conversation.transcript,
-            message.content[:MODEL_TEXT_LIMIT],
+            message.text[:MODEL_TEXT_LIMIT],
             sender,
             language,
             message.message_id,
@@ -168,7 +168,7 @@ class InboundProcessor:
         command = {
             "actor": actor,
             "messageId": message.message_id,
-            "text": message.content[:5000],
+            "text": message.text[:5000],
             "receivedAt": message.timestamp.isoformat(),
             **({"conversationId": message.conversation_id} if message.conversation_id else {}),
         }

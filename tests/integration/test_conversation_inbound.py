@@ -70,7 +70,7 @@ class Support:
             f"/api/v2/tickets/{ticket_id}/messages", params=query, headers=self.auth(agent)
         )
 
-    async def send(self, text: str, media: dict[str, Any] | None = None) -> str:
+    async def send(self, text: str, attachments: list[dict[str, Any]] | None = None) -> str:
         message_id = f"wamid.{uuid.uuid4().hex}"
         body = {
             "messageId": message_id,
@@ -78,7 +78,7 @@ class Support:
             "name": "Lucía",
             "text": text,
             "timestamp": datetime.now(UTC).isoformat(),
-            **({"media": media} if media else {}),
+            **({"attachments": attachments} if attachments else {}),
         }
         await self.side.broker.publish(
             json.dumps(body).encode(), queue=names.WHATSAPP_INBOUND, persist=True
@@ -174,46 +174,44 @@ async def test_inbound_media_becomes_message_and_ticket_attachments(
     endpoints: Endpoints, database: str, model: FakeOpenAI
 ) -> None:
     model.add(Say("Recibido, gracias."), Say("Anotado."))
-    photo = {
-        "type": "image",
-        "url": "https://media.example.com/wa/photo-1.jpg",
-        "mimeType": "image/jpeg",
-        "filename": "parcel.jpg",
-        "size": 48213,
+    photo = {"type": "image", "mediaId": "media-1", "mimeType": "image/jpeg", "sha256": "ab"}
+    place = {
+        "type": "location",
+        "location": {"latitude": 40.4168, "longitude": -3.7038, "name": "Sol"},
     }
-    place = {"type": "location", "latitude": 40.4168, "longitude": -3.7038, "name": "Sol"}
     async with support(endpoints, database, model) as s:
         ana = await make_agent("Ana")
         ticket_id = await s.open_ticket(ana)
-        first = await s.send("", media=photo)
+        first = await s.send("[image]", [photo])
         await s.side.reply_to(first)
-        second = await s.send("Estoy aquí", media=place)
+        second = await s.send("Estoy aquí", [place])
         await s.side.reply_to(second)
         stored = await messages_of(endpoints, database, ticket_id, 4)
         ticket = (await s.api.get(f"/api/v2/tickets/{ticket_id}", headers=s.auth(ana))).json()[
             "data"
         ]
-    prompt = json.dumps(model.bodies("responses")[0])
+        listed = (await s.messages(ana, ticket_id)).json()["data"]
 
     image, _, location, _ = stored
-    assert image["text"] == ""
+    assert image["text"] == "[image]"
     assert image["attachments"] == [
         {
-            "url": photo["url"],
+            "url": "/api/v2/whatsapp/media/media-1",
             "type": "image",
-            "filename": "parcel.jpg",
-            "size": 48213,
+            "filename": None,
+            "size": None,
             "mimeType": "image/jpeg",
+            "mediaId": "media-1",
         }
     ]
+    assert listed[0]["attachments"] == image["attachments"]
     assert location["text"] == "Estoy aquí"
     assert location["attachments"][0]["url"] == "geo:40.4168,-3.7038"
     assert location["attachments"][0]["filename"] == "Sol"
-    assert "[image: parcel.jpg]" in prompt  # what the model was told about the photo
     on_ticket = ticket["attachments"]
-    assert [(a["url"], a["type"], a["size"]) for a in on_ticket] == [
-        (photo["url"], "image", 48213),
-        ("geo:40.4168,-3.7038", "location", None),
+    assert [(a["url"], a["type"]) for a in on_ticket] == [
+        ("/api/v2/whatsapp/media/media-1", "image"),
+        ("geo:40.4168,-3.7038", "location"),
     ]
     assert on_ticket[0]["messageId"] == image["_id"]
     assert on_ticket[0]["uploadedByType"] == "Customer"

@@ -13,6 +13,7 @@ from contracts.conversation import (
     Direction,
     MessageAttachment,
     MessageAuthor,
+    RecordedAttachment,
     RecordedMessage,
     RecordMessages,
     ReplyToCustomer,
@@ -135,21 +136,6 @@ def test_a_reply_takes_http_attachments_and_bounded_text_only() -> None:
             ReplyToCustomer.model_validate({**base, **bad})
 
 
-def test_old_inbound_payloads_stay_valid_and_media_needs_its_parts() -> None:
-    old = {"messageId": "w1", "from": "+34600000001", "text": "Hola", "timestamp": "2026-01-01"}
-    assert WhatsAppInbound.model_validate(old).media is None
-    no_text = {**old, "text": ""}
-    with pytest.raises(ValidationError):
-        WhatsAppInbound.model_validate(no_text)
-    with pytest.raises(ValidationError):
-        WhatsAppInbound.model_validate({**no_text, "media": {"type": "image"}})
-    with pytest.raises(ValidationError):
-        WhatsAppInbound.model_validate({**no_text, "media": {"type": "location", "latitude": 1}})
-    place = {"type": "location", "latitude": 1.5, "longitude": 2, "name": "Sol"}
-    located = WhatsAppInbound.model_validate({**no_text, "media": place})
-    assert located.content == "[location geo:1.5,2.0: Sol]"
-
-
 def test_the_chosen_ticket_is_the_last_successful_tool_output_naming_one() -> None:
     def output(body: object) -> FunctionOutput:
         return FunctionOutput(call_id="c", output=json.dumps(body))
@@ -165,14 +151,27 @@ def test_the_chosen_ticket_is_the_last_successful_tool_output_naming_one() -> No
     assert chosen_ticket([UserMessage(text="hola")]) is None
 
 
-def test_a_turn_becomes_a_record_of_both_messages() -> None:
+def test_a_turn_becomes_a_record_of_both_messages_with_the_media_it_carried() -> None:
     inbound = WhatsAppInbound.model_validate(
         {
             "messageId": "w1",
             "from": "+34600000001",
-            "text": "",
+            "text": "Factura",
             "timestamp": "2026-01-01T10:00:00+01:00",
-            "media": {"type": "document", "url": "https://m.example/f.pdf", "caption": "Factura"},
+            "attachments": [
+                {
+                    "type": "document",
+                    "mediaId": "12/34",
+                    "mimeType": "application/pdf",
+                    "filename": "f.pdf",
+                    "caption": "Factura",
+                },
+                {
+                    "type": "location",
+                    "location": {"latitude": 40.4, "longitude": -3.7, "name": "Sol"},
+                },
+                {"type": "contacts", "contacts": [{"name": "Ana", "phones": ["+34611"]}]},
+            ],
         }
     )
     actor = {"type": "Customer", "phone": "+34600000001"}
@@ -180,13 +179,26 @@ def test_a_turn_becomes_a_record_of_both_messages() -> None:
     record = turn_record(inbound, actor, "Gracias", replied, ticket_id=None, fallback=True)
     command = RecordMessages.model_validate(record)
     first, reply = command.messages
-    assert (first.message_id, first.text, first.attachments[0].type) == (
-        "w1",
-        "Factura",
-        "document",
+    assert (first.message_id, first.text) == ("w1", "Factura")
+    document, place = first.attachments
+    assert document.url == "/api/v2/whatsapp/media/12%2F34"
+    assert (document.media_id, document.filename, document.mime_type) == (
+        "12/34",
+        "f.pdf",
+        "application/pdf",
     )
+    assert (place.url, place.type, place.filename) == ("geo:40.4,-3.7", "location", "Sol")
     assert (reply.message_id, reply.reply_to, reply.sent_at) == ("reply-w1", "w1", replied)
     assert command.if_no_ticket == "open_for_human"
+
+
+def test_recorded_attachment_urls_are_web_geo_or_this_apis_paths() -> None:
+    base = {"type": "image"}
+    for good in ("https://m.example/a.jpg", "geo:1,2", "/api/v2/whatsapp/media/1"):
+        RecordedAttachment.model_validate({**base, "url": good})
+    for bad in ("ftp://m/a", "javascript:alert(1)", "//evil.example/a", "/etc/passwd", "a.jpg"):
+        with pytest.raises(ValidationError):
+            RecordedAttachment.model_validate({**base, "url": bad})
 
 
 def test_recorded_messages_pair_direction_and_author() -> None:

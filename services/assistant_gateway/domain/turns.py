@@ -4,9 +4,10 @@ worked on, and the messages to record there. Pure."""
 import json
 from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
-from contracts.conversation import AuthorType, Direction, RecordMessages
-from contracts.whatsapp import WhatsAppInbound, WhatsAppMedia
+from contracts.conversation import MAX_ATTACHMENTS, AuthorType, Direction, RecordMessages
+from contracts.whatsapp import WhatsAppAttachment, WhatsAppInbound
 from services.assistant_gateway.domain.transcript import Entry, FunctionOutput
 
 
@@ -30,14 +31,25 @@ def reply_id(inbound_id: str) -> str:
     return f"reply-{inbound_id}"
 
 
-def _attachment(media: WhatsAppMedia) -> dict[str, Any]:
-    location = media.type == "location"
+MEDIA_ROUTE = "/api/v2/whatsapp/media/{media_id}"
+"""Where an agent fetches a media id's bytes (the WhatsApp channel's route)."""
+
+
+def _attachment(part: WhatsAppAttachment) -> dict[str, Any] | None:
+    """A file or a location as a conversation attachment; shared contacts stay in the
+    message's text (there is nothing to fetch)."""
+    if part.location is not None:
+        where = part.location
+        url = f"geo:{where.latitude},{where.longitude}"
+        return {"url": url, "type": "location", "filename": where.name or where.address}
+    if part.media_id is None or part.type == "contacts":
+        return None
     return {
-        "url": media.location_uri if location else media.url,
-        "type": media.type,
-        "filename": (media.name or media.address) if location else media.filename,
-        "size": media.size,
-        "mimeType": media.mime_type,
+        "url": MEDIA_ROUTE.format(media_id=quote(part.media_id, safe="")),
+        "type": part.type,
+        "filename": part.filename,
+        "mimeType": part.mime_type,
+        "mediaId": part.media_id,
     }
 
 
@@ -52,13 +64,13 @@ def turn_record(
 ) -> dict[str, Any]:
     """The `tickets.v1.record_messages` command for one answered message: the customer's
     message and the reply; a fallback asks for a ticket a person will see."""
-    media = message.media
+    parts = [_attachment(part) for part in message.attachments]
     inbound = {
         "messageId": message.message_id,
         "direction": Direction.INBOUND,
         "authorType": AuthorType.CUSTOMER,
-        "text": message.text or (media.caption if media and media.caption else ""),
-        "attachments": [_attachment(media)] if media else [],
+        "text": message.text,
+        "attachments": [part for part in parts if part is not None][:MAX_ATTACHMENTS],
         "sentAt": message.timestamp,
     }
     outbound = {
