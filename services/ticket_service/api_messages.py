@@ -125,6 +125,7 @@ def build_messages_router(
     @router.post(
         "/{ticketId}/first-response",
         response_model=TicketEnvelope,
+        responses={409: {"model": ErrorEnvelope, "description": "A concurrent change won"}},
         summary="Record a response made outside the system",
     )
     async def first_response(

@@ -345,7 +345,7 @@ async def test_the_openapi_document_describes_every_route_body_and_error(
         for method, operation in methods.items()
     }
     writes = {"POST", "PUT", "PATCH"}
-    assert len(operations) == 12
+    assert len(operations) == 15
     for name, operation in operations.items():
         assert operation.get("summary"), name
         assert operation.get("description"), name
@@ -355,6 +355,7 @@ async def test_the_openapi_document_describes_every_route_body_and_error(
             assert content["schema"]["$ref"] == envelope, (name, status)
         assert "security" in operation or "security" in schema, name
     bodies = {"NewTicket", "AssignBody", "UnassignBody", "StatusBody", "NoteBody", "EditBody"}
+    bodies |= {"ReplyBody", "ResponseBody"}
     for body in bodies:
         assert schema["components"]["schemas"][body]["additionalProperties"] is False, body
 
