@@ -21,7 +21,7 @@ from contracts.enums import Category, Channel, Priority, TicketStatus
 from contracts.replies import Pagination
 from contracts.tickets import Ticket
 from services.ticket_service.customers import CustomerRef
-from services.ticket_service.statistics import TicketStatistics
+from services.ticket_service.statistics import TicketStatistics, TimeZoneName
 
 
 class NewTicket(WireModel):
@@ -119,6 +119,7 @@ class ListQuery(WireModel):
 class RangeQuery(WireModel):
     created_from: cmd.Moment | None = Field(default=None, description="ISO 8601 with offset")
     created_to: cmd.Moment | None = Field(default=None, description="ISO 8601 with offset")
+    timezone: TimeZoneName = "UTC"
 
     @model_validator(mode="after")
     def _ordered(self) -> "RangeQuery":

@@ -1,7 +1,8 @@
 """Ticket statistics over a createdAt range, computed by one Mongo aggregation.
 
 Mongo groups the tickets by (status, priority, category, resolvedBy) and sums what every
-figure needs; `fold` combines those partial sums into the report. Sums and counts add up
+figure needs, and (in the same `$facet`) counts the tickets created each day in the
+query's time zone; `fold` combines those partial sums into the report. Sums and counts add up
 exactly, so every average and rate is the one a pass over the raw tickets would give.
 Times are milliseconds (the unit of the ticket's own `firstResponseTime` and
 `resolutionTime`); rates are percentages rounded to two decimals.
@@ -9,9 +10,11 @@ Times are milliseconds (the unit of the ticket's own `firstResponseTime` and
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from datetime import date, timedelta
+from typing import Annotated, Any, Protocol
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, Field, model_validator
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 from pymongo.asynchronous.collection import AsyncCollection
 
 from contracts.actors import Actor
@@ -21,8 +24,24 @@ from contracts.enums import Category, Priority, TicketStatus
 from services.ticket_service.documents import Agent
 
 
+def _known_zone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError) as error:
+        raise ValueError("not a time zone name like Europe/Madrid or UTC") from error
+    return name
+
+
+TimeZoneName = Annotated[
+    str,
+    Field(max_length=64, description="IANA time zone the days of `ticketsPerDay` are cut in"),
+    AfterValidator(_known_zone),
+]
+
+
 class StatisticsQuery(WireModel):
     actor: Actor
+    timezone: TimeZoneName = "UTC"
     created_from: Moment | None = Field(
         default=None, description="Only tickets created at or after this moment"
     )
@@ -81,8 +100,34 @@ class Range(WireModel):
     created_to: AwareDatetime | None
 
 
-class TicketStatistics(WireModel):
+class DayCount(WireModel):
+    date: str = Field(description="YYYY-MM-DD in the query's time zone")
+    count: int = Field(description="Tickets created that day")
+
+
+class SeedFigures(WireModel):
+    """The customer's plan's dashboard keys (its `getTicketStatistics`), beside ours."""
+
+    new: int
+    open: int
+    in_progress: int
+    pending_customer: int
+    resolved: int
+    closed: int
+    cancelled: int
+    reopened: int
+    avg_first_response_time: float | None = Field(
+        description="Milliseconds; 0 when no ticket matches, null when none has one yet"
+    )
+    avg_resolution_time: float | None = Field(
+        description="Milliseconds; 0 when no ticket matches, null when none has one yet"
+    )
+    sla_breaches: int = Field(description="Tickets whose first response or resolution missed")
+
+
+class TicketStatistics(SeedFigures):
     range: Range
+    timezone: str
     total: int
     by_status: dict[TicketStatus, int]
     first_response_time: TimeAverages
@@ -91,6 +136,9 @@ class TicketStatistics(WireModel):
     reopen_rate: ReopenFigures
     satisfaction: Satisfaction
     agents: list[AgentFigures]
+    tickets_per_day: list[DayCount] = Field(
+        description="Oldest first; days without tickets between the first and the last are 0"
+    )
 
 
 def _present(path: str) -> dict[str, Any]:
@@ -121,14 +169,35 @@ _SUMS: dict[str, Any] = {
     "resolvedEver": {"$sum": {"$cond": [_RESOLVED_EVER, 1, 0]}},
     "csatSum": {"$sum": "$customerSatisfaction.rating"},
     "csatCount": {"$sum": _present("$customerSatisfaction.rating")},
+    "breached": {
+        "$sum": {
+            "$cond": [
+                {
+                    "$or": [
+                        {"$eq": ["$sla.firstResponseMet", False]},
+                        {"$eq": ["$sla.resolutionMet", False]},
+                    ]
+                },
+                1,
+                0,
+            ]
+        }
+    },
 }
 
 
-def pipeline(match: dict[str, Any]) -> list[dict[str, Any]]:
+def pipeline(match: dict[str, Any], timezone: str = "UTC") -> list[dict[str, Any]]:
+    """One aggregation: the partial sums by group, and the tickets created each day."""
     key = {"status": "$status", "priority": "$priority", "category": "$category"}
+    day = {"$dateToString": {"format": "%Y-%m-%d", "date": "$createdAt", "timezone": timezone}}
     return [
         {"$match": match},
-        {"$group": {"_id": {**key, "resolvedBy": "$resolvedBy"}, **_SUMS}},
+        {
+            "$facet": {
+                "groups": [{"$group": {"_id": {**key, "resolvedBy": "$resolvedBy"}, **_SUMS}}],
+                "perDay": [{"$group": {"_id": day, "count": {"$sum": 1}}}],
+            }
+        },
     ]
 
 
@@ -188,14 +257,47 @@ def _averages(rows: Sequence[Mapping[str, Any]], total: str, count: str) -> Time
     )
 
 
+def _seed_average(sums: Sums, total: str, count: str) -> float | None:
+    """The plan's `$avg`, with its fallback of 0 when nothing matched at all."""
+    return sums.average(total, count) if sums["tickets"] else 0
+
+
+def seed_figures(rows: Sequence[Mapping[str, Any]]) -> SeedFigures:
+    overall = Sums.of(rows)
+    by_status = _grouped(rows, "status")
+    counts = {str(s): int(by_status.get(s, Sums())["tickets"]) for s in TicketStatus}
+    return SeedFigures(
+        **counts,
+        avg_first_response_time=_seed_average(overall, "frSum", "frCount"),
+        avg_resolution_time=_seed_average(overall, "resSum", "resCount"),
+        sla_breaches=int(overall["breached"]),
+    )
+
+
+def per_day(rows: Iterable[Mapping[str, Any]]) -> list[DayCount]:
+    """Every day from the first to the last with tickets, quiet days as 0."""
+    counts = {date.fromisoformat(str(row["_id"])): int(row["count"]) for row in rows}
+    if not counts:
+        return []
+    first, last = min(counts), max(counts)
+    days = (first + timedelta(days=n) for n in range((last - first).days + 1))
+    return [DayCount(date=day.isoformat(), count=counts.get(day, 0)) for day in days]
+
+
 def fold(
-    rows: Sequence[Mapping[str, Any]], query: StatisticsQuery, names: Mapping[str, str | None]
+    rows: Sequence[Mapping[str, Any]],
+    query: StatisticsQuery,
+    names: Mapping[str, str | None],
+    days: Sequence[Mapping[str, Any]] = (),
 ) -> TicketStatistics:
     overall = Sums.of(rows)
     by_status = _grouped(rows, "status")
     by_agent = _grouped(rows, "resolvedBy")
     return TicketStatistics(
+        **seed_figures(rows).model_dump(),
         range=Range(created_from=query.created_from, created_to=query.created_to),
+        timezone=query.timezone,
+        tickets_per_day=per_day(days),
         total=int(overall["tickets"]),
         by_status={s: int(by_status.get(s, Sums())["tickets"]) for s in TicketStatus},
         first_response_time=_averages(rows, "frSum", "frCount"),
@@ -246,10 +348,11 @@ async def compute(
     query: StatisticsQuery,
     scope: dict[str, Any],
 ) -> TicketStatistics:
-    cursor = await tickets.aggregate(pipeline(match_for(query, scope)))
-    rows: list[dict[str, Any]] = await cursor.to_list()
+    cursor = await tickets.aggregate(pipeline(match_for(query, scope), query.timezone))
+    [facets] = await cursor.to_list()
+    rows: list[dict[str, Any]] = facets["groups"]
     names: dict[str, str | None] = {}
     for agent_id in {str(r["_id"]["resolvedBy"]) for r in rows if r["_id"].get("resolvedBy")}:
         agent = await agents.get(agent_id)
         names[agent_id] = agent.name if agent else None
-    return fold(rows, query, names)
+    return fold(rows, query, names, facets["perDay"])

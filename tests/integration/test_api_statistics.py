@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from statistics import mean
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -95,7 +96,45 @@ def _final_status(seed: Seed) -> str:
     return "in_progress" if seed.agent else "new"
 
 
-def expected(plan: list[Seed], agents: dict[str, str]) -> dict[str, Any]:
+def _breached(seed: Seed) -> bool:
+    """First response late, or resolved late with the verdict standing (a reopen drops it)."""
+    late_response = (seed.first_response or 0) > FIRST_RESPONSE_TARGET[seed.priority]
+    judged = seed.resolved is not None and seed.then != "reopened"
+    return late_response or (judged and (seed.resolved or 0) > RESOLUTION_TARGET[seed.priority])
+
+
+def _per_day(created: list[datetime], zone: str) -> list[dict[str, Any]]:
+    days = [moment.astimezone(ZoneInfo(zone)).date() for moment in created]
+    first, last = min(days), max(days)
+    span = [first + timedelta(days=n) for n in range((last - first).days + 1)]
+    return [{"date": day.isoformat(), "count": days.count(day)} for day in span]
+
+
+def seed_keys(plan: list[Seed], created: list[datetime], zone: str = "UTC") -> dict[str, Any]:
+    """The customer's plan's keys, worked out from the plan like its `$group` would."""
+    statuses = [_final_status(s) for s in plan]
+    responses = [s.first_response * MINUTE_MS for s in plan if s.first_response is not None]
+    resolutions = [s.resolved * MINUTE_MS for s in plan if s.resolved is not None]
+    return {
+        "new": statuses.count("new"),
+        "open": statuses.count("open"),
+        "inProgress": statuses.count("in_progress"),
+        "pendingCustomer": statuses.count("pending_customer"),
+        "resolved": statuses.count("resolved"),
+        "closed": statuses.count("closed"),
+        "cancelled": statuses.count("cancelled"),
+        "reopened": statuses.count("reopened"),
+        "avgFirstResponseTime": _avg(responses) if plan else 0,
+        "avgResolutionTime": _avg(resolutions) if plan else 0,
+        "slaBreaches": sum(_breached(s) for s in plan),
+        "timezone": zone,
+        "ticketsPerDay": _per_day(created, zone) if plan else [],
+    }
+
+
+def expected(
+    plan: list[Seed], agents: dict[str, str], created: list[datetime], zone: str = "UTC"
+) -> dict[str, Any]:
     """The report, worked out from the plan with plain arithmetic."""
 
     def times(attribute: str, keep: Any = lambda _: True) -> list[float]:
@@ -139,6 +178,7 @@ def expected(plan: list[Seed], agents: dict[str, str]) -> dict[str, Any]:
             }
         )
     return {
+        **seed_keys(plan, created, zone),
         "total": len(plan),
         "byStatus": {s: sum(_final_status(x) == s for x in plan) for s in TicketStatus},
         "firstResponseTime": averages("first_response"),
@@ -189,6 +229,19 @@ async def test_statistics_match_the_figures_worked_out_from_the_seed(
             "/api/v2/tickets/statistics", headers=bearer(settings, agents["ana"], now=clock.now())
         )
         by_service = await api.get("/api/v2/tickets/statistics", headers=SERVICE)
+        far_west = await api.get(
+            "/api/v2/tickets/statistics",
+            params={"timezone": "America/Anchorage"},
+            headers=as_boss,
+        )
+        nowhere = await api.get(
+            "/api/v2/tickets/statistics", params={"timezone": "Mars/Olympus"}, headers=as_boss
+        )
+        nothing = await api.get(
+            "/api/v2/tickets/statistics",
+            params={"createdFrom": (clock.now() + timedelta(days=1)).isoformat()},
+            headers=as_boss,
+        )
         backwards = await api.get(
             "/api/v2/tickets/statistics",
             params={"createdFrom": starts[5].isoformat(), "createdTo": starts[0].isoformat()},
@@ -196,11 +249,20 @@ async def test_statistics_match_the_figures_worked_out_from_the_seed(
         )
     report = everything.json()["data"]
     assert report.pop("range") == {"createdFrom": None, "createdTo": None}
-    assert report == expected(PLAN, agents)
+    assert report == expected(PLAN, agents, starts)
     assert later_half.json()["data"]["total"] == 3
     later = later_half.json()["data"]
     later.pop("range")
-    assert later == expected(PLAN[3:], agents)
+    assert later == expected(PLAN[3:], agents, starts[3:])
+    west = far_west.json()["data"]
+    west.pop("range")
+    assert west == expected(PLAN, agents, starts, "America/Anchorage")
+    assert west["ticketsPerDay"][0]["date"] == "2026-02-01"  # 08:00 UTC is 23:00 the day before
+    assert "timezone" in nowhere.json()["error"]
+    assert nowhere.status_code == 422
+    empty = nothing.json()["data"]
+    assert (empty["total"], empty["avgFirstResponseTime"], empty["slaBreaches"]) == (0, 0, 0)
+    assert empty["ticketsPerDay"] == []
     assert anas_view.json()["data"]["total"] == 3  # her two tickets and the unassigned one
     assert by_service.json()["data"]["total"] == len(PLAN)
     assert backwards.status_code == 422

@@ -61,3 +61,33 @@ def test_the_match_combines_the_range_and_the_callers_scope() -> None:
     scope = {"assignedAgent": {"$in": [None, "a1"]}}
     assert match_for(QUERY, {}) == {}
     assert match_for(QUERY, scope) == {"$and": [scope]}
+
+
+def test_the_plans_keys_count_statuses_and_breaches_and_average_like_its_group() -> None:
+    rows = [
+        row("in_progress", "high", "billing", None, tickets=2, frSum=600, frCount=2, breached=1),
+        row("resolved", "low", "sales", "a1", tickets=1, resSum=90, resCount=1, breached=1),
+        row("new", "low", "sales", None, tickets=3),
+    ]
+    report = fold(rows, QUERY, {"a1": "Ana"})
+    assert (report.new, report.in_progress, report.resolved, report.open) == (3, 2, 1, 0)
+    assert report.avg_first_response_time == 300
+    assert report.avg_resolution_time == 90
+    assert report.sla_breaches == 2
+    untimed = fold([row("new", "low", "sales", None, tickets=1)], QUERY, {})
+    assert untimed.avg_first_response_time is None  # tickets, none answered: $avg is null
+    nothing = fold([], QUERY, {})
+    assert (nothing.avg_first_response_time, nothing.avg_resolution_time) == (0, 0)
+    wire = report.to_wire()
+    assert {"inProgress", "pendingCustomer", "avgFirstResponseTime", "slaBreaches"} <= set(wire)
+
+
+def test_tickets_per_day_fill_quiet_days_between_the_first_and_the_last() -> None:
+    days = [{"_id": "2026-03-02", "count": 4}, {"_id": "2026-02-27", "count": 1}]
+    report = fold([], QUERY, {}, days)
+    assert [(d.date, d.count) for d in report.tickets_per_day] == [
+        ("2026-02-27", 1),
+        ("2026-02-28", 0),
+        ("2026-03-01", 0),
+        ("2026-03-02", 4),
+    ]
