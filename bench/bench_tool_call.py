@@ -28,7 +28,6 @@ from faststream.rabbit.annotations import RabbitMessage
 
 from contracts import names
 from infra.logging import configure_logging
-from infra.messaging import raw_body
 from infra.mongo import MongoClient, connect
 from infra.runtime import Runtime
 from infra.settings import Settings
@@ -73,11 +72,16 @@ async def _timed(
     return samples
 
 
+async def _raw_body(message: RabbitMessage) -> bytes:
+    """The floor parses nothing."""
+    return message.body
+
+
 async def _bare_rpc(rabbit_url: str, iterations: int, deadline: float) -> list[float]:
     broker = RabbitBroker(rabbit_url, logger=None)
     queue = RabbitQueue(f"bench.echo.{uuid.uuid4().hex[:8]}", auto_delete=True)
 
-    @broker.subscriber(queue, decoder=raw_body)
+    @broker.subscriber(queue, decoder=_raw_body)
     async def echo(message: RabbitMessage) -> dict[str, object]:
         return {"ok": True, "data": len(message.body)}
 

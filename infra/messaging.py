@@ -1,17 +1,29 @@
 """RabbitMQ plumbing shared by the services: the broker, the names it declares, and a
-typed request helper for request/reply queues."""
+typed request helper for request/reply queues.
 
-import json
+Every queue a service consumes durably is a quorum queue: the broker counts each
+message's deliveries (`x-delivery-count`, crashes included), which is what lets the
+inbox (`infra/inbox.py`) set a poison message aside instead of looping on it, and it
+keeps every message on disk, whatever its delivery mode.
+"""
+
 import logging
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-from faststream.rabbit import ExchangeType, RabbitBroker, RabbitExchange, RabbitQueue
-from faststream.rabbit.annotations import RabbitMessage
+from faststream.rabbit import (
+    Channel,
+    ExchangeType,
+    QueueType,
+    RabbitBroker,
+    RabbitExchange,
+    RabbitQueue,
+)
 
 from contracts import names
-from contracts.enums import ErrorCode
-from contracts.replies import ErrorBody, ErrorReply
+from infra.inbox import DeliveryPolicy, Inbox, error_reply
+from infra.settings import MessagingSettings
+
+__all__ = ["error_reply"]
 
 log = logging.getLogger(__name__)
 
@@ -20,23 +32,41 @@ DEAD_LETTERS = RabbitExchange(names.DEAD_LETTER_EXCHANGE, type=ExchangeType.FANO
 WHATSAPP_OUTBOUND = RabbitQueue(names.WHATSAPP_OUTBOUND, durable=True)
 
 
-def command_queue(name: str) -> RabbitQueue:
-    """A durable request/reply queue whose unparseable messages go to the dead letters."""
+def durable_queue(name: str, routing_key: str = "") -> RabbitQueue:
+    """A quorum queue whose messages the broker dead-letters when it must drop them."""
     return RabbitQueue(
         name,
+        queue_type=QueueType.QUORUM,
         durable=True,
+        routing_key=routing_key,
         arguments={"x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE},
     )
 
 
-def make_broker(url: str, graceful_timeout: float | None = 15.0) -> RabbitBroker:
-    """`graceful_timeout`: how long `stop()` waits for messages being handled."""
-    return RabbitBroker(
+def command_queue(name: str) -> RabbitQueue:
+    """A durable request/reply queue (`tickets.v1.*`, `assistant.v1.tool_calls`)."""
+    return durable_queue(name)
+
+
+def make_broker(
+    url: str, messaging: MessagingSettings | None = None, graceful_timeout: float | None = 15.0
+) -> RabbitBroker:
+    """The broker every service runs on: each consumer gets `messaging.prefetch` messages
+    at a time and the inbox's checks (delivery limit, JSON object body, dead letters).
+    `graceful_timeout`: how long `stop()` waits for messages being handled."""
+    messaging = messaging or MessagingSettings()
+    inbox = Inbox(DeliveryPolicy(messaging.max_body_bytes, messaging.delivery_limit))
+    broker = RabbitBroker(
         url,
         logger=logging.getLogger("broker"),
         log_level=logging.DEBUG,
+        default_channel=Channel(prefetch_count=messaging.prefetch),
+        decoder=inbox.decode,
+        middlewares=[inbox.middleware],
         graceful_timeout=graceful_timeout,
     )
+    inbox.attach(broker)
+    return broker
 
 
 async def declare_topology(broker: RabbitBroker) -> None:
@@ -45,25 +75,6 @@ async def declare_topology(broker: RabbitBroker) -> None:
     dead_letters = await broker.declare_exchange(DEAD_LETTERS)
     queue = await broker.declare_queue(RabbitQueue(names.DEAD_LETTER_QUEUE, durable=True))
     await queue.bind(dead_letters)
-
-
-def error_reply(
-    code: ErrorCode, message: str, details: list[dict[str, Any]] | None = None
-) -> dict[str, Any]:
-    return ErrorReply(error=ErrorBody(code=code, message=message, details=details)).model_dump(
-        mode="json", exclude_none=True
-    )
-
-
-class UnparseableMessage(Exception):
-    """The body is not JSON at all: there is nothing to validate or answer field by field."""
-
-
-def decode_json(body: bytes) -> Any:
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise UnparseableMessage(str(error)) from error
 
 
 async def publish_event(
@@ -94,29 +105,3 @@ async def send_to_queue(
         message_id=message_id,
         content_type="application/json",
     )
-
-
-async def raw_body(message: Any) -> Any:
-    """Decoder that leaves the body as bytes: we parse it ourselves to answer bad input."""
-    return message.body
-
-
-RawHandler = Callable[[Any], Awaitable[dict[str, Any]]]
-
-
-async def answer_or_dead_letter(message: RabbitMessage, handle: RawHandler) -> dict[str, Any]:
-    """Decode, handle, reply. A body that is not JSON is rejected to the dead letters
-    (never requeued) and the caller still gets a `validation` reply."""
-    try:
-        payload = decode_json(message.body)
-    except UnparseableMessage as error:
-        log.warning(
-            "unparseable message dead-lettered",
-            extra={
-                "queue": message.raw_message.routing_key,
-                "correlationId": message.correlation_id,
-            },
-        )
-        await message.reject(requeue=False)
-        return error_reply(ErrorCode.VALIDATION, f"Message body is not valid JSON: {error}")
-    return await handle(payload)

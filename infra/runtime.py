@@ -82,7 +82,9 @@ class Runtime:
             self.embedded = EmbeddedMongo(settings.data_dir / "mongo.sqlite")
             url = await self.embedded.start()
         mongo = await open_mongo(url, settings.startup_timeout_seconds)
-        broker = make_broker(settings.rabbitmq_url, graceful_timeout=STOP_GRACE_SECONDS)
+        broker = make_broker(
+            settings.rabbitmq_url, settings.messaging, graceful_timeout=STOP_GRACE_SECONDS
+        )
         for service in self.services:
             for router in service.routers():
                 broker.include_router(router)

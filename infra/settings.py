@@ -139,6 +139,23 @@ class WhatsAppSettings(BaseModel):
         ]
 
 
+class MessagingSettings(BaseModel):
+    """`TICKETS_MESSAGING__...`: how every consumer of every service takes its messages."""
+
+    prefetch: int = Field(
+        default=16,
+        ge=1,
+        le=10_000,
+        description="Unacknowledged messages per consumer (how many it works on at once)",
+    )
+    max_body_bytes: int = Field(
+        default=1_048_576, gt=0, description="Larger messages are dead-lettered unread"
+    )
+    delivery_limit: int = Field(
+        default=20, ge=1, description="A message delivered this many times is dead-lettered"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TICKETS_",
@@ -197,6 +214,7 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="How old an unsent event must be before a sweep takes it"
     )
     idempotency_lease_seconds: float = Field(default=30.0, gt=0)
+    messaging: MessagingSettings = Field(default_factory=MessagingSettings)
     sla_monitor: SlaMonitorSettings = Field(default_factory=SlaMonitorSettings)
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     assistant: AssistantSettings = Field(default_factory=AssistantSettings)

@@ -1,12 +1,11 @@
 """Thin FastStream subscribers: tool calls (request/reply) and WhatsApp messages."""
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.rabbit import Channel, RabbitRouter
+from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
 
@@ -15,24 +14,13 @@ from contracts.assistant import ToolCallsRequest
 from contracts.enums import ErrorCode
 from contracts.replies import OkReply
 from infra import logging as log_context
-from infra.messaging import (
-    UnparseableMessage,
-    answer_or_dead_letter,
-    command_queue,
-    decode_json,
-    error_reply,
-    raw_body,
-)
+from infra.inbox import payload
+from infra.messaging import command_queue, error_reply
 from services.assistant_gateway.executor import ToolExecutor
-from services.assistant_gateway.inbound import InboundProcessor, PoisonMessage, ShuttingDown
+from services.assistant_gateway.inbound import InboundProcessor, ShuttingDown
 from services.assistant_gateway.tool_calls import problems, run_tool_calls, summary
 
 log = logging.getLogger(__name__)
-
-INBOUND_PREFETCH = 16
-"""WhatsApp messages in progress per instance (different customers run side by side)."""
-RETRY_PAUSE_SECONDS = 1.0
-"""Before a failed inbound message goes back to the queue, so an outage is no hot loop."""
 
 
 def build_router(
@@ -43,29 +31,22 @@ def build_router(
     @router.subscriber(
         command_queue(names.ASSISTANT_TOOL_CALLS),
         title=names.ASSISTANT_TOOL_CALLS,
-        decoder=raw_body,
     )
     async def handle_tool_calls(message: RabbitMessage) -> dict[str, Any]:
         """`{customer, tool_calls}` -> `{ok: true, data: {tool_outputs}}`."""
         log_context.correlation_id.set(message.correlation_id)
-        return await answer_or_dead_letter(message, lambda body: _tool_calls(executor(), body))
+        return await _tool_calls(executor(), await payload(message))
 
     @router.subscriber(
         command_queue(names.WHATSAPP_INBOUND),
         title=names.WHATSAPP_INBOUND,
-        decoder=raw_body,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        channel=Channel(prefetch_count=INBOUND_PREFETCH),
     )
     async def handle_inbound(message: RabbitMessage) -> None:
-        """A customer's WhatsApp message; the reply goes to `whatsapp.outbound`."""
+        """A customer's WhatsApp message; the reply goes to `whatsapp.outbound`. One that
+        can never be answered goes to the dead letters; a failed one back to the queue."""
         log_context.correlation_id.set(message.correlation_id or message.message_id)
-        try:
-            inbound = InboundProcessor.parse(decode_json(message.body))
-        except (UnparseableMessage, PoisonMessage) as error:
-            log.warning("inbound message dead-lettered", extra={"reason": str(error)[:300]})
-            await message.reject(requeue=False)
-            return
+        inbound = InboundProcessor.parse(await payload(message))
         try:
             await processor().process(inbound, redelivered=bool(message.raw_message.redelivered))
         except ShuttingDown:
@@ -75,7 +56,6 @@ def build_router(
             log.exception(
                 "inbound message failed; requeued", extra={"messageId": inbound.message_id}
             )
-            await asyncio.sleep(RETRY_PAUSE_SECONDS)
             raise
 
     return router

@@ -30,6 +30,7 @@ from contracts import names
 from contracts.whatsapp import WhatsAppInbound as InboundMessage
 from contracts.whatsapp import WhatsAppOutbound
 from infra.clock import Clock
+from infra.inbox import PoisonMessage, RequeueNow
 from infra.messaging import WHATSAPP_OUTBOUND, send_to_queue
 from services.assistant_gateway.conversation import Assistant
 from services.assistant_gateway.documents import ClaimOutcome, ConversationStore, InboundLog
@@ -49,11 +50,7 @@ log = logging.getLogger(__name__)
 MODEL_TEXT_LIMIT = 4000
 
 
-class PoisonMessage(Exception):
-    """Not a message we can ever answer: goes to the dead letters, not back to the queue."""
-
-
-class ShuttingDown(Exception):
+class ShuttingDown(RequeueNow):
     """The service stopped mid-turn: answer nothing, let RabbitMQ redeliver the message."""
 
 

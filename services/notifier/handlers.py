@@ -4,7 +4,8 @@
   auto-deleted queue (`notifier.push.<instance>`) and emits to the clients connected to
   it; each client is connected to one instance, so it gets each push once. RabbitMQ 4.3
   refuses transient non-exclusive queues, hence exclusive. One message in flight at a
-  time (prefetch 1): a client sees a ticket's pushes in the order they happened.
+  time (prefetch 1, whatever `TICKETS_MESSAGING__PREFETCH` says): a client sees a
+  ticket's pushes in the order they happened.
 - Webhooks: one durable queue shared by all instances (`notifier.v1.webhooks`, competing
   consumers) turns events into delivery documents; events published while every notifier
   is down wait there. The unique (eventId, webhookId) index makes a redelivery a no-op.
@@ -19,17 +20,16 @@ from faststream.rabbit import Channel, RabbitQueue, RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import TypeAdapter, ValidationError
 
-from contracts import names
 from contracts.agents import AgentUpdated
 from contracts.events import Event
 from infra import logging as log_context
-from infra.messaging import EVENTS, UnparseableMessage, decode_json, raw_body
+from infra.inbox import PoisonMessage, payload
+from infra.messaging import EVENTS, durable_queue
 from services.notifier.domain.webhooks import EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_QUEUE = "notifier.v1.webhooks"
-WEBHOOK_PREFETCH = 20
 
 EVENT = TypeAdapter[Event](Event)
 
@@ -38,12 +38,11 @@ AgentHandler = Callable[[AgentUpdated], Awaitable[None]]
 AGENT_UPDATED = "agent.updated"
 
 
-async def _on_agent(body: bytes, agent_changed: AgentHandler) -> None:
+async def _on_agent(body: dict[str, Any], agent_changed: AgentHandler) -> None:
     try:
-        event = AgentUpdated.model_validate(decode_json(body))
-    except (UnparseableMessage, ValidationError) as error:
-        log.warning("agent event not understood", extra={"error": str(error)[:300]})
-        return
+        event = AgentUpdated.model_validate(body)
+    except ValidationError as error:
+        raise PoisonMessage(f"not a valid agent.updated event: {error}") from None
     try:
         await agent_changed(event)
     except Exception:
@@ -57,28 +56,18 @@ def push_queue(instance_id: str) -> RabbitQueue:
 
 
 def webhook_queue() -> RabbitQueue:
-    return RabbitQueue(
-        WEBHOOK_QUEUE,
-        durable=True,
-        routing_key="#",
-        arguments={"x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE},
-    )
+    return durable_queue(WEBHOOK_QUEUE, routing_key="#")
 
 
-def parse(body: bytes) -> tuple[Event, dict[str, Any]]:
-    """Raises UnparseableMessage or ValidationError."""
-    payload = decode_json(body)
-    return EVENT.validate_python(payload), payload
-
-
-def known_type(body: bytes) -> bool:
-    """False for a well-formed event of a type newer than this contract (acked, ignored);
-    True when the body is not JSON or claims one of our types (then it is poison)."""
+def parse(payload: dict[str, Any]) -> Event | None:
+    """The event; None for a well-formed event of a type newer than this contract (acked,
+    ignored). A body that claims one of our types but does not fit it is poison."""
     try:
-        payload = decode_json(body)
-    except UnparseableMessage:
-        return True
-    return not isinstance(payload, dict) or payload.get("type") in EVENT_TYPES
+        return EVENT.validate_python(payload)
+    except ValidationError as error:
+        if payload.get("type") not in EVENT_TYPES:
+            return None
+        raise PoisonMessage(f"not a valid {payload.get('type')} event: {error}") from None
 
 
 def build_router(
@@ -93,24 +82,22 @@ def build_router(
         push_queue(instance_id),
         EVENTS,
         channel=Channel(prefetch_count=1),
-        decoder=raw_body,
         ack_policy=AckPolicy.ACK,
         title="notifier.push.<instance>",
     )
     async def push_event(message: RabbitMessage) -> None:
         """Every event, to emit the Socket.IO push it maps to (best effort, live only);
         `agent.updated` ends or re-rooms that agent's sessions."""
+        body = await payload(message)
         if message.raw_message.routing_key == AGENT_UPDATED and agent_changed is not None:
-            await _on_agent(message.body, agent_changed)
+            await _on_agent(body, agent_changed)
             return
-        try:
-            event, payload = parse(message.body)
-        except (UnparseableMessage, ValidationError) as error:
-            log.warning("event not understood, not pushed", extra={"error": str(error)[:300]})
+        event = parse(body)
+        if event is None:
             return
         token = log_context.ticket_id.set(event.ticket_id)
         try:
-            await push(event, payload)
+            await push(event, body)
         except Exception:
             log.exception("push failed", extra={"eventId": event.event_id})
         finally:
@@ -119,8 +106,6 @@ def build_router(
     @router.subscriber(
         webhook_queue(),
         EVENTS,
-        channel=Channel(prefetch_count=WEBHOOK_PREFETCH),
-        decoder=raw_body,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         title=WEBHOOK_QUEUE,
     )
@@ -128,20 +113,16 @@ def build_router(
         """Every event, to record one delivery per matching webhook endpoint. A body that
         is not an event goes to the dead letters (an unknown event type is skipped); a
         storage error is retried."""
-        try:
-            event, payload = parse(message.body)
-        except (UnparseableMessage, ValidationError) as error:
-            if not known_type(message.body):
-                log.info(
-                    "event type not handled", extra={"routingKey": message.raw_message.routing_key}
-                )
-                return
-            log.warning("event not understood, dead-lettered", extra={"error": str(error)[:300]})
-            await message.reject(requeue=False)
+        body = await payload(message)
+        event = parse(body)
+        if event is None:
+            log.info(
+                "event type not handled", extra={"routingKey": message.raw_message.routing_key}
+            )
             return
         token = log_context.ticket_id.set(event.ticket_id)
         try:
-            await enqueue(event, payload)
+            await enqueue(event, body)
         finally:
             log_context.ticket_id.reset(token)
 

@@ -5,7 +5,7 @@ import logging
 from collections.abc import Callable
 
 from faststream import AckPolicy
-from faststream.rabbit import RabbitQueue, RabbitRouter
+from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import Field, ValidationError
 
@@ -13,17 +13,13 @@ from contracts import names
 from contracts.base import StoredModel
 from contracts.tickets import TicketSummary
 from infra import logging as log_context
-from infra.messaging import EVENTS, UnparseableMessage, decode_json, raw_body
+from infra.inbox import PoisonMessage, payload
+from infra.messaging import EVENTS, durable_queue
 from services.sla_monitor.planner import TimerPlanner
 
 log = logging.getLogger(__name__)
 
-TICKET_EVENTS = RabbitQueue(
-    names.SLA_MONITOR_TICKET_EVENTS,
-    durable=True,
-    routing_key="ticket.*",
-    arguments={"x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE},
-)
+TICKET_EVENTS = durable_queue(names.SLA_MONITOR_TICKET_EVENTS, routing_key="ticket.*")
 
 
 class AnyTicketEvent(StoredModel):
@@ -42,18 +38,15 @@ def build_router(planner: Callable[[], TimerPlanner]) -> RabbitRouter:
         TICKET_EVENTS,
         EVENTS,
         title=names.SLA_MONITOR_TICKET_EVENTS,
-        decoder=raw_body,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_ticket_event(message: RabbitMessage) -> None:
         """Re-plans the ticket's SLA timers. A body that is not a ticket event goes to the
         dead letters; a storage failure is requeued."""
         try:
-            event = AnyTicketEvent.model_validate(decode_json(message.body))
-        except (UnparseableMessage, ValidationError) as error:
-            log.warning("bad ticket event dead-lettered", extra={"error": str(error)[:500]})
-            await message.reject(requeue=False)
-            return
+            event = AnyTicketEvent.model_validate(await payload(message))
+        except ValidationError as error:
+            raise PoisonMessage(f"not a ticket event: {error}") from None
         log_context.correlation_id.set(message.correlation_id)
         token = log_context.ticket_id.set(event.ticket_id)
         try:

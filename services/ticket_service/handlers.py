@@ -15,7 +15,8 @@ from contracts.enums import ErrorCode
 from contracts.replies import OkReply
 from contracts.tickets import Ticket
 from infra import logging as log_context
-from infra.messaging import answer_or_dead_letter, command_queue, error_reply, raw_body
+from infra.inbox import payload
+from infra.messaging import command_queue, error_reply
 from services.ticket_service.access import with_visible_key
 from services.ticket_service.domain.errors import DomainError
 from services.ticket_service.sla_usecases import record_sla_breach
@@ -95,10 +96,8 @@ def _subscribe(
 ) -> None:
     async def handle(message: RabbitMessage) -> dict[str, Any]:
         log_context.correlation_id.set(message.correlation_id)
-        return await answer_or_dead_letter(
-            message, lambda payload: execute(use_cases(), model, use_case, payload)
-        )
+        return await execute(use_cases(), model, use_case, await payload(message))
 
     handle.__name__ = f"handle_{queue.rsplit('.', 1)[-1]}"
     handle.__doc__ = f"{model.__doc__ or model.__name__} Replies with the envelope."
-    router.subscriber(command_queue(queue), title=queue, decoder=raw_body)(handle)
+    router.subscriber(command_queue(queue), title=queue)(handle)

@@ -3,10 +3,10 @@ one-way (the assistant gateway publishes its turns persistently and does not wai
 
 So a failure must not lose the message: a body that is not a command is dead-lettered
 (and answered `validation` when someone waits), a refusal is answered and dropped, and
-anything else (MongoDB away) puts the message back on the queue after a pause.
+anything else (MongoDB away) puts the message back on the queue after a pause that
+grows with each delivery (`infra/inbox.py`).
 """
 
-import asyncio
 import logging
 from collections.abc import Callable
 from typing import Any
@@ -18,22 +18,14 @@ from pydantic import ValidationError
 
 from contracts import names
 from contracts.conversation import RecordMessages
-from contracts.enums import ErrorCode
 from contracts.replies import OkReply
 from infra import logging as log_context
-from infra.messaging import (
-    UnparseableMessage,
-    command_queue,
-    decode_json,
-    error_reply,
-    raw_body,
-)
+from infra.inbox import PoisonMessage, payload
+from infra.messaging import command_queue, error_reply
 from services.ticket_service.domain.errors import DomainError
 from services.ticket_service.recording import Recorder
 
 log = logging.getLogger(__name__)
-
-RETRY_PAUSE_SECONDS = 1.0
 
 
 def build_message_router(recorder: Callable[[], Recorder]) -> RabbitRouter:
@@ -42,18 +34,15 @@ def build_message_router(recorder: Callable[[], Recorder]) -> RabbitRouter:
     @router.subscriber(
         command_queue(names.RECORD_MESSAGES),
         title=names.RECORD_MESSAGES,
-        decoder=raw_body,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def handle_record_messages(message: RabbitMessage) -> dict[str, Any]:
         """Messages for a customer's ticket conversation; replies with the envelope."""
         log_context.correlation_id.set(message.correlation_id or message.message_id)
         try:
-            command = RecordMessages.model_validate(decode_json(message.body))
-        except (UnparseableMessage, ValidationError) as error:
-            log.warning("record_messages refused, dead-lettered", extra={"error": str(error)[:300]})
-            await message.reject(requeue=False)
-            return error_reply(ErrorCode.VALIDATION, f"Invalid request: {str(error)[:500]}")
+            command = RecordMessages.model_validate(await payload(message))
+        except ValidationError as error:
+            raise PoisonMessage(f"Invalid request: {str(error)[:500]}") from None
         token = log_context.ticket_id.set(command.ticket_id)
         try:
             outcome = await recorder().record(command)
@@ -62,7 +51,6 @@ def build_message_router(recorder: Callable[[], Recorder]) -> RabbitRouter:
             return error_reply(error.code, error.message, error.details())
         except Exception:
             log.exception("record_messages failed; requeued")
-            await asyncio.sleep(RETRY_PAUSE_SECONDS)
             raise
         finally:
             log_context.ticket_id.reset(token)

@@ -16,6 +16,7 @@ from faststream.rabbit import RabbitBroker, RabbitQueue
 from prometheus_client import REGISTRY
 
 from contracts import names
+from infra.inbox import QUEUE_HEADER
 from infra.messaging import command_queue
 from infra.mongo import connect
 from infra.settings import AssistantSettings, Settings
@@ -112,13 +113,7 @@ async def whatsapp(rabbit_url: str) -> AsyncIterator[WhatsApp]:
         side.arrived.set()
 
     await broker.start()
-    inbound = await broker.declare_queue(
-        RabbitQueue(
-            names.WHATSAPP_INBOUND,
-            durable=True,
-            arguments={"x-dead-letter-exchange": names.DEAD_LETTER_EXCHANGE},
-        )
-    )
+    inbound = await broker.declare_queue(command_queue(names.WHATSAPP_INBOUND))
     await inbound.purge()  # what an earlier test's stopped runtime left is not ours
     records = await broker.declare_queue(command_queue(names.RECORD_MESSAGES))
     await records.purge()
@@ -568,8 +563,7 @@ async def dead_letters(rabbit_url: str) -> AsyncIterator[DeadLetters]:
         await queue.bind(exchange)
 
         async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            deaths: Any = message.headers.get("x-death") or [{}]
-            letters.found.append((message.body, str(deaths[0].get("queue", ""))))
+            letters.found.append((message.body, str(message.headers.get(QUEUE_HEADER, ""))))
             letters.arrived.set()
 
         await queue.consume(collect, no_ack=True)

@@ -22,6 +22,7 @@ from faststream.rabbit.annotations import RabbitMessage
 
 from contracts import names
 from infra.clock import MovableClock
+from infra.inbox import QUEUE_HEADER
 from infra.messaging import DEAD_LETTERS
 from tests.support.api import API_KEY
 from tests.support.fake_meta import (
@@ -280,7 +281,7 @@ async def test_an_outbound_body_that_is_not_a_message_goes_to_the_dead_letters(
         finally:
             await watcher.stop()
     assert [body for body, _ in seen] == bad
-    assert {headers["x-origin-queue"] for _, headers in seen} == {names.WHATSAPP_OUTBOUND}
+    assert {headers[QUEUE_HEADER] for _, headers in seen} == {names.WHATSAPP_OUTBOUND}
     assert graph.sends == []
 
 

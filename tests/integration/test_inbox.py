@@ -1,0 +1,166 @@
+"""The inbox over the real broker: redelivery limit, bounded prefetch on every consumer."""
+
+import asyncio
+import json
+import subprocess
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import aio_pika
+import pytest
+from faststream import AckPolicy
+from faststream.rabbit.annotations import RabbitMessage
+
+from contracts import names
+from infra.inbox import COUNT_HEADER, QUEUE_HEADER, REASON_HEADER, payload
+from infra.messaging import DEAD_LETTERS, declare_topology, durable_queue, make_broker
+from infra.settings import MessagingSettings
+from services.assistant_gateway.main import AssistantGateway
+from services.notifier.main import Notifier
+from services.sla_monitor.main import SlaMonitor
+from services.ticket_service.main import TicketService
+from tests.support.system import Endpoints, running, settings_for
+
+pytestmark = pytest.mark.integration
+
+
+@dataclass
+class Letters:
+    """Dead letters seen by a private queue bound to the dead-letter exchange."""
+
+    found: list[aio_pika.abc.AbstractIncomingMessage] = field(default_factory=list)
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def from_queue(self, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
+        return [m for m in self.found if m.headers.get(QUEUE_HEADER) == queue]
+
+    async def wait_for(self, queue: str, count: int) -> None:
+        async with asyncio.timeout(60):
+            while len(self.from_queue(queue)) < count:
+                self.arrived.clear()
+                await self.arrived.wait()
+
+
+@asynccontextmanager
+async def dead_letters(rabbit_url: str) -> AsyncIterator[Letters]:
+    letters = Letters()
+    connection = await aio_pika.connect(rabbit_url)
+    try:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            DEAD_LETTERS.name, aio_pika.ExchangeType.FANOUT, durable=True
+        )
+        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
+        await queue.bind(exchange)
+
+        async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            letters.found.append(message)
+            letters.arrived.set()
+
+        await queue.consume(collect, no_ack=True)
+        yield letters
+    finally:
+        await connection.close()
+
+
+async def test_a_message_that_keeps_failing_is_dead_lettered_with_its_count(
+    endpoints: Endpoints,
+) -> None:
+    queue = durable_queue(f"test.inbox.failing.{uuid.uuid4().hex[:8]}")
+    broker = make_broker(endpoints.rabbit_url, MessagingSettings(delivery_limit=3))
+    attempts: list[int] = []
+
+    @broker.subscriber(queue, ack_policy=AckPolicy.NACK_ON_ERROR)
+    async def always_fails(message: RabbitMessage) -> None:
+        attempts.append((await payload(message))["n"])
+        raise RuntimeError("the database is down")
+
+    async with dead_letters(endpoints.rabbit_url) as letters:
+        await broker.start()
+        try:
+            await declare_topology(broker)
+            await broker.publish({"n": 1}, queue=queue.name, correlation_id="corr-1")
+            await letters.wait_for(queue.name, 1)
+        finally:
+            await broker.stop()
+    [letter] = letters.from_queue(queue.name)
+    assert attempts == [1, 1, 1]
+    assert letter.headers[COUNT_HEADER] == 4
+    assert letter.headers[REASON_HEADER] == "delivered 4 times"
+    assert letter.correlation_id == "corr-1"
+    assert json.loads(letter.body) == {"n": 1}
+
+
+async def test_a_consumer_holds_at_most_prefetch_messages(endpoints: Endpoints) -> None:
+    queue = durable_queue(f"test.inbox.prefetch.{uuid.uuid4().hex[:8]}")
+    broker = make_broker(endpoints.rabbit_url, MessagingSettings(prefetch=2))
+    started: list[int] = []
+    changed, release = asyncio.Event(), asyncio.Event()
+
+    @broker.subscriber(queue)
+    async def slow(message: RabbitMessage) -> None:
+        started.append((await payload(message))["n"])
+        changed.set()
+        await release.wait()
+
+    await broker.start()
+    try:
+        for n in range(10):
+            await broker.publish({"n": n}, queue=queue.name)
+        async with asyncio.timeout(30):
+            while len(started) < 2:
+                changed.clear()
+                await changed.wait()
+        waiting = await _ready(endpoints.rabbit_url, queue.name)
+        held = len(started)
+        release.set()
+    finally:
+        await broker.stop()
+    assert held == 2
+    assert waiting == 8
+
+
+async def _ready(rabbit_url: str, queue: str) -> int:
+    """Messages the broker still holds back (not delivered to any consumer)."""
+    connection = await aio_pika.connect(rabbit_url)
+    try:
+        channel = await connection.channel()
+        declared = await channel.declare_queue(queue, passive=True)
+        return int(declared.declaration_result.message_count or 0)
+    finally:
+        await connection.close()
+
+
+def _consumers(rabbit_url: str) -> list[tuple[str, int]]:
+    vhost = unquote(urlsplit(rabbit_url).path[1:]) or "/"
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", "list_consumers", "-p", vhost, "queue_name", "prefetch_count"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    rows = [line.split("\t") for line in listed.splitlines() if "\t" in line]
+    return [(name, int(prefetch)) for name, prefetch in rows if name != "queue_name"]
+
+
+async def test_every_consumer_of_every_service_has_the_configured_prefetch(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = settings_for(
+        endpoints, database, jwt_secret="x" * 32, messaging=MessagingSettings(prefetch=7)
+    )
+    services: list[Any] = [TicketService(), AssistantGateway(), SlaMonitor(), Notifier()]
+    async with running(settings, services):
+        consumers = await asyncio.to_thread(_consumers, endpoints.rabbit_url)
+    pushes = [prefetch for queue, prefetch in consumers if queue.startswith("notifier.push.")]
+    shared = {q: p for q, p in consumers if not q.startswith("notifier.push.")}
+    assert pushes == [1]  # one at a time, so a client sees a ticket's pushes in order
+    expected = [*names.COMMAND_QUEUES, names.WHATSAPP_INBOUND, names.ASSISTANT_TOOL_CALLS]
+    expected += [names.SLA_MONITOR_TICKET_EVENTS, "notifier.v1.webhooks"]
+    assert set(expected) <= set(shared)
+    assert set(shared.values()) == {7}
