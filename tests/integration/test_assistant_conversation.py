@@ -10,13 +10,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import aio_pika
 import pytest
 from faststream.rabbit import RabbitBroker, RabbitQueue
 from prometheus_client import REGISTRY
 
 from contracts import names
-from infra.inbox import QUEUE_HEADER
 from infra.messaging import command_queue
 from infra.mongo import connect
 from infra.settings import AssistantSettings, Settings
@@ -33,6 +31,7 @@ from tests.support.fake_openai import (
     Step,
     fake_openai,
 )
+from tests.support.letters import dead_letters
 from tests.support.system import Endpoints, client, running, settings_for
 
 pytestmark = pytest.mark.integration
@@ -534,44 +533,6 @@ async def test_a_turn_cut_by_a_stop_is_answered_once_after_the_restart(
     assert reply["text"] == f"Ticket {page['items'][0]['ticketId']}"
 
 
-@dataclass
-class DeadLetters:
-    """(body, queue it died in) of every dead letter since the watch began."""
-
-    found: list[tuple[bytes, str]] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    async def wait_for(self, bodies: set[bytes], timeout: float = 30) -> None:
-        async with asyncio.timeout(timeout):
-            while not bodies <= {body for body, _ in self.found}:
-                self.arrived.clear()
-                await self.arrived.wait()
-
-
-@asynccontextmanager
-async def dead_letters(rabbit_url: str) -> AsyncIterator[DeadLetters]:
-    """A private queue bound to the dead-letter fanout exchange (other tests' letters in
-    the shared queue are left alone)."""
-    letters = DeadLetters()
-    connection = await aio_pika.connect(rabbit_url)
-    try:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            names.DEAD_LETTER_EXCHANGE, aio_pika.ExchangeType.FANOUT, durable=True
-        )
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(exchange)
-
-        async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            letters.found.append((message.body, str(message.headers.get(QUEUE_HEADER, ""))))
-            letters.arrived.set()
-
-        await queue.consume(collect, no_ack=True)
-        yield letters
-    finally:
-        await connection.close()
-
-
 async def test_unreadable_inbound_messages_go_to_the_dead_letters(
     endpoints: Endpoints, database: str, model: FakeOpenAI
 ) -> None:
@@ -595,7 +556,7 @@ async def test_unreadable_inbound_messages_go_to_the_dead_letters(
         marker = await side.send("Hola")
         await side.reply_to(marker)
         await letters.wait_for({not_json, no_sender})
-    ours = [(body, queue) for body, queue in letters.found if body in (not_json, no_sender)]
+    ours = [(x.body, x.queue) for x in letters.found if x.body in (not_json, no_sender)]
     assert sorted(ours) == sorted(
         [(not_json, names.WHATSAPP_INBOUND), (no_sender, names.WHATSAPP_INBOUND)]
     )

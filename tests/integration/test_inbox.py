@@ -4,9 +4,6 @@ import asyncio
 import json
 import subprocess
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -16,55 +13,17 @@ from faststream import AckPolicy
 from faststream.rabbit.annotations import RabbitMessage
 
 from contracts import names
-from infra.inbox import COUNT_HEADER, QUEUE_HEADER, REASON_HEADER, payload
-from infra.messaging import DEAD_LETTERS, declare_topology, durable_queue, make_broker
+from infra.inbox import COUNT_HEADER, payload
+from infra.messaging import declare_topology, durable_queue, make_broker
 from infra.settings import MessagingSettings
 from services.assistant_gateway.main import AssistantGateway
 from services.notifier.main import Notifier
 from services.sla_monitor.main import SlaMonitor
 from services.ticket_service.main import TicketService
+from tests.support.letters import dead_letters
 from tests.support.system import Endpoints, running, settings_for
 
 pytestmark = pytest.mark.integration
-
-
-@dataclass
-class Letters:
-    """Dead letters seen by a private queue bound to the dead-letter exchange."""
-
-    found: list[aio_pika.abc.AbstractIncomingMessage] = field(default_factory=list)
-    arrived: asyncio.Event = field(default_factory=asyncio.Event)
-
-    def from_queue(self, queue: str) -> list[aio_pika.abc.AbstractIncomingMessage]:
-        return [m for m in self.found if m.headers.get(QUEUE_HEADER) == queue]
-
-    async def wait_for(self, queue: str, count: int) -> None:
-        async with asyncio.timeout(60):
-            while len(self.from_queue(queue)) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
-
-
-@asynccontextmanager
-async def dead_letters(rabbit_url: str) -> AsyncIterator[Letters]:
-    letters = Letters()
-    connection = await aio_pika.connect(rabbit_url)
-    try:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            DEAD_LETTERS.name, aio_pika.ExchangeType.FANOUT, durable=True
-        )
-        queue = await channel.declare_queue(exclusive=True, auto_delete=True)
-        await queue.bind(exchange)
-
-        async def collect(message: aio_pika.abc.AbstractIncomingMessage) -> None:
-            letters.found.append(message)
-            letters.arrived.set()
-
-        await queue.consume(collect, no_ack=True)
-        yield letters
-    finally:
-        await connection.close()
 
 
 async def test_a_message_that_keeps_failing_is_dead_lettered_with_its_count(
@@ -84,13 +43,13 @@ async def test_a_message_that_keeps_failing_is_dead_lettered_with_its_count(
         try:
             await declare_topology(broker)
             await broker.publish({"n": 1}, queue=queue.name, correlation_id="corr-1")
-            await letters.wait_for(queue.name, 1)
+            await letters.wait_for_count(queue.name, 1)
         finally:
             await broker.stop()
     [letter] = letters.from_queue(queue.name)
     assert attempts == [1, 1, 1]
     assert letter.headers[COUNT_HEADER] == 4
-    assert letter.headers[REASON_HEADER] == "delivered 4 times"
+    assert letter.reason == "delivered 4 times"
     assert letter.correlation_id == "corr-1"
     assert json.loads(letter.body) == {"n": 1}
 
