@@ -1,11 +1,10 @@
 """Bearer JWTs for agents and API keys for services; the same rules guard REST, the
 tool-call endpoint and Socket.IO connections."""
 
-import hmac
 from datetime import datetime, timedelta
 
 import jwt
-from pydantic import BaseModel
+from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.enums import AgentRole
 from infra.settings import Settings
@@ -15,14 +14,30 @@ CLOCK_SKEW_SECONDS = 60
 
 
 class InvalidToken(Exception):
-    """Missing, malformed, expired or wrongly signed token."""
+    """Missing, malformed, expired or wrongly signed token. The message is for the logs:
+    callers are told only that their credentials are invalid (or expired)."""
+
+
+class ExpiredToken(InvalidToken):
+    """A token that was valid: the caller should ask for a new one."""
+
+
+class InactiveAgent(InvalidToken):
+    """A token we signed for an agent who no longer exists or was deactivated (only a
+    holder of our own token learns this)."""
 
 
 class TokenClaims(BaseModel):
-    sub: str
-    role: AgentRole
-    exp: int
-    iat: int
+    """Times are NumericDates (RFC 7519: JSON numbers); a string, a boolean, NaN or an
+    infinity is refused rather than read as a number."""
+
+    model_config = ConfigDict(strict=True)
+
+    sub: str = Field(min_length=1, max_length=64)
+    role: AgentRole = Field(strict=False)
+    exp: float = Field(allow_inf_nan=False)
+    iat: float = Field(allow_inf_nan=False)
+    nbf: float | None = Field(default=None, allow_inf_nan=False)
 
 
 def _signing_key(settings: Settings) -> tuple[str, str]:
@@ -77,13 +92,18 @@ def verify_token(settings: Settings, token: str, now: datetime) -> TokenClaims:
                 "require": ["sub", "exp", "iat", "role"],
             },
         )
-        claims = TokenClaims.model_validate(raw)
+        claims = TokenClaims.model_validate(
+            {name: raw[name] for name in TokenClaims.model_fields if name in raw}
+        )
     except (jwt.PyJWTError, ValueError) as error:
-        raise InvalidToken(str(error)) from error
-    if claims.exp <= int(now.timestamp()):
-        raise InvalidToken("token expired")
-    if claims.iat > int(now.timestamp()) + CLOCK_SKEW_SECONDS:
+        raise InvalidToken(f"{type(error).__name__}: {error}"[:300]) from error
+    moment = int(now.timestamp())
+    if claims.exp <= moment:
+        raise ExpiredToken("token expired")
+    if claims.iat > moment + CLOCK_SKEW_SECONDS:
         raise InvalidToken("token issued in the future")
+    if claims.nbf is not None and claims.nbf > moment + CLOCK_SKEW_SECONDS:
+        raise InvalidToken("token not valid yet (nbf)")
     return claims
 
 
@@ -94,12 +114,3 @@ def bearer_token(authorization: str | None) -> str:
     if scheme.lower() != "bearer" or not token.strip():
         raise InvalidToken("Authorization must be 'Bearer <token>'")
     return token.strip()
-
-
-def valid_api_key(settings: Settings, key: str | None) -> bool:
-    """Constant-time comparison against every configured key (as bytes: a header may carry
-    any Latin-1 character, which `compare_digest` refuses in a str)."""
-    if not key:
-        return False
-    given = key.encode()
-    return any(hmac.compare_digest(given, known.encode()) for known in settings.api_key_set)

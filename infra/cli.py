@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from contracts.enums import AgentRole
+from infra import keys_cli
 from infra import serve as serving
 from infra.auth import InvalidToken
 from infra.clock import SystemClock
@@ -18,6 +19,7 @@ from infra.dependencies import without_password
 from infra.http import build_app
 from infra.logging import configure_logging
 from infra.runtime import Runtime, Service
+from infra.secret_strength import check_secrets
 from infra.serve import bind
 from infra.settings import Settings
 from infra.startup import StartupError, load_settings, unknown_variables
@@ -83,6 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("email")
     for verb, what in (("deactivate", "take an agent's access away"), ("activate", "give it back")):
         agent_commands.add_parser(verb, help=what).add_argument("email")
+    keys_cli.add_parser(commands)
     return parser
 
 
@@ -134,6 +137,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"tickets: warning: {warning}", file=sys.stderr)  # noqa: T201
     try:
         settings = load_settings()
+        check_secrets(settings)
     except StartupError as error:
         print(f"tickets: error: {error}", file=sys.stderr)  # noqa: T201
         return 2
@@ -150,6 +154,8 @@ def _command(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     if args.command == "agents":
         return agents_command(settings, args)
+    if args.command == "keys":
+        return keys_cli.keys_command(settings, args)
     if args.command == "up":
         from services.ticket_service.api_agents import with_persistent_jwt_secret  # noqa: PLC0415
 

@@ -1,5 +1,6 @@
 """One ASGI app for every HTTP surface of the services that run in this process."""
 
+import hmac
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
@@ -12,12 +13,14 @@ from starlette.types import ASGIApp
 
 from contracts.asyncapi import build_document
 from infra.body_limit import BodyLimit
+from infra.gate import Gate
 from infra.runtime import Runtime
 
 
 def build_app(runtime: Runtime) -> ASGIApp:
-    """FastAPI with every service's routes, wrapped by the services that wrap (Socket.IO)."""
-    asgi: ASGIApp = build_fastapi(runtime)
+    """FastAPI with every service's routes behind the gate (authentication and rate limits
+    before any route reads a body), wrapped by the services that wrap (Socket.IO)."""
+    asgi: ASGIApp = Gate(build_fastapi(runtime), runtime)
     for service in runtime.services:
         asgi = service.wrap_http(asgi)
     return BodyLimit(asgi, runtime.settings.http_max_body_bytes)
@@ -54,11 +57,27 @@ def build_fastapi(runtime: Runtime) -> FastAPI:
         return {"ok": runtime.context is not None, "services": [s.name for s in runtime.services]}
 
     @app.get("/metrics", tags=["ops"], response_class=Response)
-    async def metrics() -> Response:
-        """Prometheus exposition format."""
+    async def metrics(request: Request) -> Response:
+        """Prometheus exposition format; with `TICKETS_METRICS_TOKEN` set, only for
+        `Authorization: Bearer <that token>` (Prometheus: `authorization.credentials`)."""
+        if not _metrics_allowed(runtime.settings.metrics_token, request):
+            return JSONResponse(
+                {"success": False, "error": "A metrics token is required", "code": "unauthorized"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+def _metrics_allowed(token: str | None, request: Request) -> bool:
+    if token is None:
+        return True
+    scheme, _, given = (request.headers.get("authorization") or "").partition(" ")
+    expected = token.encode()
+    presented = given.strip().encode("utf-8", "surrogateescape")
+    return scheme.lower() == "bearer" and hmac.compare_digest(presented, expected)
 
 
 _CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}

@@ -16,6 +16,7 @@ from infra.clock import Clock, SystemClock
 from infra.dependencies import open_mongo, start_broker
 from infra.messaging import declare_topology, make_broker
 from infra.mongo import EmbeddedMongo, MongoClient
+from infra.secret_strength import check_secrets
 from infra.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -75,8 +76,10 @@ class Runtime:
 
     async def start(self) -> Context:
         """Raises StartupError (one line) when MongoDB or RabbitMQ does not answer within
-        `startup_timeout_seconds`; call `stop()` afterwards either way."""
+        `startup_timeout_seconds`, WeakSecret for a secret too short; call `stop()`
+        afterwards either way."""
         settings = self.settings
+        check_secrets(settings)
         url = settings.mongodb_url
         if url is None:
             self.embedded = EmbeddedMongo(settings.data_dir / "mongo.sqlite")

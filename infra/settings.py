@@ -189,8 +189,22 @@ class Settings(BaseSettings):
     jwt_private_key: str | None = Field(default=None, description="RS256 PEM (token issuing)")
     jwt_public_key: str | None = Field(default=None, description="RS256 PEM (token checking)")
     jwt_ttl_seconds: int = Field(default=12 * 3600, gt=0)
+    metrics_token: str | None = Field(
+        default=None, description="When set, /metrics wants 'Authorization: Bearer <token>'"
+    )
     api_requests_per_minute: int = Field(
         default=600, ge=1, description="REST requests per agent token or API key per minute"
+    )
+    auth_failures_per_address: int = Field(
+        default=50,
+        ge=1,
+        description="Failed authentications from one client address per window, then 429",
+    )
+    auth_failures_per_credential: int = Field(
+        default=10, ge=1, description="Failures of one same credential per window, then 429"
+    )
+    auth_failure_window_seconds: float = Field(
+        default=900.0, gt=0, description="Window of the failed-authentication limits"
     )
     tickets_per_customer_per_hour: int = Field(
         default=10, ge=1, description="Tickets one customer may open in any 60 minutes"

@@ -1,28 +1,35 @@
 """HTTP: the tool definitions, and tool execution for bots that run their own LLM.
 
 Every failure of the endpoint itself answers `{"success": false, "error": "<message>",
-"code": "<code>", "details"?}`: 401 `unauthorized` without a known `X-API-Key` (checked
-before the body), 422 `validation` for a body that is not JSON or not a request.
+"code": "<code>", "details"?}`: the gate (`infra.gate`) answers 401 `unauthorized`
+without a known `X-API-Key`, 403 for a key without the `assistant` scope and 429 over the
+key's request budget, all before the body is read; 422 `validation` for a body that is
+not JSON or not a request.
 """
 
 from collections.abc import Callable, Coroutine
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.security import APIKeyHeader
 from pydantic import BaseModel
+from starlette.exceptions import HTTPException
 
 from contracts.assistant import ToolCallsRequest, ToolCallsResponse
 from contracts.enums import ErrorCode
-from infra.auth import valid_api_key
-from infra.settings import Settings
+from infra.api_keys import Scope
+from infra.identity import ServiceIdentity
 from services.assistant_gateway.domain.tools import tool_definitions
 from services.assistant_gateway.executor import ToolExecutor
 from services.assistant_gateway.tool_calls import problems, run_tool_calls, summary
 
 UNAUTHORIZED = "Missing or unknown X-API-Key"
+api_key_scheme = APIKeyHeader(
+    name="X-API-Key", auto_error=False, description="A service key with the `assistant` scope"
+)
 
 
 class FieldProblem(BaseModel):
@@ -45,9 +52,9 @@ def _failure(
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
 
 
-def build_api(executor: Callable[[], ToolExecutor], settings: Callable[[], Settings]) -> APIRouter:
+def build_api(executor: Callable[[], ToolExecutor]) -> APIRouter:
     class GatewayRoute(APIRoute):
-        """A body FastAPI cannot validate answers the gateway's envelope, after the key."""
+        """A body FastAPI cannot read or validate answers the gateway's envelope."""
 
         def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
             handler = super().get_route_handler()
@@ -56,17 +63,22 @@ def build_api(executor: Callable[[], ToolExecutor], settings: Callable[[], Setti
                 try:
                     return await handler(request)
                 except RequestValidationError as error:
-                    if not valid_api_key(settings(), request.headers.get("x-api-key")):
-                        return _failure(401, "unauthorized", UNAUTHORIZED)
                     found = problems(error.errors())
+                    return _failure(422, ErrorCode.VALIDATION, summary(found), found)
+                except HTTPException as error:  # not UTF-8, nested too deep: not a request
+                    if error.status_code != 400:
+                        raise
+                    found = [{"field": "body", "message": str(error.detail)}]
                     return _failure(422, ErrorCode.VALIDATION, summary(found), found)
 
             return run
 
     router = APIRouter(prefix="/api/v2/assistant", tags=["assistant"], route_class=GatewayRoute)
 
-    def api_key(x_api_key: Annotated[str | None, Header()] = None) -> bool:
-        return valid_api_key(settings(), x_api_key)
+    def api_key(request: Request, _key: Annotated[str | None, Depends(api_key_scheme)]) -> bool:
+        """The gate checked the key and its scope; this fails closed without the gate."""
+        identity = getattr(request.state, "identity", None)
+        return isinstance(identity, ServiceIdentity) and Scope.ASSISTANT in identity.scopes
 
     @router.get("/tools")
     async def tools() -> dict[str, list[dict[str, Any]]]:
@@ -79,6 +91,8 @@ def build_api(executor: Callable[[], ToolExecutor], settings: Callable[[], Setti
         response_model=ToolCallsResponse,
         responses={
             401: {"model": EndpointError, "description": UNAUTHORIZED},
+            403: {"model": EndpointError, "description": "The key lacks the `assistant` scope"},
+            429: {"model": EndpointError, "description": "Over the key's requests per minute"},
             422: {"model": EndpointError, "description": "Not JSON, or not a request"},
         },
     )

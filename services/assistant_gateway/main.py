@@ -61,7 +61,7 @@ class AssistantGateway:
         return [self._router]
 
     def http_routers(self) -> list[APIRouter]:
-        return [build_api(self.executor, self.settings)]
+        return [build_api(self.executor)]
 
     def wrap_http(self, app: ASGIApp) -> ASGIApp:
         return app

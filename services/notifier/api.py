@@ -15,11 +15,12 @@ from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import Field, field_validator
+from starlette.exceptions import HTTPException
 
 from contracts.base import WireModel
-from infra.agent_auth import AgentIdentity, Authenticator
-from infra.auth import InvalidToken, bearer_token
+from infra.identity import AgentIdentity
 from services.notifier.documents import Webhook, new_secret, new_webhook_id
 from services.notifier.domain.webhooks import DeliveryStatus, valid_filter
 from services.notifier.repository import WebhookStore
@@ -66,6 +67,13 @@ class EnvelopeRoute(APIRoute):
                 ]
                 summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
                 return _failure(422, "validation", f"Invalid request: {summary}", details)
+            except HTTPException as error:  # a body that is not UTF-8 or nested too deep
+                if error.status_code != 400:
+                    raise
+                details = [{"field": "body", "message": str(error.detail)}]
+                return _failure(
+                    422, "validation", f"Invalid request: body: {error.detail}", details
+                )
             except Exception:  # MongoDB unavailable, say: the envelope, not a bare 500
                 log.exception("webhook API request failed", extra={"path": request.url.path})
                 return _failure(500, "internal", "Internal error; the request was not applied")
@@ -125,18 +133,21 @@ class WebhookUpdate(WireModel):
         return None if events is None else _check_events(events)
 
 
-def build_api(
-    store: Callable[[], WebhookStore],
-    authenticator: Callable[[], Authenticator],
-    now: Callable[[], datetime],
-) -> APIRouter:
+bearer_scheme = HTTPBearer(auto_error=False, description="An admin's JWT")
+
+
+def build_api(store: Callable[[], WebhookStore], now: Callable[[], datetime]) -> APIRouter:
     router = APIRouter(prefix="/api/v2/webhooks", tags=["webhooks"], route_class=EnvelopeRoute)
 
-    async def admin(request: Request) -> AgentIdentity:
-        try:
-            agent = await authenticator().agent(bearer_token(request.headers.get("authorization")))
-        except InvalidToken as error:
-            raise ApiError(401, "unauthorized", "A valid bearer token is required") from error
+    async def admin(
+        request: Request,
+        _bearer: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)],
+    ) -> AgentIdentity:
+        """The gate (`infra.gate`) checked the token and the agent record; fails closed
+        without it."""
+        agent = getattr(request.state, "identity", None)
+        if not isinstance(agent, AgentIdentity):
+            raise ApiError(401, "unauthorized", "A valid bearer token is required")
         if not agent.admin:
             raise ApiError(403, "forbidden", "Only admins manage webhooks")
         return agent

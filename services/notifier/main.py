@@ -14,7 +14,7 @@ from starlette.types import ASGIApp
 
 from contracts.agents import AgentUpdated
 from contracts.events import Event
-from infra.agent_auth import AGENTS_COLLECTION, Authenticator
+from infra.identity import Authenticator
 from infra.runtime import Context
 from services.notifier import metrics
 from services.notifier.api import build_api
@@ -41,7 +41,7 @@ class Notifier:
         self.worker: WebhookWorker | None = None
         self.sockets = PushServer("", self.authenticator)
         self._router = build_router(self.instance_id, self.push, self.enqueue, self.agent_changed)
-        self._api = build_api(self.store, self.authenticator, self._now)
+        self._api = build_api(self.store, self._now)
 
     def context(self) -> Context:
         if self._context is None:
@@ -79,9 +79,7 @@ class Notifier:
         self._context = context
         self._recent = RecentIds(settings.recent_event_ids)
         self.sockets.sio.eio.cors_allowed_origins = allowed_origins(settings.cors_origins)
-        self._authenticator = Authenticator(
-            context.settings, context.clock, database[AGENTS_COLLECTION]
-        )
+        self._authenticator = Authenticator(context.settings, context.clock, database)
         self._store = WebhookStore(database)
         await self._store.ensure_indexes()
         policy = RetryPolicy(

@@ -9,8 +9,8 @@ from typing import Any
 import socketio
 
 from contracts.enums import AgentRole
-from infra.agent_auth import AgentIdentity, Authenticator
 from infra.auth import InvalidToken, bearer_token
+from infra.identity import AgentIdentity, Authenticator
 from services.notifier import metrics
 from services.notifier.domain.pushes import ADMINS, Push, rooms_of
 

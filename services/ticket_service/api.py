@@ -12,6 +12,7 @@ from contracts import commands as cmd
 from contracts.enums import Source
 from contracts.replies import TicketPage
 from contracts.tickets import Ticket
+from infra.ratelimit import RateLimiter
 from infra.settings import Settings
 from services.ticket_service.access import with_visible_key
 from services.ticket_service.api_errors import ERROR_RESPONSES, EnvelopeRoute, ErrorEnvelope
@@ -30,7 +31,7 @@ from services.ticket_service.api_models import (
 )
 from services.ticket_service.auth_deps import Caller, authentication
 from services.ticket_service.customers import CustomerDesk
-from services.ticket_service.ratelimit import OPEN_STATUSES, RateLimiter
+from services.ticket_service.ratelimit import OPEN_STATUSES
 from services.ticket_service.statistics import StatisticsQuery
 from services.ticket_service.usecases import TicketUseCases
 

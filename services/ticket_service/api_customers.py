@@ -12,6 +12,7 @@ from pydantic import BaseModel, BeforeValidator, Field
 from contracts.actors import PhoneNumber
 from contracts.base import WireModel
 from contracts.replies import Pagination
+from infra.ratelimit import RateLimiter
 from infra.settings import Settings
 from services.ticket_service.api_errors import ERROR_RESPONSES, EnvelopeRoute
 from services.ticket_service.auth_deps import Caller, authentication
@@ -22,7 +23,6 @@ from services.ticket_service.customers import (
     CustomerProfile,
 )
 from services.ticket_service.documents import Customer
-from services.ticket_service.ratelimit import RateLimiter
 from services.ticket_service.usecases import TicketUseCases
 
 CustomerIdPath = Annotated[str, Path(alias="customerId", pattern=r"^[0-9a-f]{24}$")]

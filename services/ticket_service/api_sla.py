@@ -12,11 +12,11 @@ from fastapi import APIRouter, Depends
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from infra.ratelimit import RateLimiter
 from infra.settings import Settings
 from services.ticket_service.api import TicketIdPath, ticket_router
 from services.ticket_service.auth_deps import Caller, authentication
 from services.ticket_service.domain.breach import SlaExplanation
-from services.ticket_service.ratelimit import RateLimiter
 from services.ticket_service.sla_usecases import explain_sla
 from services.ticket_service.usecases import TicketUseCases
 

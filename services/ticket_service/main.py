@@ -11,6 +11,7 @@ from starlette.types import ASGIApp
 from infra.loops import every
 from infra.messaging import WHATSAPP_OUTBOUND, publish_event, send_to_queue
 from infra.mongo import init_documents
+from infra.ratelimit import RateLimiter
 from infra.runtime import Context
 from infra.settings import Settings
 from services.ticket_service.agents import AgentDirectory
@@ -26,7 +27,7 @@ from services.ticket_service.documents import DOCUMENT_MODELS
 from services.ticket_service.handlers import build_router
 from services.ticket_service.message_handlers import build_message_router
 from services.ticket_service.messages import MessageStore
-from services.ticket_service.ratelimit import RateLimiter, rate_limiting
+from services.ticket_service.ratelimit import rate_limiting
 from services.ticket_service.recording import Recorder
 from services.ticket_service.relay import OutboxRelay
 from services.ticket_service.repository import (

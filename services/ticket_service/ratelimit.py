@@ -1,17 +1,9 @@
-"""Rate limits kept in MongoDB, so they hold across any number of API replicas.
+"""The limits on opening tickets, over the shared sliding-window limiter (`infra.ratelimit`).
 
-Each key is one document in `rate_limits` holding the times of the hits inside the
-window (a sliding log). A hit is two atomic updates: drop what left the window, then
-push the new time only while fewer than `limit` remain. The second update filters on
-"`hits.<limit-1>` does not exist", so concurrent hits can never push past the limit:
-the loser's upsert collides on `_id` and is refused. The same collection holds each
-customer's `opening:<customerId>` reservations for the open-ticket cap (`CreationGuard`).
-
-No TTL index: expiry would follow the server's wall clock, not the service's Clock, and
-an idle key is one small document with an empty list.
+The limiter's collection `rate_limits` also holds each customer's `opening:<customerId>`
+reservations for the open-ticket cap (`CreationGuard`).
 """
 
-import math
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -24,35 +16,24 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from contracts.enums import TicketStatus
+from infra.ratelimit import COLLECTION, RateLimiter
 from infra.settings import Settings
 from services.ticket_service.domain.errors import RateLimited
 from services.ticket_service.domain.lifecycle import TERMINAL_OR_DONE
 from services.ticket_service.repository import TicketRepository
 
-COLLECTION = "rate_limits"
+__all__ = [  # RateLimiter too: routers built before it moved to infra import it from here
+    "OPEN_STATUSES",
+    "RESERVATION_LEASE",
+    "CreationGuard",
+    "CreationLimits",
+    "RateLimiter",
+    "rate_limiting",
+]
+
 RESERVATION_LEASE = timedelta(minutes=2)
 OPEN_STATUSES = [s for s in TicketStatus if s not in TERMINAL_OR_DONE]
 """A customer's tickets that still wait for the support team (not resolved or done)."""
-
-
-class RateLimiter:
-    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
-        self._hits = collection
-
-    async def hit(self, key: str, limit: int, window: timedelta, now: datetime) -> int | None:
-        """Count one hit; None when allowed, else the seconds until one is allowed again."""
-        await self._hits.update_one({"_id": key}, {"$pull": {"hits": {"$lte": now - window}}})
-        try:
-            await self._hits.update_one(
-                {"_id": key, f"hits.{limit - 1}": {"$exists": False}},
-                {"$push": {"hits": now}},
-                upsert=True,
-            )
-        except DuplicateKeyError:
-            record = await self._hits.find_one({"_id": key})
-            oldest: datetime = min(record["hits"]) if record and record.get("hits") else now
-            return max(1, math.ceil((oldest + window - now).total_seconds()))
-        return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,7 +7,10 @@
   MongoDB or RabbitMQ is away (Meta retries), 200 once everything is recorded.
 - `GET /api/v2/whatsapp/media/{mediaId}`, `GET /api/v2/whatsapp/sends/{sendId}`,
   `GET /api/v2/whatsapp/customers/{phone}/window`: for agents (bearer JWT) and services
-  (`X-API-Key`).
+  (`X-API-Key` with the `tickets` scope), checked and rate limited by the gate.
+
+The two webhook routes are public to the gate (`infra.gate.PUBLIC`): Meta authenticates
+them with the verify token and the body's signature.
 """
 
 import hmac
@@ -24,8 +27,8 @@ from pydantic import TypeAdapter, ValidationError
 from pymongo.errors import PyMongoError
 
 from contracts.actors import PhoneNumber
-from infra.auth import InvalidToken, bearer_token, valid_api_key
 from infra.http import failure
+from infra.identity import AgentIdentity, ServiceIdentity
 from infra.settings import WhatsAppSettings
 from services.whatsapp_channel import metrics
 from services.whatsapp_channel.domain.signature import SIGNATURE_HEADER, valid_signature
@@ -139,16 +142,11 @@ async def _receive(channel: ChannelParts, request: Request) -> Response:
     return _ok(receipt.to_wire())
 
 
-async def _authenticate(channel: ChannelParts, request: Request) -> None:
-    key = request.headers.get("X-API-Key")
-    if key is not None:
-        if not valid_api_key(channel.settings, key):
-            raise ChannelError(401, "unauthorized", "Unknown API key")
-        return
-    try:
-        await channel.authenticator.agent(bearer_token(request.headers.get("Authorization")))
-    except InvalidToken as error:
-        raise ChannelError(401, "unauthorized", f"Invalid credentials: {error}") from error
+async def _authenticate(_: ChannelParts, request: Request) -> None:
+    """The gate (`infra.gate`) checked the agent's token or the service key (and counted
+    the request) before the route ran; this fails closed without it."""
+    if not isinstance(getattr(request.state, "identity", None), AgentIdentity | ServiceIdentity):
+        raise ChannelError(401, "unauthorized", "Missing credentials")
 
 
 async def _media(channel: ChannelParts, media_id: str, request: Request) -> Response:

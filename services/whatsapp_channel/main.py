@@ -15,7 +15,6 @@ from faststream.rabbit import RabbitRouter
 from faststream.rabbit.subscriber import RabbitSubscriber
 from starlette.types import ASGIApp
 
-from infra.agent_auth import AGENTS_COLLECTION, Authenticator
 from infra.runtime import Context
 from infra.settings import WhatsAppSettings
 from services.whatsapp_channel.api import build_api
@@ -84,9 +83,6 @@ class WhatsAppChannel:
                 inbox, sends, self.relay, context.clock, options.phone_number_id or ""
             ),
             worker=worker,
-            authenticator=Authenticator(
-                context.settings, context.clock, database[AGENTS_COLLECTION]
-            ),
         )
 
     async def started(self, context: Context) -> None:

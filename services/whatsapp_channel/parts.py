@@ -4,7 +4,6 @@ that answers None while the channel is off (not configured)."""
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from infra.agent_auth import Authenticator
 from infra.clock import Clock
 from infra.settings import Settings, WhatsAppSettings
 from services.whatsapp_channel.graph import GraphClient
@@ -23,7 +22,6 @@ class ChannelParts:
     graph: GraphClient
     intake: WebhookIntake
     worker: SendWorker
-    authenticator: Authenticator
 
     @property
     def options(self) -> WhatsAppSettings:

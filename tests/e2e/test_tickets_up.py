@@ -21,7 +21,7 @@ async def test_tickets_up_serves_and_keeps_data_across_a_restart(
     env = clean_env(
         RABBITMQ_URL=endpoints.rabbit_url,
         TICKETS_DATA_DIR=str(tmp_path),
-        TICKETS_JWT_SECRET="e2e-secret",
+        TICKETS_JWT_SECRET="e2e-secret-of-the-tickets-up-test-0123",
     )
     async with tickets_running("up", env=env), client(endpoints.rabbit_url) as (caller, _):
         created = await caller.ok(names.CREATE, create_body())

@@ -13,10 +13,12 @@ from tests.support.system import Endpoints, settings_for
 
 pytestmark = pytest.mark.integration
 
+KEY = "http-app-test-key-of-32-bytes-or-more"
+
 
 @pytest.fixture
 async def http(endpoints: Endpoints, database: str) -> AsyncIterator[httpx.AsyncClient]:
-    settings = settings_for(endpoints, database, api_keys="http-app-test-key")
+    settings = settings_for(endpoints, database, api_keys=KEY)
     app = build_app(Runtime(settings, [TicketService()]))
     async with LifespanManager(app) as manager:
         transport = httpx.ASGITransport(app=manager.app)
@@ -35,7 +37,9 @@ async def test_health_metrics_and_asyncapi(http: httpx.AsyncClient) -> None:
 
 
 async def test_unknown_paths_and_methods_answer_in_the_envelope(http: httpx.AsyncClient) -> None:
-    missing = await http.get("/api/v2/nothing-here")
+    unauthenticated = await http.get("/api/v2/nothing-here")
+    assert unauthenticated.status_code == 401  # nothing under /api/ answers a stranger
+    missing = await http.get("/api/v2/nothing-here", headers={"X-API-Key": KEY})
     assert missing.status_code == 404
     assert missing.json() == {"success": False, "error": "Not Found", "code": "not_found"}
     wrong = await http.delete("/healthz")
@@ -70,7 +74,7 @@ async def test_oversized_bodies_are_refused_before_any_route_reads_them(
     replayed = await http.post(
         "/api/v2/tickets",
         content=small_chunks(),
-        headers={"x-api-key": "http-app-test-key", "content-type": "application/json"},
+        headers={"x-api-key": KEY, "content-type": "application/json"},
     )
     assert replayed.status_code == 422  # the streamed body reached the route, field by field
     assert "description" in replayed.text

@@ -2,6 +2,7 @@
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -18,7 +19,7 @@ from services.ticket_service.main import TicketService
 from tests.support.system import Endpoints, settings_for
 
 JWT_SECRET = "test-secret-of-a-decent-length-0123456789"
-API_KEY = "test-service-key"
+API_KEY = "test-service-key-of-at-least-32-bytes"
 BASE_URL = "http://tickets.test"
 
 
@@ -59,3 +60,34 @@ def new_ticket(phone: str = "+34600000001", **extra: Any) -> dict[str, Any]:
         "customer": {"phone": phone},
         **extra,
     }
+
+
+@dataclass
+class Whole:
+    """Every service in one process (`tickets up`), started; `http` calls from 127.0.0.1."""
+
+    app: Any
+    http: httpx.AsyncClient
+    runtime: Runtime
+
+    def at(self, address: str) -> httpx.AsyncClient:
+        """A client calling from another address (close it, or use `async with`)."""
+        return _client_at(self.app, address)
+
+
+def _client_at(app: Any, address: str) -> httpx.AsyncClient:
+    transport = httpx.ASGITransport(app=app, client=(address, 40000))
+    return httpx.AsyncClient(transport=transport, base_url=BASE_URL)
+
+
+@asynccontextmanager
+async def whole_api(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Whole]:
+    from infra.cli import SERVICES, load_service  # noqa: PLC0415 - imports every service
+
+    runtime = Runtime(settings, [load_service(name) for name in SERVICES], clock)
+    app = build_app(runtime)
+    async with (
+        LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager,
+        _client_at(manager.app, "127.0.0.1") as client,
+    ):
+        yield Whole(manager.app, client, runtime)

@@ -8,11 +8,11 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from contracts.enums import AgentRole
+from infra.api_keys import Scope, digest, env_keys
 from infra.auth import (
     InvalidToken,
     bearer_token,
     issue_token,
-    valid_api_key,
     verify_token,
 )
 from infra.settings import Settings
@@ -63,7 +63,7 @@ def test_a_token_from_the_future_is_refused() -> None:
         "not-a-jwt",
         jwt.encode(
             {"sub": "x", "role": "agent", "iat": 1, "exp": 2**40, "iss": "whatsapp-tickets"},
-            "another-secret",
+            "another-secret-of-more-than-32-bytes",
             algorithm="HS256",
         ),
         jwt.encode(
@@ -124,10 +124,11 @@ def test_bad_authorization_headers(header: str | None) -> None:
         bearer_token(header)
 
 
-def test_api_keys() -> None:
-    assert valid_api_key(HS, "key-one")
-    assert valid_api_key(HS, "key-two")
-    assert not valid_api_key(HS, "key-three")
-    assert not valid_api_key(HS, "")
-    assert not valid_api_key(HS, None)
-    assert not valid_api_key(Settings(), "anything")
+def test_configured_api_keys_have_every_scope_and_a_name_from_their_digest() -> None:
+    keys = env_keys(HS)
+    one, two = keys[digest("key-one")], keys[digest("key-two")]
+    assert one.name == f"env-{digest('key-one')[:8]}"
+    assert one.name != two.name
+    assert one.scopes == two.scopes == frozenset(Scope)
+    assert digest("key-three") not in keys
+    assert env_keys(Settings()) == {}

@@ -1,17 +1,21 @@
-"""Who is calling a service other than the ticket service (Socket.IO, webhook admin, the
-WhatsApp media download): the REST API's bearer JWT, then the agent record must exist and
-be active. The `agents` collection belongs to the ticket service; the others only read it,
-by name, and take the role from the record (a demoted admin loses admin rights at once)."""
+"""Who is calling: an agent (bearer JWT, then the agent record must exist and be active)
+or a service (a named, scoped API key). One place for REST, the tool-call endpoint, the
+webhook admin API and Socket.IO connections.
+
+The `agents` collection belongs to the ticket service; this module only reads it, by
+name, and takes the role from the record (a demoted admin loses admin rights at once).
+"""
 
 from dataclasses import dataclass
 from typing import Any
 
 from bson import ObjectId
 from bson.errors import InvalidId
-from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.enums import AgentRole
-from infra.auth import InvalidToken, verify_token
+from infra.api_keys import ApiKeys, Scope
+from infra.auth import InactiveAgent, InvalidToken, verify_token
 from infra.clock import Clock
 from infra.settings import Settings
 
@@ -23,20 +27,38 @@ class AgentIdentity:
     id: str
     role: AgentRole
     expires_at: int = 0
-    """The token's `exp` (unix seconds): the connection ends then."""
+    """The token's `exp` (unix seconds): a Socket.IO connection ends then."""
 
     @property
     def admin(self) -> bool:
         return self.role is AgentRole.ADMIN
 
+    @property
+    def budget_key(self) -> str:
+        return f"agent:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceIdentity:
+    name: str
+    scopes: frozenset[Scope]
+
+    @property
+    def budget_key(self) -> str:
+        return f"key:{self.name}"
+
+
+Identity = AgentIdentity | ServiceIdentity
+
 
 class Authenticator:
     def __init__(
-        self, settings: Settings, clock: Clock, agents: AsyncCollection[dict[str, Any]]
+        self, settings: Settings, clock: Clock, database: AsyncDatabase[dict[str, Any]]
     ) -> None:
         self._settings = settings
         self._clock = clock
-        self._agents = agents
+        self._agents = database[AGENTS_COLLECTION]
+        self._keys = ApiKeys(settings, database)
 
     async def agent(self, token: str | None) -> AgentIdentity:
         """Raises InvalidToken for a missing, bad or expired token or an unknown or
@@ -47,15 +69,22 @@ class Authenticator:
         try:
             agent_id = ObjectId(claims.sub)
         except InvalidId as error:
-            raise InvalidToken("unknown agent") from error
+            raise InactiveAgent("unknown agent") from error
         record = await self._agents.find_one({"_id": agent_id}, {"isActive": 1, "role": 1})
         if record is None or record.get("isActive") is not True:
-            raise InvalidToken("unknown or inactive agent")
+            raise InactiveAgent("unknown or inactive agent")
         try:
             role = AgentRole(record.get("role", AgentRole.AGENT))
         except ValueError as error:
             raise InvalidToken("unknown agent role") from error
-        return AgentIdentity(str(agent_id), role, claims.exp)
+        return AgentIdentity(str(agent_id), role, int(claims.exp))
+
+    async def service(self, key: str) -> ServiceIdentity:
+        """Raises InvalidToken for an unknown or revoked key."""
+        found = await self._keys.find(key)
+        if found is None:
+            raise InvalidToken("unknown API key")
+        return ServiceIdentity(found.name, found.scopes)
 
     async def active_roles(self, agent_ids: set[str]) -> dict[str, AgentRole]:
         """The current role of each of these agents that still exists and is active."""
