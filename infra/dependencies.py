@@ -2,14 +2,19 @@
 process stops with one line saying which one, where, and why (no traceback)."""
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from aiormq.exceptions import AMQPConnectionError, AMQPError, ProbableAuthenticationError
 from faststream.rabbit import RabbitBroker
 from pymongo import AsyncMongoClient
+from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import ConfigurationError, OperationFailure, PyMongoError
 
-from infra.mongo import MongoClient, connect
+from infra.mongo import EmbeddedMongo, MongoClient, connect
+from infra.settings import Settings
 from infra.startup import StartupError
 
 _MONGO_HINT = "check MONGODB_URL (unset it to use the embedded server)"
@@ -103,3 +108,26 @@ def _amqp_line(error: AMQPError, url: str) -> str:
     if isinstance(error, AMQPConnectionError):
         return f"RabbitMQ at {where} cannot be reached: {text}; {_RABBIT_HINT}"
     return f"RabbitMQ at {where} refused the set-up: {text}; {_RABBIT_HINT}"
+
+
+@asynccontextmanager
+async def database_of(settings: Settings) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
+    """The configured database, through the embedded server when no MONGODB_URL is set
+    (for the commands run beside `tickets up`); a StartupError when it does not answer."""
+    embedded = None
+    url = settings.mongodb_url
+    if url is None:
+        embedded = EmbeddedMongo(settings.data_dir / "mongo.sqlite")
+        url = await embedded.start()
+    try:
+        client = await open_mongo(url, settings.startup_timeout_seconds)
+    except BaseException:
+        if embedded is not None:
+            await embedded.stop()
+        raise
+    try:
+        yield client[settings.mongodb_database]
+    finally:
+        await client.close()
+        if embedded is not None:
+            await embedded.stop()

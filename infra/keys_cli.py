@@ -8,7 +8,7 @@ import sys
 
 from infra.api_keys import KeyCommandError, KeyStore, Scope
 from infra.clock import SystemClock
-from infra.mongo import database_of
+from infra.dependencies import database_of
 from infra.settings import Settings
 
 

@@ -3,18 +3,15 @@
 import asyncio
 import logging
 import sys
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from beanie import Document, init_beanie
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import BulkWriteError
 
-from infra.settings import Settings
 from infra.startup import StartupError
 
 log = logging.getLogger(__name__)
@@ -49,24 +46,6 @@ async def init_documents(
     client: MongoClient, database: str, models: Sequence[type[Document]]
 ) -> None:
     await init_beanie(database=client[database], document_models=list(models))
-
-
-@asynccontextmanager
-async def database_of(settings: Settings) -> AsyncIterator[AsyncDatabase[dict[str, Any]]]:
-    """The configured database, through the embedded server when no MONGODB_URL is set
-    (for commands run beside `tickets up`)."""
-    embedded = None
-    url = settings.mongodb_url
-    if url is None:
-        embedded = EmbeddedMongo(settings.data_dir / "mongo.sqlite")
-        url = await embedded.start()
-    client = connect(url)
-    try:
-        yield client[settings.mongodb_database]
-    finally:
-        await client.close()
-        if embedded is not None:
-            await embedded.stop()
 
 
 class EmbeddedMongo:

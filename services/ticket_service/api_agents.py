@@ -17,9 +17,9 @@ from pymongo.errors import DuplicateKeyError
 from contracts.enums import AgentRole
 from infra.auth import issue_token
 from infra.clock import SystemClock
-from infra.dependencies import open_mongo
+from infra.dependencies import database_of
 from infra.messaging import make_broker, publish_event
-from infra.mongo import EmbeddedMongo, init_documents
+from infra.mongo import init_documents
 from infra.settings import Settings
 from services.ticket_service.access import SYSTEM
 from services.ticket_service.agents import AgentDirectory, AgentEdit, Publish
@@ -57,24 +57,9 @@ def with_persistent_jwt_secret(settings: Settings) -> Settings:
 @asynccontextmanager
 async def _agents_store(settings: Settings) -> AsyncIterator[None]:
     """The agents collection, through the embedded server when no MONGODB_URL is set."""
-    embedded = None
-    url = settings.mongodb_url
-    if url is None:
-        embedded = EmbeddedMongo(settings.data_dir / "mongo.sqlite")
-        url = await embedded.start()
-    try:
-        client = await open_mongo(url, settings.startup_timeout_seconds)
-    except BaseException:
-        if embedded is not None:
-            await embedded.stop()
-        raise
-    try:
-        await init_documents(client, settings.mongodb_database, [Agent])
+    async with database_of(settings) as database:
+        await init_documents(database.client, settings.mongodb_database, [Agent])
         yield
-    finally:
-        await client.close()
-        if embedded is not None:
-            await embedded.stop()
 
 
 async def create_agent(
