@@ -18,6 +18,7 @@ from prometheus_client import REGISTRY
 from contracts import names
 from contracts.enums import AgentRole
 from infra.auth import issue_token
+from infra.messaging import command_queue
 from infra.runtime import Service
 from infra.settings import Settings
 from services.assistant_gateway.main import AssistantGateway
@@ -30,11 +31,17 @@ from tests.integration.test_assistant_conversation import (
     model,
     whatsapp,
 )
-from tests.support.conversation import agent_headers, http, messages_of, tickets_tagged
+from tests.support.conversation import (
+    agent_headers,
+    http,
+    logged,
+    messages_of,
+    tickets_tagged,
+)
 from tests.support.factories import SYSTEM, make_agent
 from tests.support.fake_openai import Call, Fail, FakeOpenAI, Say
 from tests.support.notifier_system import Inbox, connect, created, publish, publisher, serving
-from tests.support.system import Caller, Endpoints, client
+from tests.support.system import Caller, Endpoints, client, running, settings_for
 
 pytestmark = pytest.mark.integration
 __all__ = ["model"]  # the fake OpenAI server fixture
@@ -343,3 +350,30 @@ async def test_other_services_record_messages_once_over_the_queue(
     [message] = listed.json()["data"]
     assert message["text"] == "Sent from the CRM's web chat"
     assert message["createdAt"] == "2026-11-29T09:00:00Z"
+
+
+async def test_a_one_way_record_survives_a_storage_outage(
+    endpoints: Endpoints, database: str
+) -> None:
+    """Sent without reply_to (as the gateway does): while MongoDB is away the command goes
+    back to the queue, and the next ticket service records it."""
+    settings = settings_for(endpoints, database)
+    async with client(endpoints.rabbit_url) as (caller, _):
+        records = await caller.broker.declare_queue(command_queue(names.RECORD_MESSAGES))
+        await records.purge()
+        async with running(settings) as broken:
+            context = broken.context
+            assert context is not None
+            await context.mongo.close()  # the store is gone for this instance
+            body = record_command("web-outage", ifNoTicket="open_for_human")
+            with logged("services.ticket_service.message_handlers") as lines:
+                await caller.broker.publish(
+                    json.dumps(body).encode(), queue=names.RECORD_MESSAGES, persist=True
+                )
+                await lines.seen("record_messages failed; requeued")
+        async with running(settings):
+            [ticket] = await tickets_tagged(endpoints, database, "needs-human", 1)
+            stored = await messages_of(endpoints, database, ticket["ticketId"], 1)
+
+    assert [m["externalId"] for m in stored] == ["web-outage"]
+    assert stored[0]["text"] == "Sent from the CRM's web chat"

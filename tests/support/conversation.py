@@ -1,8 +1,9 @@
 """Helpers for conversation tests: wait for what the services write, read it back."""
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -110,3 +111,33 @@ def agent_headers(
     """A bearer token issued `now` (the server's clock when a test moves it)."""
     token = issue_token(settings, agent_id, AgentRole.AGENT, now or datetime.now(UTC))
     return {"Authorization": f"Bearer {token}", **headers}
+
+
+class LogLines(logging.Handler):
+    """The messages a logger emits, with a wait for one (a positive marker)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.messages: list[str] = []
+        self._arrived = asyncio.Event()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
+        self._arrived.set()
+
+    async def seen(self, message: str, timeout: float = 30) -> None:
+        async with asyncio.timeout(timeout):
+            while message not in self.messages:
+                self._arrived.clear()
+                await self._arrived.wait()
+
+
+@contextmanager
+def logged(name: str) -> Iterator[LogLines]:
+    logger = logging.getLogger(name)
+    lines = LogLines()
+    logger.addHandler(lines)
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(lines)
