@@ -1,5 +1,6 @@
 """Composition root of the ticket service."""
 
+import contextlib
 from datetime import timedelta
 from functools import partial
 from typing import Any
@@ -8,12 +9,14 @@ from fastapi import APIRouter
 from faststream.rabbit import RabbitRouter
 from starlette.types import ASGIApp
 
+from infra.claims import OnceByKey
 from infra.loops import every
 from infra.messaging import WHATSAPP_OUTBOUND, publish_event, send_to_queue
 from infra.mongo import init_documents
 from infra.ratelimit import RateLimiter
 from infra.runtime import Context
 from infra.settings import Settings
+from services.ticket_service.admission import CustomerCreations, creation_limits
 from services.ticket_service.agents import AgentDirectory
 from services.ticket_service.api import build_api
 from services.ticket_service.api_customers import build_customers_router
@@ -23,7 +26,13 @@ from services.ticket_service.api_messages import build_messages_router
 from services.ticket_service.api_middleware import RequestLog
 from services.ticket_service.api_sla import build_sla_router
 from services.ticket_service.conversation import Conversations
-from services.ticket_service.documents import DOCUMENT_MODELS
+from services.ticket_service.creation import TicketCreator
+from services.ticket_service.documents import (
+    DOCUMENT_MODELS,
+    Customer,
+    IdempotencyRecord,
+    TicketCounter,
+)
 from services.ticket_service.handlers import build_router
 from services.ticket_service.message_handlers import build_message_router
 from services.ticket_service.messages import MessageStore
@@ -33,9 +42,9 @@ from services.ticket_service.relay import OutboxRelay
 from services.ticket_service.repository import (
     AgentRepository,
     CustomerRepository,
-    IdempotencyStore,
     TicketRepository,
 )
+from services.ticket_service.sequence import SequenceAllocator
 from services.ticket_service.usecases import TicketUseCases
 
 
@@ -49,6 +58,7 @@ class TicketService:
         self._router = build_router(self.use_cases)
         self._message_router = build_message_router(self.recorder)
         self.relay: OutboxRelay | None = None
+        self.numbers: SequenceAllocator | None = None
         self._settings: Settings | None = None
         self._limiter: RateLimiter | None = None
         self._directory: AgentDirectory | None = None
@@ -103,24 +113,28 @@ class TicketService:
         settings = self._settings = context.settings
         await init_documents(context.mongo, settings.mongodb_database, DOCUMENT_MODELS)
         tickets = TicketRepository()
-        self._limiter, creation_guard = await rate_limiting(context.mongo, settings, tickets)
+        self._limiter = rate_limiting(context.mongo, settings)
+        lease = timedelta(seconds=settings.idempotency_lease_seconds)
+        creations = CustomerCreations(Customer.get_pymongo_collection())
+        self.numbers = SequenceAllocator(TicketCounter.get_pymongo_collection(), lease)
         self.relay = OutboxRelay(
             tickets.tickets,
             partial(publish_event, context.broker),
             context.clock,
             grace=timedelta(seconds=settings.relay_grace_seconds),
+            before_sweep=creations.count_swept,
         )
         self._use_cases = TicketUseCases(
             tickets=tickets,
             customers=CustomerRepository(),
             agents=AgentRepository(),
-            idempotency=IdempotencyStore(
-                timedelta(seconds=settings.idempotency_lease_seconds), context.clock
-            ),
+            idempotency=OnceByKey(IdempotencyRecord.get_pymongo_collection(), lease, context.clock),
             relay=self.relay,
             clock=context.clock,
             policy=settings.sla,
-            creation_guard=creation_guard,
+            creator=TicketCreator(
+                tickets, creations, self.numbers, creation_limits(settings), context.clock
+            ),
         )
         self._directory = AgentDirectory(
             self._use_cases.agents, partial(publish_event, context.broker), context.clock
@@ -161,8 +175,16 @@ class TicketService:
             "conversation-sweep",
             lambda: every(interval, context.stop, conversations.sweep, "conversation sweep"),
         )
+        numbers = self.numbers
+        assert numbers is not None
+        context.spawn(
+            "ticket-numbers", lambda: every(interval, context.stop, numbers.flush, "ticket numbers")
+        )
 
     async def stop(self) -> None:
+        if self.numbers is not None:
+            with contextlib.suppress(Exception):  # left behind, the entries are taken over later
+                await self.numbers.flush()
         self._use_cases = None
         self._conversations = None
         self._recorder = None

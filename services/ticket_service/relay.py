@@ -27,6 +27,9 @@ log = logging.getLogger(__name__)
 
 Publish = Callable[[str, dict[str, Any], str], Awaitable[None]]
 """publish(routing_key or queue, payload, event_id): returns once the broker confirmed."""
+BeforeSweep = Callable[[dict[str, Any], list[dict[str, Any]]], Awaitable[None]]
+"""before_sweep(document, entries): runs before a sweep publishes what a writer left
+behind (`document` holds the key and `customerId`): the writer's unfinished bookkeeping."""
 
 
 class OutboxRelay:
@@ -41,6 +44,7 @@ class OutboxRelay:
         grace: timedelta = timedelta(seconds=10),
         lease: timedelta = timedelta(seconds=30),
         batch: int = 100,
+        before_sweep: BeforeSweep | None = None,
     ) -> None:
         self._documents = documents
         self._publish = publish
@@ -50,6 +54,7 @@ class OutboxRelay:
         self._grace = grace
         self._lease = lease
         self._batch = batch
+        self._before_sweep = before_sweep
 
     def claimed_until(self, now: datetime) -> datetime:
         """The lease a document written with `relayLeaseUntil` already set holds: its
@@ -121,12 +126,14 @@ class OutboxRelay:
                 "$or": [{"relayLeaseUntil": None}, {"relayLeaseUntil": {"$lte": now}}],
             },
             {"$set": {"relayLeaseUntil": now + self._lease}},
-            projection={"outbox": 1},
+            projection={"outbox": 1, self._key: 1, "customerId": 1},
         )
         if claimed is None:
             return 0
         due = [e for e in claimed.get("outbox", []) if e["createdAt"] <= now - grace]
         try:
+            if due and self._before_sweep is not None:
+                await self._before_sweep(claimed, due)
             await self._deliver(key, due)
         finally:
             await self._release(key)

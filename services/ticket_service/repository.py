@@ -1,10 +1,8 @@
 """Persistence edge: every change is one conditional update that reports whether it won."""
 
-import asyncio
 import re
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Collection, Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
 from bson import ObjectId
@@ -16,17 +14,16 @@ from pymongo.errors import DuplicateKeyError
 from contracts.enums import PRIORITY_ORDER, Language, Priority
 from contracts.events import TicketEvent
 from contracts.tickets import Ticket
-from infra.clock import Clock
 from services.ticket_service.documents import (
     Agent,
     Customer,
-    IdempotencyRecord,
     NameSource,
     OutboxEntry,
-    TicketCounter,
     TicketDocument,
 )
 from services.ticket_service.domain.errors import Conflict
+from services.ticket_service.domain.ids import format_ticket_id, parse_ticket_id
+from services.ticket_service.domain.lifecycle import OPEN_STATUSES
 from services.ticket_service.domain.model import Change
 
 Raw = dict[str, Any]
@@ -92,19 +89,45 @@ def _diff(before: Raw, after: Raw) -> tuple[Raw, Raw]:
 class TicketRepository:
     def __init__(self) -> None:
         self.tickets: AsyncCollection[Raw] = TicketDocument.get_pymongo_collection()
-        self._counters: AsyncCollection[Raw] = TicketCounter.get_pymongo_collection()
 
-    async def next_sequence(self, year: int) -> int:
-        """Atomic per-year counter: never reused, never duplicated, no gaps."""
-        counter = await _upsert(self._counters, {"year": year}, {"$inc": {"lastSequence": 1}})
-        return int(counter["lastSequence"])
-
-    async def insert(self, change: Change) -> None:
+    async def insert(self, change: Change, creation_key: str) -> None:
+        """Raises DuplicateKeyError when the creation key or the ticket id is taken."""
         ticket = change.ticket
         document = ticket.model_dump(by_alias=True)
         document["priorityRank"] = _priority_rank(ticket.priority)
+        document["creationKey"] = creation_key
         document["outbox"] = outbox_entries(change.events, ticket.created_at)
         await self.tickets.insert_one(document)
+
+    async def by_creation_key(self, key: str) -> Ticket | None:
+        """The ticket a creation stored (tickets from before creation keys: by their
+        idempotency key, which had the same form)."""
+        query = {"$or": [{"creationKey": key}, {"idempotencyKey": key}]}
+        raw = await self.tickets.find_one(query, {"outbox": 0})
+        return None if raw is None else Ticket.model_validate(raw)
+
+    async def stored_numbers(self, year: int, numbers: Collection[int]) -> set[int]:
+        """Which of these sequence numbers have a stored ticket this year."""
+        ids = [format_ticket_id(year, n) for n in numbers]
+        cursor = self.tickets.find({"ticketId": {"$in": ids}}, {"_id": 0, "ticketId": 1})
+        return {parse_ticket_id(raw["ticketId"])[1] async for raw in cursor}
+
+    async def open_or_created(self, customer_id: str, keys: list[str]) -> list[tuple[str, str]]:
+        """(creation key or "", status) of the customer's open tickets and of those
+        stored under `keys` (one query, a few small fields each)."""
+        query = {
+            "customerId": customer_id,
+            "$or": [
+                {"status": {"$in": [str(s) for s in OPEN_STATUSES]}},
+                {"creationKey": {"$in": keys}},
+                {"idempotencyKey": {"$in": keys}},
+            ],
+        }
+        fields = {"_id": 0, "creationKey": 1, "idempotencyKey": 1, "status": 1}
+        return [
+            (raw.get("creationKey") or raw.get("idempotencyKey") or "", raw["status"])
+            async for raw in self.tickets.find(query, fields)
+        ]
 
     async def get(self, ticket_id: str) -> Ticket | None:
         raw = await self.tickets.find_one({"ticketId": ticket_id}, {"outbox": 0})
@@ -241,12 +264,6 @@ class CustomerRepository:
             found[word] = [str(raw["_id"]) async for raw in cursor]
         return found
 
-    async def count_new_ticket(self, customer_id: str) -> None:
-        """Called once per created ticket (never on an idempotent replay or a later save)."""
-        await self._customers.update_one(
-            {"_id": ObjectId(customer_id)}, {"$inc": {"statistics.totalTickets": 1}}
-        )
-
 
 class AgentRepository:
     def __init__(self) -> None:
@@ -283,77 +300,3 @@ class AgentRepository:
 
     async def active_admins(self) -> int:
         return await self._agents.count_documents({"role": "admin", "isActive": True})
-
-
-@dataclass(frozen=True, slots=True)
-class Claim:
-    won: bool
-    result: Raw | None = None
-
-
-class IdempotencyStore:
-    """Claim a key before doing the work, so concurrent duplicates never do it twice."""
-
-    def __init__(self, lease: timedelta, clock: Clock) -> None:
-        self._records: AsyncCollection[Raw] = IdempotencyRecord.get_pymongo_collection()
-        self._lease = lease
-        self._clock = clock
-
-    async def claim(self, key: str, now: datetime) -> Claim:
-        try:
-            await self._records.insert_one({"_id": key, "claimedAt": now, "result": None})
-        except DuplicateKeyError:
-            pass
-        else:
-            return Claim(won=True)
-        record = await self._records.find_one({"_id": key})
-        if record is None:
-            return Claim(won=False)
-        if record.get("result") is not None:
-            return Claim(won=False, result=record["result"])
-        stale = record["claimedAt"] <= now - self._lease
-        if stale:
-            taken = await self._records.update_one(
-                {"_id": key, "claimedAt": record["claimedAt"], "result": None},
-                {"$set": {"claimedAt": now}},
-            )
-            return Claim(won=taken.modified_count == 1)
-        return Claim(won=False)
-
-    async def once[T](
-        self,
-        key: str,
-        work: Callable[[], Awaitable[T]],
-        record: Callable[[T], Raw],
-        replay: Callable[[Raw], Awaitable[T]],
-    ) -> T:
-        """Run `work` once per key; duplicates, concurrent or later, get its result."""
-        earlier = await self._wait_for_claim(key)
-        if earlier is not None:
-            return await replay(earlier)
-        try:
-            value = await work()
-        except BaseException:
-            await self.release(key)
-            raise
-        await self.complete(key, record(value))
-        return value
-
-    async def _wait_for_claim(self, key: str) -> Raw | None:
-        """None once this caller owns the key; the earlier result when someone finished it."""
-        deadline = asyncio.get_running_loop().time() + IDEMPOTENCY_WAIT_SECONDS
-        while True:
-            claim = await self.claim(key, self._clock.now())
-            if claim.result is not None:
-                return claim.result
-            if claim.won:
-                return None
-            if asyncio.get_running_loop().time() > deadline:
-                raise Conflict("The same request is still being processed; retry shortly")
-            await asyncio.sleep(IDEMPOTENCY_POLL_SECONDS)
-
-    async def complete(self, key: str, result: Raw) -> None:
-        await self._records.update_one({"_id": key}, {"$set": {"result": result}})
-
-    async def release(self, key: str) -> None:
-        await self._records.delete_one({"_id": key, "result": None})

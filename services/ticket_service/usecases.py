@@ -8,6 +8,7 @@ relay. Errors are the typed domain errors; the edges map them to replies.
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from contracts import commands as cmd
@@ -16,6 +17,7 @@ from contracts.enums import ActorType, Source, TicketStatus
 from contracts.replies import CustomerMessageOutcome, Pagination, TicketPage
 from contracts.sla import SlaPolicy
 from contracts.tickets import Ticket
+from infra.claims import OnceByKey
 from infra.clock import Clock
 from services.ticket_service.access import (
     NOBODY_CUSTOMER,
@@ -24,6 +26,7 @@ from services.ticket_service.access import (
     Principal,
     readable,
 )
+from services.ticket_service.creation import TicketCreator
 from services.ticket_service.domain import conversation
 from services.ticket_service.domain import operations as ops
 from services.ticket_service.domain.errors import (
@@ -33,15 +36,12 @@ from services.ticket_service.domain.errors import (
     NotFound,
     ValidationFailed,
 )
-from services.ticket_service.domain.ids import format_ticket_id
 from services.ticket_service.domain.model import Change, change_status
 from services.ticket_service.listing import build_query, build_sort, search_words
-from services.ticket_service.ratelimit import CreationGuard
 from services.ticket_service.relay import OutboxRelay
 from services.ticket_service.repository import (
     AgentRepository,
     CustomerRepository,
-    IdempotencyStore,
     TicketRepository,
 )
 from services.ticket_service.statistics import StatisticsQuery, TicketStatistics, compute
@@ -56,12 +56,11 @@ class TicketUseCases:
     tickets: TicketRepository
     customers: CustomerRepository
     agents: AgentRepository
-    idempotency: IdempotencyStore
+    idempotency: OnceByKey
     relay: OutboxRelay
     clock: Clock
     policy: SlaPolicy
-    creation_guard: CreationGuard | None = None
-    """Rate limits on opening tickets (section 16.3); None only in narrow tests."""
+    creator: TicketCreator
     settle_responses: Callable[[str], Awaitable[None]] | None = None
     """Applies a ticket's stored but not yet applied replies (conversation.py)."""
 
@@ -108,35 +107,31 @@ class TicketUseCases:
     # ---- create --------------------------------------------------------------------
 
     async def create(self, command: cmd.CreateTicket) -> Ticket:
-        """A replay of an idempotency key answers only a caller who may read the ticket
-        now (else `not_found`): a key is never a way to read someone else's ticket."""
+        """Exactly once per `idempotencyKey`, whatever dies when (`creation.py`). A replay
+        answers only a caller who may read the ticket now (else `not_found`): a key is
+        never a way to read someone else's ticket."""
         principal = await self.principal(command.actor, create_customer=True)
         customer_id = await self._customer_for(principal, command.customer)
-        if command.idempotency_key is None:
-            return await self._guarded_create(command, principal, customer_id, None)
-        key = f"create:{customer_id}:{command.idempotency_key}"
-        return await self.idempotency.once(
+        key = None
+        if command.idempotency_key is not None:
+            key = f"create:{customer_id}:{command.idempotency_key}"
+        created = await self.creator.create(
+            customer_id,
             key,
-            lambda: self._guarded_create(command, principal, customer_id, key),
-            lambda ticket: {"ticketId": ticket.ticket_id},
-            lambda earlier: self._replayed(principal, earlier["ticketId"]),
+            lambda ticket_id, now: self._opening(
+                command, principal, customer_id, ticket_id, now, key
+            ),
         )
+        if created.change is None:
+            return self._replayed(principal, created.ticket)
+        await self._publish(created.change)
+        return created.ticket
 
-    async def _replayed(self, principal: Principal, ticket_id: str) -> Ticket:
+    def _replayed(self, principal: Principal, ticket: Ticket) -> Ticket:
         """Not even the ticket's id is told to a caller who may not read it."""
-        ticket = await self.tickets.get(ticket_id)
-        if ticket is None or not principal.can_read(ticket):
+        if not principal.can_read(ticket):
             raise NotFound("No ticket you can see was created with this idempotencyKey")
         return ticket
-
-    async def _guarded_create(
-        self, command: cmd.CreateTicket, principal: Principal, customer_id: str, key: str | None
-    ) -> Ticket:
-        """Limits count only real creations: an idempotent replay never reaches here."""
-        if self.creation_guard is None:
-            return await self._create(command, principal, customer_id, key)
-        async with self.creation_guard.admit(customer_id, self.clock.now()):
-            return await self._create(command, principal, customer_id, key)
 
     async def _customer_for(
         self, principal: Principal, customer: cmd.CustomerByPhone | cmd.CustomerById
@@ -162,18 +157,19 @@ class TicketUseCases:
         assert record is not None
         return str(record.id)
 
-    async def _create(
+    def _opening(
         self,
         command: cmd.CreateTicket,
         principal: Principal,
         customer_id: str,
+        ticket_id: str,
+        now: datetime,
         key: str | None,
         related: tuple[str, ...] = (),
-    ) -> Ticket:
-        now = self.clock.now()
-        sequence = await self.tickets.next_sequence(now.year)
+    ) -> Change:
+        """The change that opens the ticket under the number the creator reserved."""
         data = ops.NewTicket(
-            ticket_id=format_ticket_id(now.year, sequence),
+            ticket_id=ticket_id,
             title=command.title,
             description=command.description,
             customer_id=customer_id,
@@ -191,11 +187,7 @@ class TicketUseCases:
         if command.assign_to_self and principal.type is ActorType.AGENT:
             assert principal.id
             change = ops.taken_at_creation(change, principal.id, principal.ref, now, self.policy)
-        await self.tickets.insert(change)
-        await self.customers.count_new_ticket(customer_id)
-        await self._publish(change)
-        log.info("ticket created", extra={"ticketId": data.ticket_id, "source": command.source})
-        return change.ticket
+        return change
 
     # ---- reads ---------------------------------------------------------------------
 
@@ -378,9 +370,17 @@ class TicketUseCases:
             customer=cmd.CustomerById(customer_id=closed.customer_id),
             conversation_id=command.conversation_id or closed.conversation_id,
         )
-        ticket = await self._create(
-            create, principal, closed.customer_id, None, related=(closed.ticket_id,)
+        created = await self.creator.create(
+            closed.customer_id,
+            f"follow-up:{closed.customer_id}:{command.message_id}",
+            lambda ticket_id, now: self._opening(
+                create, principal, closed.customer_id, ticket_id, now, None, (closed.ticket_id,)
+            ),
+            limited=False,
         )
+        if created.change is not None:
+            await self._publish(created.change)
+        ticket = created.ticket
         return CustomerMessageOutcome(
             action="follow_up_created", ticket=ticket.to_wire(), related_ticket_id=closed.ticket_id
         )

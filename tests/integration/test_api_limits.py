@@ -9,9 +9,6 @@ import pytest
 
 from contracts import names
 from infra.clock import MovableClock
-from infra.mongo import connect
-from services.ticket_service.ratelimit import RESERVATION_LEASE, rate_limiting
-from services.ticket_service.repository import TicketRepository
 from tests.support.api import SERVICE, api_client, api_settings, bearer, new_ticket
 from tests.support.factories import create_body, make_agent
 from tests.support.system import Endpoints, client
@@ -159,27 +156,3 @@ async def test_concurrent_creations_never_pass_the_open_ticket_cap(
     assert "3 open tickets" in full.json()["error"]
     assert [r.status_code for r in after_cancel] == [201, 429]
     assert listed.json()["pagination"]["total"] == 3
-
-
-async def test_a_crashed_creators_reservation_holds_a_place_until_its_lease_lapses(
-    endpoints: Endpoints, database: str
-) -> None:
-    clock = MovableClock(START)
-    settings = api_settings(endpoints, database, max_open_tickets_per_customer=1)
-    async with connect(endpoints.mongo_url) as mongo, api_client(settings, clock) as api:
-        first = (await api.post(TICKETS, json=new_ticket(), headers=SERVICE)).json()["data"]
-        path = f"{TICKETS}/{first['ticketId']}/status"
-        await api.put(path, json={"status": "cancelled"}, headers=SERVICE)
-        _, guard = await rate_limiting(mongo, settings, TicketRepository())
-        # A creator that reserved its place and died before storing its ticket.
-        abandoned = guard.admit(first["customerId"], clock.now())
-        await abandoned.__aenter__()
-        body = new_ticket(customerId=first["customerId"], customer=None)
-        clock.advance(RESERVATION_LEASE - timedelta(seconds=1))
-        held = await api.post(TICKETS, json=body, headers=SERVICE)
-        clock.advance(timedelta(seconds=1))
-        lapsed = await api.post(TICKETS, json=body, headers=SERVICE)
-        await abandoned.__aexit__(None, None, None)
-    assert "1 open tickets" in held.json()["error"]
-    assert limited(held) == 3600
-    assert lapsed.status_code == 201, lapsed.text

@@ -43,7 +43,8 @@ async def test_events_written_but_not_published_go_out_after_restart(
                 channel=Channel.WEB,
             )
             await repository.insert(
-                open_ticket(data, ActorRef(ActorType.SYSTEM), clock.now(), SlaPolicy())
+                open_ticket(data, ActorRef(ActorType.SYSTEM), clock.now(), SlaPolicy()),
+                f"test:{sequence}",
             )
     clock.advance(timedelta(seconds=11))
     async with client(endpoints.rabbit_url) as (_, log):

@@ -16,6 +16,8 @@ ALLOWED_TRANSITIONS: dict[S, frozenset[S]] = {
 
 TERMINAL_OR_DONE: frozenset[S] = frozenset({S.RESOLVED, S.CLOSED, S.CANCELLED})
 """Statuses in which no SLA clock runs and no assignment is taken."""
+OPEN_STATUSES = [s for s in S if s not in TERMINAL_OR_DONE]
+"""A customer's tickets that still wait for the support team (not resolved or done)."""
 
 ASSIGNMENT_STARTS_WORK: frozenset[S] = frozenset({S.NEW, S.OPEN, S.REOPENED})
 

@@ -1,0 +1,144 @@
+"""Opening a ticket exactly once, whatever dies when.
+
+Every creation has a creation key: `create:<customerId>:<idempotencyKey>` when the caller
+sent one, a follow-up's message key, else a fresh random one. Every step is idempotent on
+that key, and the ticket's unique `creationKey` index decides, so a retry, a take-over
+after a crash or a concurrent duplicate all converge on the same ticket:
+
+1. admit: the customer's hourly window gets the key once (a retry spends nothing);
+2. open-ticket cap: the customer's open tickets plus the creations admitted in the last
+   `RESERVATION_LEASE` whose tickets are not stored yet, each counted once;
+3. number: the year's counter reserves one number for the key (the same on a retry);
+4. insert: the ticket with its events in its outbox; a duplicate key means it is stored
+   already (answer it) or the number went to another ticket (take another);
+5. count: the customer's `totalTickets`, once per ticket id.
+
+A process that dies between any two steps leaves nothing a retry with the same key cannot
+finish; the outbox relay's sweep counts a stored ticket whose creator died before step 5.
+Round trips for a first creation: 5 (admit, cap query, number, insert, count); the
+caller's customer lookup and the event publish come on top.
+"""
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
+from pymongo.errors import DuplicateKeyError
+
+from contracts.tickets import Ticket
+from infra.clock import Clock
+from services.ticket_service.admission import Admission, CreationLimits, CustomerCreations
+from services.ticket_service.domain.errors import Conflict
+from services.ticket_service.domain.ids import format_ticket_id
+from services.ticket_service.domain.lifecycle import OPEN_STATUSES
+from services.ticket_service.domain.model import Change
+from services.ticket_service.repository import TicketRepository
+from services.ticket_service.sequence import SequenceAllocator
+
+log = logging.getLogger(__name__)
+
+NUMBER_ATTEMPTS = 5
+Build = Callable[[str, datetime], Change]
+"""build(ticket_id, now) -> the change that opens the ticket."""
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    ticket: Ticket
+    change: Change | None
+    """The events to publish; None when an earlier attempt stored the ticket (a replay)."""
+
+    @property
+    def replayed(self) -> bool:
+        return self.change is None
+
+
+@dataclass
+class TicketCreator:
+    tickets: TicketRepository
+    creations: CustomerCreations
+    numbers: SequenceAllocator
+    limits: CreationLimits
+    clock: Clock
+
+    async def create(
+        self, customer_id: str, key: str | None, build: Build, *, limited: bool = True
+    ) -> Created:
+        """`key`: the creation key (None: a creation nobody will retry). `limited`: the
+        hourly limit and the open-ticket cap apply (not to a customer's follow-up)."""
+        key = key or f"auto:{uuid.uuid4().hex}"
+        now = self.clock.now()
+        admission = await self.creations.admit(customer_id, key, now, self.limits, limited=limited)
+        if not admission.admitted:
+            return await self._replay(customer_id, admission, await self._refused(admission, now))
+        stored = await self._check_open_cap(customer_id, admission, limited=limited)
+        if stored is not None:
+            return await self._replay(customer_id, admission, stored)
+        change = await self._insert(key, build, now)
+        if isinstance(change, Ticket):
+            return await self._replay(customer_id, admission, change)
+        await self.creations.count(customer_id, change.ticket.ticket_id)
+        log.info("ticket created", extra={"ticketId": change.ticket.ticket_id})
+        return Created(change.ticket, change)
+
+    async def _refused(self, admission: Admission, now: datetime) -> Ticket:
+        """The hourly limit is reached: only a replay of a stored ticket is answered."""
+        earlier = await self.tickets.by_creation_key(admission.key)
+        if earlier is None:
+            assert admission.oldest is not None
+            raise self.limits.rate_limited(admission.oldest, now)
+        return earlier
+
+    async def _check_open_cap(
+        self, customer_id: str, admission: Admission, *, limited: bool
+    ) -> Ticket | None:
+        """The ticket already stored under this key, or None once the cap leaves room.
+        Each creation counts once: as a stored open ticket, or as in flight if its ticket
+        is not stored yet."""
+        keys = [admission.key, *admission.in_flight]
+        found = await self.tickets.open_or_created(customer_id, keys)
+        if any(key == admission.key for key, _ in found):
+            return await self.tickets.by_creation_key(admission.key)
+        if not limited:
+            return None
+        stored = {key for key, _ in found}
+        open_stored = sum(1 for _, status in found if status in OPEN_STATUSES)
+        in_flight = sum(1 for key in admission.in_flight if key not in stored)
+        if open_stored + in_flight >= self.limits.max_open_per_customer:
+            await self.creations.withdraw(customer_id, admission)
+            raise self.limits.open_cap(open_stored + in_flight)
+        return None
+
+    async def _insert(self, key: str, build: Build, now: datetime) -> Change | Ticket:
+        """Store the ticket under the number reserved for `key`; the ticket an earlier
+        attempt stored under `key` if there is one."""
+        taken: set[int] = set()
+        for _ in range(NUMBER_ATTEMPTS):
+            reserved = await self.numbers.number_for(now.year, key, now, taken)
+            change = build(format_ticket_id(now.year, reserved.number), now)
+            try:
+                await self.tickets.insert(change, key)
+            except DuplicateKeyError:
+                earlier = await self.tickets.by_creation_key(key)
+                if earlier is not None:
+                    self.numbers.stored(now.year, key)
+                    return earlier
+                doubtful = {reserved.number, *reserved.stale}
+                taken |= await self.tickets.stored_numbers(now.year, doubtful)
+                log.warning("ticket number taken; taking another", extra={"n": reserved.number})
+                continue
+            self.numbers.stored(now.year, key)
+            return change
+        raise Conflict("Could not take a ticket number; retry with the same idempotencyKey")
+
+    async def _replay(self, customer_id: str, admission: Admission, ticket: Ticket) -> Created:
+        """An earlier attempt stored the ticket. If this call added the key to the window,
+        it came after the window (spend nothing); otherwise make sure the earlier attempt's
+        ticket was counted (it may have died just after storing it)."""
+        if admission.added:
+            await self.creations.withdraw(customer_id, admission)
+        else:
+            await self.creations.count(customer_id, ticket.ticket_id)
+        return Created(ticket, None)

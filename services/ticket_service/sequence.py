@@ -1,0 +1,164 @@
+"""Ticket numbers: `TICKET-<year>-<sequence>`, never duplicated and without gaps, whatever
+dies when.
+
+A number is taken by one atomic update of the year's counter document that also records
+who took it: `pending` holds `{key, n, at}` for every creation between taking its number
+and storing its ticket. So:
+
+- asking again with the same creation key (a retry, a take-over, a concurrent duplicate)
+  gets the same number back instead of a new one;
+- a number whose creator died before storing its ticket is given to the next creation
+  once it is `lease` old (its key can still come back: it then gets a fresh number);
+- the ticket's unique `ticketId` settles any race: a creator whose insert finds its
+  number taken forgets that number (`taken`) and asks again.
+
+Entries are removed once their ticket is stored: `stored()` queues the key and the next
+number taken (or `flush()`) removes it in the same update, so a creation costs one update
+here. Without transactions this is the only way a number and its owner are written
+together: counting first and recording the number in a second write burns the number if
+the process dies in between.
+"""
+
+from collections import defaultdict
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ReturnDocument
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
+
+Raw = dict[str, Any]
+
+
+def _not_in(field: str, values: list[Any]) -> Raw:
+    return {"$eq": [{"$in": [f"$$this.{field}", values]}, False]}
+
+
+def _allocation(
+    key: str, now: datetime, stale: datetime, forget: list[str], taken: list[int]
+) -> list[Raw]:
+    """The update pipeline: drop forgotten entries, then keep, adopt or take a number."""
+    mine = {"key": {"$literal": key}, "at": now}
+    kept = {"$and": [_not_in("key", forget), _not_in("n", taken)]}
+    return [
+        {
+            "$set": {
+                "lastSequence": {"$ifNull": ["$lastSequence", 0]},
+                "pending": {"$filter": {"input": {"$ifNull": ["$pending", []]}, "cond": kept}},
+            }
+        },
+        {
+            "$set": {
+                "_held": {"$in": [{"$literal": key}, "$pending.key"]},
+                "_stale": {
+                    "$first": {
+                        "$filter": {"input": "$pending", "cond": {"$lte": ["$$this.at", stale]}}
+                    }
+                },
+            }
+        },
+        {"$set": {"_adopt": {"$cond": ["$_held", None, {"$ifNull": ["$_stale.n", None]}]}}},
+        {
+            "$set": {
+                "lastSequence": {
+                    "$cond": [
+                        {"$or": ["$_held", {"$ne": ["$_adopt", None]}]},
+                        "$lastSequence",
+                        {"$add": ["$lastSequence", 1]},
+                    ]
+                }
+            }
+        },
+        {
+            "$set": {
+                "pending": {
+                    "$switch": {
+                        "branches": [
+                            {"case": "$_held", "then": "$pending"},
+                            {
+                                "case": {"$ne": ["$_adopt", None]},
+                                "then": {
+                                    "$map": {
+                                        "input": "$pending",
+                                        "in": {
+                                            "$cond": [
+                                                {"$eq": ["$$this.n", "$_adopt"]},
+                                                {**mine, "n": "$_adopt"},
+                                                "$$this",
+                                            ]
+                                        },
+                                    }
+                                },
+                            },
+                        ],
+                        "default": {
+                            "$concatArrays": ["$pending", [{**mine, "n": "$lastSequence"}]]
+                        },
+                    }
+                }
+            }
+        },
+        {"$unset": ["_held", "_stale", "_adopt"]},
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class Reservation:
+    number: int
+    stale: tuple[int, ...]
+    """Numbers held past the lease by other keys: abandoned, or stored and not yet
+    cleared. When `number` (one of them, adopted) turns out taken, the creator looks up
+    which of these are stored and forgets them all at once."""
+
+
+class SequenceAllocator:
+    def __init__(self, counters: AsyncCollection[Raw], lease: timedelta) -> None:
+        self._counters = counters
+        self._lease = lease
+        self._stored: defaultdict[int, set[str]] = defaultdict(set)
+
+    async def number_for(
+        self, year: int, key: str, now: datetime, taken: Collection[int] = ()
+    ) -> Reservation:
+        """The number reserved for `key` this year (the same on every call until its
+        ticket is stored); `taken`: numbers found to belong to stored tickets."""
+        forget = sorted(self._stored[year])
+        stale = now - self._lease
+        pipeline = _allocation(key, now, stale, forget, sorted(taken))
+        try:
+            counter = await self._update(year, pipeline)
+        except DuplicateKeyError:  # two first numbers of a year: the loser finds the document
+            counter = await self._update(year, pipeline)
+        self._stored[year].difference_update(forget)
+        pending: list[Raw] = counter["pending"]
+        number = next(int(entry["n"]) for entry in pending if entry["key"] == key)
+        others = (int(e["n"]) for e in pending if e["key"] != key and e["at"] <= stale)
+        return Reservation(number, tuple(others))
+
+    async def _update(self, year: int, pipeline: list[Raw]) -> Raw:
+        counter = await self._counters.find_one_and_update(
+            {"year": year},
+            pipeline,
+            upsert=True,
+            return_document=ReturnDocument.AFTER,
+            projection={"pending": 1},
+        )
+        assert counter is not None  # an upsert returning the document after always has one
+        return counter
+
+    def stored(self, year: int, key: str) -> None:
+        """The ticket holding `key`'s number is stored: its entry can go."""
+        self._stored[year].add(key)
+
+    async def flush(self) -> None:
+        """Remove the entries of stored tickets now (idle time, shutdown)."""
+        for year, keys in list(self._stored.items()):
+            if not keys:
+                continue
+            forget = sorted(keys)
+            await self._counters.update_one(
+                {"year": year}, {"$pull": {"pending": {"key": {"$in": forget}}}}
+            )
+            keys.difference_update(forget)

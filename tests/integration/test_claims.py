@@ -1,0 +1,127 @@
+"""Work done once per key across replicas (`infra/claims.py`) over a real Mongo wire server."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from infra.claims import GIVEN_UP, OnceByKey
+from infra.clock import MovableClock
+from infra.mongo import connect
+from tests.support.system import Endpoints
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+LEASE = timedelta(seconds=30)
+Raw = dict[str, Any]
+
+
+@pytest.fixture
+async def records(endpoints: Endpoints, database: str) -> AsyncIterator[Any]:
+    async with connect(endpoints.mongo_url) as mongo:
+        yield mongo[database]["claims"]
+
+
+async def replay(stored: Raw) -> Raw:
+    return stored
+
+
+def keep(value: Raw) -> Raw:
+    return value
+
+
+class Held:
+    """Work that runs until released, counting its runs."""
+
+    def __init__(self, result: Raw) -> None:
+        self.result = result
+        self.runs = 0
+        self.started = asyncio.Event()
+        self.release = asyncio.Event()
+
+    async def __call__(self) -> Raw:
+        self.runs += 1
+        self.started.set()
+        await self.release.wait()
+        return self.result
+
+
+async def test_duplicates_wait_as_long_as_the_holder_keeps_its_lease(records: Any) -> None:
+    clock = MovableClock(START)
+    once = OnceByKey(records, LEASE, clock)
+    work = Held({"ticket": "T-1"})
+    first = asyncio.create_task(once.once("k", work, keep, replay))
+    await work.started.wait()
+    polls: list[float] = []
+    waited_long = asyncio.Event()
+    claim = once.claim
+
+    async def counted_claim(key: str, now: datetime) -> Any:
+        polls.append(asyncio.get_running_loop().time())
+        if polls[-1] - polls[0] > 6:  # longer than the old fixed 5 s wait
+            waited_long.set()
+        return await claim(key, now)
+
+    once.claim = counted_claim  # type: ignore[method-assign]
+    duplicates = [asyncio.create_task(once.once("k", work, keep, replay)) for _ in range(3)]
+    clock.advance(LEASE - timedelta(seconds=1))  # the holder is slow, but within its lease
+    await asyncio.wait_for(waited_long.wait(), 60)
+    work.release.set()
+    results = await asyncio.gather(first, *duplicates)
+    assert results == [{"ticket": "T-1"}] * 4
+    assert work.runs == 1
+
+
+async def test_a_dead_holders_key_is_taken_over_once_its_lease_runs_out(records: Any) -> None:
+    clock = MovableClock(START)
+    await records.insert_one(
+        {"_id": "k", "claimedAt": clock.now(), "holder": "dead", "result": None}
+    )
+    once = OnceByKey(records, LEASE, clock)
+    work = Held({"ticket": "T-2"})
+    work.release.set()
+    waiting = asyncio.create_task(once.once("k", work, keep, replay))
+    await asyncio.sleep(0)
+    clock.advance(LEASE + timedelta(seconds=1))
+    assert await asyncio.wait_for(waiting, 30) == {"ticket": "T-2"}
+    record = await records.find_one({"_id": "k"})
+    assert record["result"] == {"ticket": "T-2"}
+    assert record["holder"] != "dead"
+
+
+async def test_failed_work_keeps_the_claim_and_gives_up_its_lease(records: Any) -> None:
+    clock = MovableClock(START)
+    once = OnceByKey(records, LEASE, clock)
+
+    async def fails() -> Raw:
+        raise RuntimeError("MongoDB went away mid-work")
+
+    with pytest.raises(RuntimeError):
+        await once.once("k", fails, keep, replay)
+    left = await records.find_one({"_id": "k"})
+    work = Held({"ticket": "T-3"})
+    work.release.set()
+    retried = await asyncio.wait_for(once.once("k", work, keep, replay), 30)
+    assert left["result"] is None
+    assert left["claimedAt"] == GIVEN_UP
+    assert retried == {"ticket": "T-3"}
+    assert work.runs == 1
+
+
+async def test_a_holder_that_lost_its_lease_does_not_overwrite_the_result(records: Any) -> None:
+    clock = MovableClock(START)
+    once = OnceByKey(records, LEASE, clock)
+    slow = Held({"ticket": "slow"})
+    first = asyncio.create_task(once.once("k", slow, keep, replay))
+    await slow.started.wait()
+    clock.advance(LEASE + timedelta(seconds=1))
+    quick = Held({"ticket": "quick"})
+    quick.release.set()
+    taken_over = await asyncio.wait_for(once.once("k", quick, keep, replay), 30)
+    slow.release.set()
+    await first
+    later = await once.once("k", quick, keep, replay)
+    assert taken_over == later == {"ticket": "quick"}
