@@ -27,8 +27,6 @@ from services.ticket_service.domain.lifecycle import OPEN_STATUSES
 from services.ticket_service.domain.model import Change
 
 Raw = dict[str, Any]
-IDEMPOTENCY_WAIT_SECONDS = 5.0
-IDEMPOTENCY_POLL_SECONDS = 0.02
 CUSTOMERS_PER_WORD = 1000
 """A ticket search word matches the tickets of at most this many customers by phone/name."""
 
