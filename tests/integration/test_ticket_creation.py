@@ -109,24 +109,6 @@ async def test_eleven_concurrent_for_one_customer_exactly_ten_succeed(
     assert [c["statistics"]["totalTickets"] for c in state["customers"]] == [10]
 
 
-async def test_concurrent_copies_of_one_request_make_one_ticket_counted_once(
-    endpoints: Endpoints, database: str
-) -> None:
-    settings = settings_for(endpoints, database)
-    body = create_body(idempotencyKey="wamid.same")
-    async with running(settings), running(settings), client(endpoints.rabbit_url) as (caller, _):
-        replies = await asyncio.gather(*[caller.call(names.CREATE, body) for _ in range(12)])
-        after = await caller.ok(names.CREATE, create_body(idempotencyKey="wamid.other"))
-    assert all(r["ok"] for r in replies)
-    [ticket_id] = {r["data"]["ticketId"] for r in replies}
-    assert ticket_id.endswith("-000001")
-    assert after["ticketId"].endswith("000002")
-    state = await stored(endpoints, database)
-    [owner] = state["customers"]
-    assert owner["statistics"]["totalTickets"] == 2
-    assert len(owner["ticketCreations"]) == 2  # the hourly budget spent once per ticket
-
-
 STEPS = [
     ("creations", "admit"),
     ("numbers", "number_for"),
