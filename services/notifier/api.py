@@ -6,23 +6,21 @@ Replies use the REST envelope `{"success": true, "data": ...}` /
 
 import logging
 import math
-from collections.abc import Callable, Coroutine
-from datetime import datetime
+from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime, timedelta
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import Field, field_validator
 from starlette.exceptions import HTTPException
 
-from contracts.base import WireModel
 from infra.identity import AgentIdentity
+from services.notifier.api_models import SecretRotation, WebhookCreate, WebhookUpdate
 from services.notifier.documents import Webhook, new_secret, new_webhook_id
-from services.notifier.domain.webhooks import DeliveryStatus, valid_filter
+from services.notifier.domain.webhooks import DeliveryStatus
 from services.notifier.repository import WebhookStore
 
 log = logging.getLogger(__name__)
@@ -81,63 +79,22 @@ class EnvelopeRoute(APIRoute):
         return run
 
 
-def _check_url(url: str) -> str:
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("url must be an absolute http(s) URL")
-    return url
-
-
-def _check_events(events: list[str]) -> list[str]:
-    unknown = [pattern for pattern in events if not valid_filter(pattern)]
-    if unknown:
-        raise ValueError(f"unknown event filters: {', '.join(unknown)}")
-    return list(dict.fromkeys(events))
-
-
-class WebhookCreate(WireModel):
-    url: str = Field(max_length=2000, examples=["https://crm.example.com/hooks/tickets"])
-    events: list[str] = Field(
-        min_length=1,
-        max_length=50,
-        examples=[["ticket.created", "sla.*"]],
-        description="Event types, `*`, or prefix wildcards such as `ticket.*`",
-    )
-    description: str | None = Field(default=None, max_length=500)
-    secret: str | None = Field(
-        default=None,
-        min_length=16,
-        max_length=200,
-        description="HMAC key; generated when omitted (returned once, on creation)",
-    )
-    active: bool = True
-
-    _url = field_validator("url")(_check_url)
-    _events = field_validator("events")(_check_events)
-
-
-class WebhookUpdate(WireModel):
-    url: str | None = Field(default=None, max_length=2000)
-    events: list[str] | None = Field(default=None, min_length=1, max_length=50)
-    description: str | None = Field(default=None, max_length=500)
-    active: bool | None = None
-
-    @field_validator("url")
-    @classmethod
-    def _url(cls, url: str | None) -> str | None:
-        return None if url is None else _check_url(url)
-
-    @field_validator("events")
-    @classmethod
-    def _events(cls, events: list[str] | None) -> list[str] | None:
-        return None if events is None else _check_events(events)
-
-
 bearer_scheme = HTTPBearer(auto_error=False, description="An admin's JWT")
 
 
-def build_api(store: Callable[[], WebhookStore], now: Callable[[], datetime]) -> APIRouter:
+def build_api(
+    store: Callable[[], WebhookStore],
+    now: Callable[[], datetime],
+    check_target: Callable[[str], Awaitable[None]],
+) -> APIRouter:
+    """`check_target` raises ValueError for a URL the notifier would not call."""
     router = APIRouter(prefix="/api/v2/webhooks", tags=["webhooks"], route_class=EnvelopeRoute)
+
+    async def callable_target(url: str) -> None:
+        try:
+            await check_target(url)
+        except ValueError as error:
+            raise ApiError(422, "validation", f"Invalid request: url: {error}") from error
 
     async def admin(
         request: Request,
@@ -164,7 +121,10 @@ def build_api(store: Callable[[], WebhookStore], now: Callable[[], datetime]) ->
     async def create_webhook(
         body: WebhookCreate, agent: Annotated[AgentIdentity, admin_only]
     ) -> dict[str, Any]:
-        """Register an endpoint; the reply carries its signing secret, shown only now."""
+        """Register an endpoint; the reply carries its signing secret, shown only now. The
+        URL's host must resolve, to public addresses only (unless private targets are
+        allowed)."""
+        await callable_target(body.url)
         moment = now()
         webhook = Webhook(
             id=new_webhook_id(),
@@ -196,11 +156,27 @@ def build_api(store: Callable[[], WebhookStore], now: Callable[[], datetime]) ->
         webhook_id: str, body: WebhookUpdate, _: Annotated[AgentIdentity, admin_only]
     ) -> dict[str, Any]:
         """Change url, event filters, description or active; omitted fields stay."""
+        if body.url is not None:
+            await callable_target(body.url)
         fields = body.model_dump(by_alias=True, exclude_unset=True, exclude_none=True)
         updated = await store().update(webhook_id, {**fields, "updatedAt": now()})
         if updated is None:
             raise ApiError(404, "not_found", f"Webhook {webhook_id} not found")
         return {"success": True, "data": updated.view()}
+
+    @router.post("/{webhook_id}/secret")
+    async def rotate_secret(
+        webhook_id: str, body: SecretRotation, _: Annotated[AgentIdentity, admin_only]
+    ) -> dict[str, Any]:
+        """A new signing secret, shown only now. For `overlapSeconds` (default a day) every
+        delivery is signed with both (`v1=<new>,v1=<old>`), so the receiver can switch
+        without losing one; then the old one stops."""
+        moment = now()
+        until = moment + timedelta(seconds=body.overlap_seconds)
+        rotated = await store().rotate(webhook_id, body.secret or new_secret(), until, moment)
+        if rotated is None:
+            raise ApiError(404, "not_found", f"Webhook {webhook_id} not found")
+        return {"success": True, "data": rotated.view(with_secret=True)}
 
     @router.delete("/{webhook_id}")
     async def delete_webhook(
@@ -210,6 +186,17 @@ def build_api(store: Callable[[], WebhookStore], now: Callable[[], datetime]) ->
             raise ApiError(404, "not_found", f"Webhook {webhook_id} not found")
         return {"success": True, "data": {"id": webhook_id, "deleted": True}}
 
+    _delivery_routes(router, store, now, admin_only, existing)
+    return router
+
+
+def _delivery_routes(
+    router: APIRouter,
+    store: Callable[[], WebhookStore],
+    now: Callable[[], datetime],
+    admin_only: Any,
+    existing: Callable[[str], Awaitable[Webhook]],
+) -> None:
     @router.get("/{webhook_id}/deliveries")
     async def list_deliveries(
         webhook_id: str,
@@ -242,5 +229,3 @@ def build_api(store: Callable[[], WebhookStore], now: Callable[[], datetime]) ->
         if delivery is None:
             raise ApiError(404, "not_found", f"No dead delivery {delivery_id} on {webhook_id}")
         return {"success": True, "data": delivery.view()}
-
-    return router

@@ -13,14 +13,12 @@ import httpx
 from infra.clock import Clock
 from services.notifier import metrics
 from services.notifier.documents import Delivery
-from services.notifier.domain.signing import SIGNATURE_HEADER, sign
 from services.notifier.domain.webhooks import DeliveryStatus, Outcome, RetryPolicy, after_attempt
 from services.notifier.repository import WebhookStore
-from services.notifier.targets import refused_target
+from services.notifier.sender import MAX_ADDRESSES, Attempt, Request, WebhookSender
+from services.notifier.targets import Resolver, system_resolver
 
 log = logging.getLogger(__name__)
-
-USER_AGENT = "whatsapp-tickets-notifier/0.1"
 
 
 def body_of(delivery: Delivery) -> bytes:
@@ -44,16 +42,18 @@ class WebhookWorker:
         max_per_endpoint: int,
         allow_private_targets: bool = False,
         client: httpx.AsyncClient | None = None,
+        resolver: Resolver = system_resolver,
     ) -> None:
         self._store = store
         self._clock = clock
         self._policy = policy
-        self._timeout = timeout
         self._max_in_flight = max_in_flight
         self._max_per_endpoint = max_per_endpoint
-        self._allow_private_targets = allow_private_targets
         self._client = client or httpx.AsyncClient(follow_redirects=False)
-        self._lease = timedelta(seconds=timeout * 2 + 5)
+        self._sender = WebhookSender(
+            self._client, resolver, timeout, allow_private=allow_private_targets
+        )
+        self._lease = timedelta(seconds=timeout * (MAX_ADDRESSES + 1) + 5)
         self._in_flight: set[asyncio.Task[None]] = set()
         self._busy: Counter[str] = Counter()
         """In-flight requests per webhook id."""
@@ -120,20 +120,20 @@ class WebhookWorker:
 
     async def _deliver(self, delivery: Delivery) -> None:
         webhook = await self._store.get(delivery.webhook_id)
-        status_code: int | None = None
-        refusal = None
-        if webhook is not None and webhook.active and not self._allow_private_targets:
-            refusal = await refused_target(webhook.url)
-        if webhook is None or not webhook.active or refusal is not None:
-            error: str | None = refusal or "webhook deleted or disabled"
+        now = self._clock.now()
+        if webhook is None or not webhook.active:
+            attempt = Attempt(None, "webhook deleted or disabled", final=True)
+        else:
+            attempt = await self._sender.send(
+                webhook, Request(body_of(delivery), _headers(delivery), now)
+            )
+        if attempt.final:
             outcome = Outcome(DeliveryStatus.DEAD, None)
         else:
-            status_code, error = await self._post(webhook.url, webhook.secret, delivery)
-            outcome = after_attempt(
-                self._policy, delivery.attempts, error is None, self._clock.now()
-            )
-        now = self._clock.now()
-        await self._store.record(delivery, outcome, status_code, error, now)
+            outcome = after_attempt(self._policy, delivery.attempts, attempt.error is None, now)
+        await self._store.record(
+            delivery, outcome, attempt.status_code, attempt.error, self._clock.now()
+        )
         metrics.WEBHOOK_DELIVERIES.labels(outcome.status.value).inc()
         log.info(
             "webhook attempt",
@@ -144,31 +144,16 @@ class WebhookWorker:
                 "ticketId": delivery.payload.get("ticketId"),
                 "attempt": delivery.attempts,
                 "outcome": outcome.status.value,
-                "statusCode": status_code,
-                "error": error,
+                "statusCode": attempt.status_code,
+                "error": attempt.error,
             },
         )
 
-    async def _post(
-        self, url: str, secret: str, delivery: Delivery
-    ) -> tuple[int | None, str | None]:
-        """(status code, error); error is None for a 2xx."""
-        body = body_of(delivery)
-        timestamp = int(self._clock.now().timestamp())
-        headers = {
-            "Content-Type": "application/json",
-            "User-Agent": USER_AGENT,
-            SIGNATURE_HEADER: sign(secret, timestamp, body),
-            "X-Tickets-Event": delivery.event_type,
-            "X-Tickets-Event-Id": delivery.event_id,
-            "X-Tickets-Delivery": delivery.id,
-        }
-        try:
-            response = await self._client.post(
-                url, content=body, headers=headers, timeout=self._timeout
-            )
-        except httpx.HTTPError as error:
-            return None, f"{type(error).__name__}: {error}"[:500]
-        if response.is_success:
-            return response.status_code, None
-        return response.status_code, f"HTTP {response.status_code}"
+
+def _headers(delivery: Delivery) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "X-Tickets-Event": delivery.event_type,
+        "X-Tickets-Event-Id": delivery.event_id,
+        "X-Tickets-Delivery": delivery.id,
+    }

@@ -44,6 +44,9 @@ class Webhook(StoredModel):
     url: str
     events: list[str]
     secret: str
+    previous_secret: str | None = None
+    """The secret before the last rotation, still signing until `previous_secret_until`."""
+    previous_secret_until: datetime | None = None
     active: bool = True
     description: str | None = None
     created_by: str
@@ -53,9 +56,19 @@ class Webhook(StoredModel):
     def stored(self) -> dict[str, Any]:
         return self.model_dump(by_alias=True)
 
+    def signing_secrets(self, now: datetime) -> list[str]:
+        """The current secret, then the previous one while its overlap lasts."""
+        overlapping = self.previous_secret_until is not None and now < self.previous_secret_until
+        return [
+            self.secret,
+            *([self.previous_secret] if overlapping and self.previous_secret else []),
+        ]
+
     def view(self, *, with_secret: bool = False) -> dict[str, object]:
-        """The API shape: `id` instead of `_id`; the secret only when just created."""
-        shown = self.model_dump(mode="json", by_alias=True, exclude={"id", "secret"})
+        """The API shape: `id` instead of `_id`; the secret only when just created or
+        rotated, the previous one never."""
+        hidden = {"id", "secret", "previous_secret"}
+        shown = self.model_dump(mode="json", by_alias=True, exclude=hidden)
         return {"id": self.id, **shown, **({"secret": self.secret} if with_secret else {})}
 
 

@@ -25,6 +25,13 @@ from services.notifier.domain.webhooks import RetryPolicy
 from services.notifier.handlers import build_router
 from services.notifier.repository import WebhookStore
 from services.notifier.sockets import PushServer, allowed_origins
+from services.notifier.targets import (
+    Resolver,
+    TargetRefused,
+    checked_addresses,
+    parse_target,
+    system_resolver,
+)
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +39,10 @@ log = logging.getLogger(__name__)
 class Notifier:
     name = "notifier"
 
-    def __init__(self) -> None:
+    def __init__(self, resolver: Resolver = system_resolver) -> None:
+        """`resolver` answers where webhook hosts point (tests give their own DNS)."""
         self.instance_id = uuid.uuid4().hex[:12]
+        self._resolver = resolver
         self._context: Context | None = None
         self._authenticator: Authenticator | None = None
         self._store: WebhookStore | None = None
@@ -41,7 +50,7 @@ class Notifier:
         self.worker: WebhookWorker | None = None
         self.sockets = PushServer("", self.authenticator)
         self._router = build_router(self.instance_id, self.push, self.enqueue, self.agent_changed)
-        self._api = build_api(self.store, self._now)
+        self._api = build_api(self.store, self._now, self.check_target)
 
     def context(self) -> Context:
         if self._context is None:
@@ -95,7 +104,17 @@ class Notifier:
             settings.webhook_max_in_flight,
             settings.webhook_max_in_flight_per_endpoint,
             settings.webhook_allow_private_targets,
+            resolver=self._resolver,
         )
+
+    async def check_target(self, url: str) -> None:
+        """At registration: the URL in full, and where its host points now (ValueError)."""
+        target = parse_target(url)
+        allow = self.context().settings.notifier.webhook_allow_private_targets
+        try:
+            await checked_addresses(target, self._resolver, allow_private=allow)
+        except TargetRefused as refused:
+            raise ValueError(str(refused)) from refused
 
     async def started(self, context: Context) -> None:
         worker = self.worker

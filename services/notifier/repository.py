@@ -50,6 +50,31 @@ class WebhookStore:
         )
         return None if found is None else Webhook.model_validate(found)
 
+    async def rotate(
+        self, webhook_id: str, secret: str, previous_until: datetime, now: datetime
+    ) -> Webhook | None:
+        """The current secret becomes the previous one until `previous_until`; a
+        concurrent rotation is applied after this one, never lost in between."""
+        for _ in range(5):
+            current = await self.get(webhook_id)
+            if current is None:
+                return None
+            found = await self.webhooks.find_one_and_update(
+                {"_id": webhook_id, "secret": current.secret},
+                {
+                    "$set": {
+                        "secret": secret,
+                        "previousSecret": current.secret,
+                        "previousSecretUntil": previous_until,
+                        "updatedAt": now,
+                    }
+                },
+                return_document=ReturnDocument.AFTER,
+            )
+            if found is not None:
+                return Webhook.model_validate(found)
+        raise RuntimeError(f"webhook {webhook_id}: its secret kept changing during a rotation")
+
     async def remove(self, webhook_id: str) -> bool:
         """Deliveries stay for the record; pending ones die at their next attempt."""
         result = await self.webhooks.delete_one({"_id": webhook_id})

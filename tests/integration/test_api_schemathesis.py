@@ -12,53 +12,20 @@ from typing import Any
 import httpx
 import pytest
 import schemathesis
-from hypothesis import HealthCheck, Phase, given
-from hypothesis import settings as hypothesis_settings
 
 from contracts.enums import AgentRole
 from tests.support.api import SERVICE, api_client, api_settings, bearer, new_ticket
 from tests.support.factories import make_agent
+from tests.support.fuzz import EXAMPLES_PER_OPERATION, as_httpx, generate
 from tests.support.system import Endpoints
 
 pytestmark = pytest.mark.integration
 
-EXAMPLES_PER_OPERATION = 12
 OURS = (
     r"^(/api/v2/tickets(/statistics|/agent/\{agentId\}|/customer/\{customerId\}"
     r"|/\{ticketId\}(/assign|/unassign|/status|/notes)?)?"
     r"|/api/v2/customers(/\{customerId\})?|/api/v2/agents(/\{agentId\})?)$"
 )
-
-
-def generate(strategy: Any) -> list[Any]:
-    """Draw a bounded number of cases from a schemathesis strategy."""
-    cases: list[Any] = []
-
-    @hypothesis_settings(
-        max_examples=EXAMPLES_PER_OPERATION,
-        deadline=None,
-        database=None,
-        derandomize=True,
-        phases=[Phase.generate],
-        suppress_health_check=list(HealthCheck),
-    )
-    @given(case=strategy)
-    def collect(case: Any) -> None:
-        cases.append(case)
-
-    collect()
-    return cases
-
-
-def as_httpx(case: Any) -> dict[str, Any]:
-    """The requests-style keyword arguments schemathesis serializes, for httpx."""
-    kwargs: dict[str, Any] = case.as_transport_kwargs(base_url="")
-    kwargs.pop("auth", None)
-    if not kwargs.get("cookies"):
-        kwargs.pop("cookies", None)
-    if "data" in kwargs and isinstance(kwargs["data"], str | bytes):
-        kwargs["content"] = kwargs.pop("data")
-    return kwargs
 
 
 async def test_generated_requests_never_get_a_server_error(
