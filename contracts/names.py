@@ -18,6 +18,7 @@ RATE: Final = "tickets.v1.rate"
 ESCALATE_PRIORITY: Final = "tickets.v1.escalate_priority"
 CUSTOMER_MESSAGE: Final = "tickets.v1.customer_message"
 RECORD_SLA_BREACH: Final = "tickets.v1.record_sla_breach"
+RECORD_DELIVERY: Final = "tickets.v1.record_delivery"
 UPDATE: Final = "tickets.v1.update"
 RECORD_MESSAGES: Final = "tickets.v1.record_messages"
 

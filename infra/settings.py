@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import ClassVar, Literal
 
-from pydantic import AliasChoices, BaseModel, Field, field_validator
+from pydantic import AliasChoices, BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from contracts.sla import SlaPolicy
@@ -137,6 +137,14 @@ class WhatsAppSettings(BaseModel):
         return [
             f"TICKETS_WHATSAPP__{name.upper()}" for name in self.REQUIRED if not getattr(self, name)
         ]
+
+    @model_validator(mode="after")
+    def _complete_when_on(self) -> "WhatsAppSettings":
+        if self.enabled and (missing := self.missing()):
+            raise ValueError(
+                f"the WhatsApp channel needs all four credentials: set {', '.join(missing)}"
+            )
+        return self
 
 
 class MessagingSettings(BaseModel):

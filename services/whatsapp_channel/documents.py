@@ -5,7 +5,7 @@
 - `whatsapp_contacts`: the customer's last inbound time (the 24-hour window);
 - `whatsapp_media`: media ids that arrived here (only those can be downloaded);
 - `whatsapp_sends`: one document per outbound message id: its state, attempts, WhatsApp's
-  message id and the delivery reports.
+  message id and its delivery (with `reportPending` until the ticket service has it).
 """
 
 from datetime import datetime
@@ -29,6 +29,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("state", ASCENDING), ("nextAttemptAt", ASCENDING)], name="due"),
         IndexModel([("whatsappMessageId", ASCENDING)], name="by_whatsapp_id"),
         IndexModel([("to", ASCENDING), ("createdAt", ASCENDING)], name="by_recipient"),
+        IndexModel([("reportPending", ASCENDING)], name="reports"),
     ],
 }
 
@@ -51,10 +52,6 @@ class InboxRecord(StoredModel):
         return self.model_dump(by_alias=True)
 
 
-DELIVERY_RANK = {"sent": 1, "delivered": 2, "read": 3, "failed": 4}
-"""A report only replaces a lower one: `read` after `delivered`, never the other way."""
-
-
 class SendRecord(StoredModel):
     id: str = Field(alias="_id")
     to: str
@@ -74,9 +71,14 @@ class SendRecord(StoredModel):
     window_closed: bool = Field(default=False, description="WhatsApp said so (error 131047)")
     whatsapp_message_id: str | None = None
     delivery: dict[str, Any] | None = Field(
-        default=None, description="{status, at, error?}: WhatsApp's latest report"
+        default=None,
+        description="{status, at, error?}: WhatsApp's latest report, or the channel's verdict "
+        "(failed: dead; unknown: the answer was lost)",
     )
     delivery_rank: int = 0
+    report_pending: bool = Field(
+        default=False, description="`delivery` changed and the ticket service was not told yet"
+    )
     last_error: dict[str, Any] | None = None
 
     def stored(self) -> dict[str, Any]:

@@ -7,21 +7,18 @@ when the broker is back, whichever comes first; nothing is published twice (clai
 """
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from infra.clock import Clock
 from services.whatsapp_channel import metrics
-from services.whatsapp_channel.documents import SendRecord
 from services.whatsapp_channel.domain.webhook import StatusReport, parse_webhook
 from services.whatsapp_channel.inbox import InboxStore
 from services.whatsapp_channel.relay import InboundRelay
 from services.whatsapp_channel.sends import SendStore
 
 log = logging.getLogger(__name__)
-
-StatusListener = Callable[[SendRecord, StatusReport], Awaitable[None]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +46,8 @@ class WebhookIntake:
     relay: InboundRelay
     clock: Clock
     phone_number_id: str
-    on_status: StatusListener | None = None
+    reported: Callable[[], None] = lambda: None
+    """Called when a report changed a send (the reporter tells the ticket service)."""
 
     async def receive(self, payload: Any) -> Receipt:
         parsed = parse_webhook(payload, self.phone_number_id)
@@ -84,5 +82,4 @@ class WebhookIntake:
                 "errors": [error.to_wire() for error in report.errors],
             },
         )
-        if self.on_status is not None:
-            await self.on_status(record, report)
+        self.reported()

@@ -25,14 +25,11 @@ from services.whatsapp_channel.inbox import InboxStore
 from services.whatsapp_channel.intake import WebhookIntake
 from services.whatsapp_channel.parts import ChannelParts
 from services.whatsapp_channel.relay import InboundRelay
+from services.whatsapp_channel.reports import DeliveryReporter
 from services.whatsapp_channel.sender import SendWorker
 from services.whatsapp_channel.sends import SendStore
 
 log = logging.getLogger(__name__)
-
-
-class ChannelNotConfigured(Exception):
-    """Some WhatsApp settings are set and others missing: the message names them."""
 
 
 class WhatsAppChannel:
@@ -41,6 +38,7 @@ class WhatsAppChannel:
     def __init__(self) -> None:
         self.parts: ChannelParts | None = None
         self.relay: InboundRelay | None = None
+        self.reporter: DeliveryReporter | None = None
         self._subscriber: RabbitSubscriber | None = None
 
     def routers(self) -> list[RabbitRouter]:
@@ -57,8 +55,6 @@ class WhatsAppChannel:
         if not options.enabled:
             log.info("WhatsApp channel off (no TICKETS_WHATSAPP__* credentials set)")
             return
-        if missing := options.missing():
-            raise ChannelNotConfigured(f"WhatsApp channel: set {', '.join(missing)}")
         database = context.mongo[context.settings.mongodb_database]
         inbox, sends = InboxStore(database), SendStore(database)
         await inbox.ensure_indexes()
@@ -72,7 +68,11 @@ class WhatsAppChannel:
             publish_timeout=options.publish_timeout_seconds,
             grace=timedelta(seconds=options.relay_grace_seconds),
         )
+        reporter = self.reporter = DeliveryReporter(
+            sends, context.broker, options.publish_timeout_seconds
+        )
         worker = _worker(options, sends, inbox, graph, context)
+        worker.reported = reporter.wake
         self.parts = ChannelParts(
             settings=context.settings,
             clock=context.clock,
@@ -80,25 +80,31 @@ class WhatsAppChannel:
             sends=sends,
             graph=graph,
             intake=WebhookIntake(
-                inbox, sends, self.relay, context.clock, options.phone_number_id or ""
+                inbox,
+                sends,
+                self.relay,
+                context.clock,
+                options.phone_number_id or "",
+                reported=reporter.wake,
             ),
             worker=worker,
         )
 
     async def started(self, context: Context) -> None:
-        parts, relay = self.parts, self.relay
-        if parts is None or relay is None:
+        parts, relay, reporter = self.parts, self.relay, self.reporter
+        if parts is None or relay is None or reporter is None:
             return
         options = parts.options
         await relay.declare()
+        await reporter.declare()
         outbound = OutboundIntake(parts.sends, context.broker, context.clock, parts.worker.wake)
         self._subscriber = await subscribe(context.broker, outbound)
         context.spawn(
             "whatsapp-sender", lambda: parts.worker.run(options.send_poll_seconds, context.stop)
         )
-        context.spawn(
-            "whatsapp-inbound-relay", lambda: relay.run(options.relay_sweep_seconds, context.stop)
-        )
+        sweep = options.relay_sweep_seconds
+        context.spawn("whatsapp-inbound-relay", lambda: relay.run(sweep, context.stop))
+        context.spawn("whatsapp-delivery-reports", lambda: reporter.run(sweep, context.stop))
         log.info("WhatsApp channel started", extra={"phoneNumberId": options.phone_number_id})
 
     async def stop(self) -> None:

@@ -21,6 +21,7 @@ from infra.clock import Clock
 from infra.messaging import command_queue
 from services.whatsapp_channel import metrics
 from services.whatsapp_channel.inbox import InboxStore
+from services.whatsapp_channel.loops import every
 
 log = logging.getLogger(__name__)
 
@@ -88,13 +89,9 @@ class InboundRelay:
         return await self.publish(waiting)
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                if published := await self.sweep():
-                    log.info("pending inbound messages published", extra={"count": published})
-            except BrokerUnavailable:
-                pass
-            except Exception:
-                log.exception("inbound sweep failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+        await every(interval, stop, self._sweep_logged, "whatsapp-inbound-relay")
+
+    async def _sweep_logged(self) -> None:
+        with contextlib.suppress(BrokerUnavailable):  # logged where it happened
+            if published := await self.sweep():
+                log.info("pending inbound messages published", extra={"count": published})

@@ -6,7 +6,6 @@ compared with the clock, so a test moves the clock instead of sleeping.
 """
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -14,6 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.whatsapp import WhatsAppTemplate
+from contracts.window import WindowState, window_state
 from infra.clock import Clock
 from services.whatsapp_channel import metrics
 from services.whatsapp_channel.documents import SendRecord
@@ -29,14 +29,13 @@ from services.whatsapp_channel.domain.sending import (
     message_body,
     plan_send,
 )
-from services.whatsapp_channel.domain.window import WindowState, window_state
+from services.whatsapp_channel.loops import every
 from services.whatsapp_channel.sends import SendStore
 
 log = logging.getLogger(__name__)
 
 LastInbound = Callable[[str], Awaitable[datetime | None]]
 SendCall = Callable[[dict[str, object], datetime], Awaitable[GraphAnswer]]
-Listener = Callable[[SendRecord], Awaitable[None]]
 
 
 @dataclass
@@ -50,8 +49,8 @@ class SendWorker:
     lease: timedelta
     window_margin: timedelta
     batch: int = 20
-    on_dead: Listener | None = None
-    """Told about a send that ended dead (phase in which agents are shown failures)."""
+    reported: Callable[[], None] = lambda: None
+    """Called when a send's delivery changed (the reporter tells the ticket service)."""
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
 
     def wake(self) -> None:
@@ -59,15 +58,7 @@ class SendWorker:
         self._wake.set()
 
     async def run(self, poll_seconds: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("whatsapp send round failed")
-            self._wake.clear()
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(poll_seconds):
-                    await _first(stop, self._wake)
+        await every(poll_seconds, stop, self.run_once, "whatsapp-sender", self._wake)
 
     async def run_once(self) -> int:
         """Expires dead workers' claims, then sends what is due; returns how many."""
@@ -75,6 +66,7 @@ class SendWorker:
         for send_id in await self.store.expire_claims(now):
             metrics.SENDS.labels("unknown").inc()
             log.warning("whatsapp send outcome unknown (worker died)", extra={"sendId": send_id})
+            await self._verdict(send_id, "unknown", None)
         claimed = await self.store.claim_due(now, self.lease, self.batch)
         await asyncio.gather(*(self._send_logged(record) for record in claimed))
         return len(claimed)
@@ -140,8 +132,14 @@ class SendWorker:
                 "error": fields.get("lastError"),
             },
         )
-        if fields["state"] is SendState.DEAD and self.on_dead is not None:
-            await self.on_dead(record)
+        if fields["state"] is SendState.DEAD:
+            await self._verdict(record.id, "failed", _delivery_error(fields.get("lastError")))
+        elif fields["state"] is SendState.UNKNOWN:
+            await self._verdict(record.id, "unknown", None)
+
+    async def _verdict(self, send_id: str, status: str, error: dict[str, Any] | None) -> None:
+        if await self.store.mark_delivery(send_id, status, self.clock.now(), error) is not None:
+            self.reported()
 
 
 def _state(outcome: Outcome) -> SendState:
@@ -166,10 +164,9 @@ def _fields(answer: GraphAnswer, plan: SendPlan, outcome: Outcome) -> dict[str, 
     return {"lastError": answer.error()}
 
 
-async def _first(*events: asyncio.Event) -> None:
-    waits = [asyncio.create_task(event.wait()) for event in events]
-    try:
-        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        for wait in waits:
-            wait.cancel()
+def _delivery_error(error: object) -> dict[str, Any] | None:
+    """`lastError` as a delivery error: `{code, title}`."""
+    if not isinstance(error, dict):
+        return None
+    code = error.get("code") or error.get("httpStatus")
+    return {"code": code, "title": str(error.get("message") or "send failed")[:1000]}

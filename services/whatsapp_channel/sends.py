@@ -8,7 +8,8 @@ from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
-from services.whatsapp_channel.documents import DELIVERY_RANK, INDEXES, SENDS, SendRecord
+from contracts.delivery import REPORT_RANK
+from services.whatsapp_channel.documents import INDEXES, SENDS, SendRecord
 from services.whatsapp_channel.domain.sending import DUE_STATES, SendState
 from services.whatsapp_channel.domain.webhook import StatusReport
 
@@ -99,27 +100,59 @@ class SendStore:
         """WhatsApp's report on one of our messages, found by its WhatsApp id or by the
         callback data we sent (our id). Only a higher report replaces the current one;
         returns the send when the report changed it."""
-        rank = DELIVERY_RANK[report.status]
-        delivery: dict[str, Any] = {"status": report.status, "at": report.at}
-        if report.errors:
-            delivery["error"] = report.errors[0].to_wire()
-        fields: dict[str, Any] = {"delivery": delivery, "deliveryRank": rank}
-        fields["whatsappMessageId"] = report.whatsapp_message_id
+        error = report.errors[0].to_wire() if report.errors else None
         which = [{"whatsappMessageId": report.whatsapp_message_id}]
         if report.callback_data:
             which.append({"_id": report.callback_data})
-        found = await self.sends.find_one_and_update(
-            {"$or": which, "deliveryRank": {"$lt": rank}},
-            {"$set": fields},
-            return_document=ReturnDocument.AFTER,
+        record = await self._deliver(
+            {"$or": which},
+            report.status,
+            report.at,
+            error,
+            {"whatsappMessageId": report.whatsapp_message_id},
         )
-        if found is None:
-            return None
-        record = SendRecord.model_validate(found)
-        if record.state is SendState.UNKNOWN:  # the report settles what the crash left open
+        if record is not None and record.state is SendState.UNKNOWN:
             settled = SendState.DEAD if report.status == "failed" else SendState.SENT
-            await self.sends.update_one(
+            await self.sends.update_one(  # the report settles what a lost answer left open
                 {"_id": record.id, "state": SendState.UNKNOWN},
                 {"$set": {"state": settled, "sentAt": report.at}},
             )
         return record
+
+    async def mark_delivery(
+        self, send_id: str, status: str, at: datetime, error: dict[str, Any] | None = None
+    ) -> SendRecord | None:
+        """The channel's own verdict (`failed` for a dead send, `unknown` for a lost
+        answer), unless WhatsApp already reported something higher."""
+        return await self._deliver({"_id": send_id}, status, at, error, {})
+
+    async def _deliver(
+        self,
+        which: dict[str, Any],
+        status: str,
+        at: datetime,
+        error: dict[str, Any] | None,
+        also: dict[str, Any],
+    ) -> SendRecord | None:
+        rank = REPORT_RANK[status]
+        delivery: dict[str, Any] = {"status": status, "at": at}
+        if error is not None:
+            delivery["error"] = error
+        fields = {**also, "delivery": delivery, "deliveryRank": rank, "reportPending": True}
+        found = await self.sends.find_one_and_update(
+            {**which, "deliveryRank": {"$lt": rank}},
+            {"$set": fields},
+            return_document=ReturnDocument.AFTER,
+        )
+        return None if found is None else SendRecord.model_validate(found)
+
+    async def reports_due(self, limit: int) -> list[SendRecord]:
+        cursor = self.sends.find({"reportPending": True}).limit(limit)
+        return [SendRecord.model_validate(doc) async for doc in cursor]
+
+    async def reported(self, record: SendRecord) -> None:
+        """Clears the flag unless a newer report came in meanwhile."""
+        await self.sends.update_one(
+            {"_id": record.id, "deliveryRank": record.delivery_rank},
+            {"$set": {"reportPending": False}},
+        )

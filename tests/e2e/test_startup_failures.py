@@ -215,3 +215,14 @@ def _children_left(data_dir: Path) -> list[str]:
         if "infra.embedded_mongo" in command and str(data_dir) in command:
             found.append(command)
     return found
+
+
+async def test_a_half_configured_whatsapp_channel_names_what_is_missing(tmp_path: Path) -> None:
+    env = clean_env(TICKETS_DATA_DIR=str(tmp_path), TICKETS_WHATSAPP__APP_SECRET="only-this")
+    finished = await run_tickets("run", "whatsapp_channel", env=env)
+    assert finished.returncode == 2
+    assert_one_error_line(
+        finished.plain_stderr,
+        "the WhatsApp channel needs all four credentials: set TICKETS_WHATSAPP__VERIFY_TOKEN, "
+        "TICKETS_WHATSAPP__ACCESS_TOKEN, TICKETS_WHATSAPP__PHONE_NUMBER_ID",
+    )

@@ -43,6 +43,7 @@ from tests.support.system import Endpoints
 from tests.support.whatsapp import (
     channel_app,
     channel_settings,
+    delivery_tap,
     outbound_publisher,
     post_webhook,
     publish_outbound,
@@ -202,15 +203,22 @@ async def test_a_permanent_error_is_a_dead_letter_after_temporary_ones(
     endpoints: Endpoints, database: str
 ) -> None:
     clock, customer = start_clock(), new_phone()
-    async with rig(endpoints, database, clock, customer) as (graph, out, client):
+    async with (
+        delivery_tap(endpoints.rabbit_url) as told,
+        rig(endpoints, database, clock, customer) as (graph, out, client),
+    ):
         graph.add(
             Answer(503),
             Answer(400, {"error": {"code": 131026, "message": "Message undeliverable"}}),
         )
-        send_id = await publish_outbound(out, to=customer, text="Hola")
+        send_id = await publish_outbound(out, to=customer, text="Hola", ticketId=TICKET)
         await wait_state(client, send_id, "retrying")
         clock.advance(timedelta(seconds=2))  # the first backoff step
         dead = await wait_state(client, send_id, "dead")
+        told_dead = await told.wait_where(messageId=send_id)
+    assert told_dead["status"] == "failed"
+    assert told_dead["error"] == {"code": 131026, "title": "Message undeliverable"}
+    assert dead["delivery"]["status"] == "failed"
     assert dead["attempts"] == 2
     assert dead["lastError"] == {
         "httpStatus": 400,
@@ -220,13 +228,16 @@ async def test_a_permanent_error_is_a_dead_letter_after_temporary_ones(
     assert graph.accepted_for(send_id) == []
 
 
-async def test_delivery_reports_move_forward_only_and_keep_the_failure_code(
+async def test_delivery_reports_move_forward_only_and_are_told_to_the_ticket_service(
     endpoints: Endpoints, database: str
 ) -> None:
     clock, customer = start_clock(), new_phone()
-    async with rig(endpoints, database, clock, customer) as (graph, out, client):
-        read_id = await publish_outbound(out, to=customer, text="uno")
-        failed_id = await publish_outbound(out, to=customer, text="dos")
+    async with (
+        delivery_tap(endpoints.rabbit_url) as told,
+        rig(endpoints, database, clock, customer) as (graph, out, client),
+    ):
+        read_id = await publish_outbound(out, to=customer, text="uno", ticketId=TICKET)
+        failed_id = await publish_outbound(out, to=customer, text="dos", ticketId=TICKET)
         await wait_state(client, read_id, "sent")
         await wait_state(client, failed_id, "sent")
         read_wamid = graph.accepted_for(read_id)[0]["wamid"]
@@ -241,14 +252,27 @@ async def test_delivery_reports_move_forward_only_and_keep_the_failure_code(
         response = await post_webhook(client, notification(change(statuses=reports)))
         read = await send_record(client, read_id)
         failed = await send_record(client, failed_id)
+        told_read = await told.wait_where(messageId=read_id, status="read")
+        told_failed = await told.wait_where(messageId=failed_id, status="failed")
     assert response.json()["data"]["statuses"] == 4
     assert read["delivery"]["status"] == "read"
+    assert read["reportPending"] is False
     assert failed["delivery"]["status"] == "failed"
     assert failed["delivery"]["error"] == {
         "code": 131026,
         "title": "Message undeliverable",
         "detail": "The recipient cannot receive this message",
     }
+    assert told_read == {
+        "actor": {"type": "System"},
+        "messageId": read_id,
+        "ticketId": TICKET,
+        "status": "read",
+        "at": datetime.fromtimestamp(ts + 1, UTC).isoformat().replace("+00:00", "Z"),
+        "sentAs": "text",
+    }
+    assert told_failed["error"]["code"] == 131026
+    assert told.where(messageId=read_id, status="sent") == []  # never went backwards
 
 
 async def test_an_outbound_body_that_is_not_a_message_goes_to_the_dead_letters(

@@ -11,10 +11,7 @@ from faststream.rabbit import RabbitBroker
 
 from contracts import names
 from infra.mongo import connect
-from infra.runtime import Runtime
-from infra.settings import WhatsAppSettings
 from services.whatsapp_channel.domain.signature import SIGNATURE_HEADER, sign
-from services.whatsapp_channel.main import ChannelNotConfigured, WhatsAppChannel
 from tests.support.api import API_KEY
 from tests.support.fake_meta import (
     APP_SECRET,
@@ -276,21 +273,3 @@ async def test_media_that_came_in_can_be_downloaded_by_agents_and_services(
     assert never.status_code == 404
     assert (anonymous.status_code, bad_key.status_code) == (401, 401)
     assert graph.unauthorized == 0
-
-
-async def test_half_configured_the_channel_refuses_to_start_naming_what_is_missing(
-    endpoints: Endpoints, database: str
-) -> None:
-    settings = settings_for(
-        endpoints, database, whatsapp=WhatsAppSettings(app_secret="only-this-one")
-    )
-    runtime = Runtime(settings, [WhatsAppChannel()])
-    try:
-        with pytest.raises(ChannelNotConfigured) as refused:
-            await runtime.start()
-    finally:
-        await runtime.stop()
-    assert str(refused.value) == (
-        "WhatsApp channel: set TICKETS_WHATSAPP__VERIFY_TOKEN, TICKETS_WHATSAPP__ACCESS_TOKEN, "
-        "TICKETS_WHATSAPP__PHONE_NUMBER_ID"
-    )

@@ -127,6 +127,16 @@ class Tap:
     def body(self, message_id: str) -> dict[str, Any]:
         return next(body for mid, body in self.seen if mid == message_id)
 
+    def where(self, **fields: Any) -> list[dict[str, Any]]:
+        return [b for _, b in self.seen if all(b.get(k) == v for k, v in fields.items())]
+
+    async def wait_where(self, timeout: float = 60, **fields: Any) -> dict[str, Any]:
+        async with asyncio.timeout(timeout):
+            while not self.where(**fields):
+                self.arrived.clear()
+                await self.arrived.wait()
+        return self.where(**fields)[0]
+
     async def wait_for(self, message_id: str, timeout: float = 60) -> dict[str, Any]:
         async with asyncio.timeout(timeout):
             while message_id not in self.ids():
@@ -139,6 +149,13 @@ class Tap:
 async def inbound_tap(rabbit_url: str) -> AsyncIterator[Tap]:
     """Consumes `whatsapp.inbound` (emptied first: what other tests left is not ours)."""
     async with _tap(rabbit_url, command_queue(names.WHATSAPP_INBOUND)) as tap:
+        yield tap
+
+
+@asynccontextmanager
+async def delivery_tap(rabbit_url: str) -> AsyncIterator[Tap]:
+    """Consumes `tickets.v1.record_delivery` in the ticket service's place."""
+    async with _tap(rabbit_url, command_queue(names.RECORD_DELIVERY)) as tap:
         yield tap
 
 

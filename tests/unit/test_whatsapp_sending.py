@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from contracts.whatsapp import WhatsAppTemplate
+from contracts.window import window_state
 from services.whatsapp_channel.domain.sending import (
     GraphAnswer,
     RetryPolicy,
@@ -16,7 +17,6 @@ from services.whatsapp_channel.domain.sending import (
     plan_send,
     render,
 )
-from services.whatsapp_channel.domain.window import window_state
 
 NOW = datetime(2026, 11, 29, 10, 0, tzinfo=UTC)
 POLICY = RetryPolicy(

@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 from contracts.whatsapp import WhatsAppTemplate
-from services.whatsapp_channel.domain.window import WindowState
+from contracts.window import WindowState
 
 
 class SendState(StrEnum):

@@ -1,5 +1,8 @@
 """WhatsApp's customer-service window: a business may send free-form messages for 24 hours
-after the customer's last message; outside it only approved templates are delivered."""
+after the customer's last message; outside it only approved templates are delivered.
+
+Shared by the WhatsApp channel (which sends) and the ticket service (which shows the window
+on the ticket and may refuse an agent's reply): one rule, pure, time passed in."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
