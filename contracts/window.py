@@ -7,7 +7,14 @@ on the ticket and may refuse an agent's reply): one rule, pure, time passed in."
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from pydantic import Field
+
+from contracts.base import WireModel
+
 WINDOW = timedelta(hours=24)
+MARGIN = timedelta(minutes=1)
+"""The window counts as closed this long before the 24 hours: a message sent at 23:59:59
+can reach WhatsApp after them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,11 +37,19 @@ def _iso(moment: datetime | None) -> str | None:
 
 
 def window_state(
-    last_inbound_at: datetime | None, now: datetime, margin: timedelta = timedelta(0)
+    last_inbound_at: datetime | None, now: datetime, margin: timedelta = MARGIN
 ) -> WindowState:
-    """`margin` closes the window a little early: a message sent at 23:59:59 can reach
-    WhatsApp after the 24 hours."""
     if last_inbound_at is None:
         return WindowState(open=False, last_inbound_at=None, closes_at=None)
     closes_at = last_inbound_at + WINDOW
     return WindowState(now < closes_at - margin, last_inbound_at, closes_at)
+
+
+class WhatsAppWindow(WireModel):
+    """A customer's WhatsApp window as tickets show it."""
+
+    open: bool = Field(description="A free-form reply reaches the customer now")
+    last_inbound_at: datetime | None = Field(description="The customer's latest message")
+    closes_at: datetime | None = Field(
+        description="When free-form replies stop reaching them (null: they never wrote)"
+    )

@@ -100,9 +100,6 @@ class WhatsAppSettings(BaseModel):
         default="template",
         description="A free-form reply after the 24-hour window: send the template, or refuse",
     )
-    window_margin_seconds: float = Field(
-        default=60.0, ge=0, description="The window counts as closed this long before 24 h"
-    )
     template_name: str | None = Field(default=None, description="Approved template for replies")
     template_language: str = Field(default="es")
     template_parameters: list[str] = Field(

@@ -20,6 +20,7 @@ from contracts.base import WireModel
 from contracts.enums import Category, Channel, Priority, TicketStatus
 from contracts.replies import Pagination
 from contracts.tickets import Ticket
+from contracts.window import WhatsAppWindow
 from services.ticket_service.customers import CustomerRef
 from services.ticket_service.statistics import TicketStatistics, TimeZoneName
 
@@ -132,6 +133,10 @@ class TicketReply(Ticket):
     """A ticket as the REST API answers it: with who the customer is."""
 
     customer: CustomerRef | None = Field(description="null only if the record is missing")
+    whatsapp_window: WhatsAppWindow = Field(
+        description="Outside it an agent's reply goes as the approved template, or is refused "
+        "(TICKETS_WHATSAPP__OUTSIDE_WINDOW)"
+    )
 
 
 def etag(ticket: Ticket) -> dict[str, str]:

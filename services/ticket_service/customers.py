@@ -17,6 +17,7 @@ from contracts.base import WireModel
 from contracts.enums import Language
 from contracts.replies import TicketPage
 from contracts.tickets import Ticket
+from contracts.window import window_state
 from services.ticket_service.access import with_visible_key
 from services.ticket_service.documents import Customer, NameSource
 from services.ticket_service.domain.errors import NotFound
@@ -81,10 +82,15 @@ class CustomerEdit(WireModel):
 Caller = AgentActor | SystemActor
 
 
-def with_customer(ticket: dict[str, Any], customers: dict[str, Customer]) -> dict[str, Any]:
+def with_customer(
+    ticket: dict[str, Any], customers: dict[str, Customer], now: datetime
+) -> dict[str, Any]:
+    """The ticket with its customer and the customer's WhatsApp window now (whether a
+    free-form reply reaches them, until when)."""
     customer = customers.get(str(ticket["customerId"]))
     ref = CustomerRef.of(customer).to_wire() if customer else None
-    return {**ticket, "customer": ref}
+    window = window_state(customer.last_inbound_at if customer else None, now)
+    return {**ticket, "customer": ref, "whatsappWindow": window.to_wire()}
 
 
 @dataclass
@@ -93,11 +99,12 @@ class CustomerDesk:
 
     async def one(self, ticket: Ticket) -> dict[str, Any]:
         customers = await self.cases.customers.by_ids([ticket.customer_id])
-        return with_customer(ticket.to_wire(), customers)
+        return with_customer(ticket.to_wire(), customers, self.cases.clock.now())
 
     async def page(self, page: TicketPage) -> list[dict[str, Any]]:
         customers = await self.cases.customers.by_ids({t["customerId"] for t in page.items})
-        return [with_customer(item, customers) for item in page.items]
+        now = self.cases.clock.now()
+        return [with_customer(item, customers, now) for item in page.items]
 
     async def profile(self, customer: Customer) -> CustomerProfile:
         return CustomerProfile(
@@ -113,8 +120,9 @@ class CustomerDesk:
         listing = cmd.ListTickets(actor=actor, customer_id=str(customer.id), page=page, limit=limit)
         tickets = await self.cases.list(listing)
         profile = await self.profile(customer)
+        now = self.cases.clock.now()
         items = [
-            with_visible_key(actor, with_customer(item, {str(customer.id): customer}))
+            with_visible_key(actor, with_customer(item, {str(customer.id): customer}, now))
             for item in tickets.items
         ]
         return CustomerDetails(**profile.model_dump(), tickets=items), tickets

@@ -93,6 +93,9 @@ class Customer(_CamelDocument):
     language: Language | None = None
     statistics: CustomerStatistics = Field(default_factory=CustomerStatistics)
     created_at: datetime
+    last_inbound_at: datetime | None = Field(
+        default=None, description="The customer's latest WhatsApp message (the 24-hour window)"
+    )
 
     class Settings:
         name = "customers"

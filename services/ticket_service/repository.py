@@ -221,6 +221,13 @@ class CustomerRepository:
         )
         return updated or raw
 
+    async def note_inbound(self, customer_id: str, at: datetime) -> None:
+        """Moves the customer's last inbound time forward, never back (redeliveries and
+        messages out of order change nothing)."""
+        oid = _object_id(customer_id)
+        if oid is not None:
+            await self._customers.update_one({"_id": oid}, {"$max": {"lastInboundAt": at}})
+
     async def by_id(self, customer_id: str) -> Customer | None:
         oid = _object_id(customer_id)
         if oid is None:

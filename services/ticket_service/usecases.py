@@ -323,6 +323,8 @@ class TicketUseCases:
     async def customer_message(self, command: cmd.CustomerMessage) -> CustomerMessageOutcome:
         """Applied once per WhatsApp message id, however often it is delivered."""
         principal = await self.principal(command.actor, create_customer=True)
+        at = min(command.received_at, self.clock.now())
+        await self.customers.note_inbound(principal.id or "", at)
         return await self.idempotency.once(
             f"message:{principal.id}:{command.message_id}",
             lambda: self._react(principal, command),

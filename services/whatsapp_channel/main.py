@@ -150,5 +150,4 @@ def _worker(
             template_parameters=tuple(options.template_parameters),
         ),
         lease=timedelta(seconds=options.send_lease_seconds),
-        window_margin=timedelta(seconds=options.window_margin_seconds),
     )

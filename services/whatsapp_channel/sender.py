@@ -47,7 +47,6 @@ class SendWorker:
     policy: RetryPolicy
     rule: WindowRule
     lease: timedelta
-    window_margin: timedelta
     batch: int = 20
     reported: Callable[[], None] = lambda: None
     """Called when a send's delivery changed (the reporter tells the ticket service)."""
@@ -97,7 +96,7 @@ class SendWorker:
 
     async def window_of(self, phone: str) -> WindowState:
         last = await self.last_inbound(phone)
-        return window_state(last, self.clock.now(), self.window_margin)
+        return window_state(last, self.clock.now())
 
     def _plan(self, record: SendRecord, window: WindowState) -> SendPlan:
         requested = None if record.template is None else WhatsAppTemplate(**record.template)
