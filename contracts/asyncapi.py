@@ -14,6 +14,7 @@ from contracts import names
 from contracts.agents import AgentUpdated
 from contracts.assistant import ToolCallsRequest
 from contracts.conversation import RecordMessages
+from contracts.delivery import RecordDelivery
 from contracts.whatsapp import WhatsAppInbound, WhatsAppOutbound
 
 COMMANDS: dict[str, type[BaseModel]] = {
@@ -38,6 +39,7 @@ COMMANDS: dict[str, type[BaseModel]] = {
 MESSAGES: dict[str, type[BaseModel]] = {
     names.WHATSAPP_INBOUND: WhatsAppInbound,
     names.WHATSAPP_OUTBOUND: WhatsAppOutbound,
+    names.RECORD_DELIVERY: RecordDelivery,
 }
 """One-way queues (no reply), e.g. the WhatsApp pipeline."""
 
@@ -50,6 +52,7 @@ EVENT_MODELS: tuple[type[BaseModel], ...] = (
     ev.TicketNoteAdded,
     ev.TicketPriorityEscalated,
     ev.TicketMessageAdded,
+    ev.TicketMessageDeliveryUpdated,
     ev.SlaWarning,
     ev.SlaBreached,
     AgentUpdated,

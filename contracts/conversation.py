@@ -11,6 +11,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, model_validat
 from contracts.actors import AgentActor, CustomerActor, SystemActor
 from contracts.base import StoredModel, WireModel
 from contracts.commands import CustomerByPhone, Moment, TicketId
+from contracts.delivery import DeliveryError
 from contracts.replies import Pagination
 
 TEXT_LIMIT = 4096
@@ -43,6 +44,16 @@ class DeliveryStatus(StrEnum):
     """Published (persistent, confirmed) on `whatsapp.outbound` for the WhatsApp sender."""
     RECEIVED = "received"
     """An inbound message: the customer sent it."""
+    UNKNOWN = "unknown"
+    """The WhatsApp channel's call got no answer: it may or may not have gone out."""
+    SENT = "sent"
+    """WhatsApp took it (its delivery report)."""
+    DELIVERED = "delivered"
+    """On the customer's phone."""
+    READ = "read"
+    """The customer opened it."""
+    FAILED = "failed"
+    """WhatsApp could not deliver it, or the channel gave up (see `delivery.error`)."""
 
 
 AttachmentType = Literal["image", "document", "audio", "video", "sticker", "location"]
@@ -103,6 +114,11 @@ class MessageAuthor(StoredModel):
 
 class Delivery(StoredModel):
     status: DeliveryStatus
+    at: datetime | None = Field(default=None, description="When it reached this status")
+    error: DeliveryError | None = Field(default=None, description="Why it failed")
+    sent_as: Literal["text", "template"] | None = Field(
+        default=None, description="A template when the customer's 24-hour window had closed"
+    )
 
 
 class TicketMessage(StoredModel):

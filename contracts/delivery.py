@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from contracts.actors import SystemActor
-from contracts.base import WireModel
+from contracts.base import StoredModel, WireModel
 from contracts.commands import Moment, TicketId
 
 ReportedStatus = Literal["unknown", "sent", "delivered", "read", "failed"]
@@ -17,7 +17,7 @@ REPORT_RANK: dict[str, int] = {"unknown": 1, "sent": 2, "delivered": 3, "read": 
 `unknown` (the send's answer was lost) is settled by any report WhatsApp sends later."""
 
 
-class DeliveryError(WireModel):
+class DeliveryError(StoredModel):
     code: int | str | None = Field(
         default=None, description="WhatsApp's error code (131026...), or `window_closed`"
     )

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 from pydantic import Field
 
 from contracts.base import StoredModel
-from contracts.conversation import TicketMessage
+from contracts.conversation import Delivery, TicketMessage
 from contracts.enums import ActorType, Priority, SlaKind, TicketStatus
 from contracts.tickets import TicketSummary
 
@@ -88,6 +88,15 @@ class TicketMessageAdded(TicketEventBase):
     message: TicketMessage
 
 
+class TicketMessageDeliveryUpdated(TicketEventBase):
+    """What became of a reply sent on WhatsApp changed (sent, delivered, read, failed,
+    unknown); the ticket summary says who may read it."""
+
+    type: Literal["ticket.message_delivery_updated"] = "ticket.message_delivery_updated"
+    message_id: str
+    delivery: Delivery
+
+
 class SlaEventBase(EventBase):
     kind: SlaKind
     priority: Priority
@@ -118,7 +127,8 @@ TicketEvent = Annotated[
     | TicketUpdated
     | TicketNoteAdded
     | TicketPriorityEscalated
-    | TicketMessageAdded,
+    | TicketMessageAdded
+    | TicketMessageDeliveryUpdated,
     Field(discriminator="type"),
 ]
 
@@ -131,6 +141,7 @@ Event = Annotated[
     | TicketNoteAdded
     | TicketPriorityEscalated
     | TicketMessageAdded
+    | TicketMessageDeliveryUpdated
     | SlaWarning
     | SlaBreached,
     Field(discriminator="type"),

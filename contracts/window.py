@@ -45,6 +45,17 @@ def window_state(
     return WindowState(now < closes_at - margin, last_inbound_at, closes_at)
 
 
+def window_closed_message(window: WindowState) -> str:
+    if window.closes_at is None:
+        return (
+            "The customer has not written on WhatsApp yet, so only an approved template can be sent"
+        )
+    return (
+        f"WhatsApp's 24-hour window closed at {window.closes_at.isoformat()}; a free-form "
+        "message cannot be sent until the customer writes again"
+    )
+
+
 class WhatsAppWindow(WireModel):
     """A customer's WhatsApp window as tickets show it."""
 

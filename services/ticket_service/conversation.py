@@ -81,6 +81,7 @@ def whatsapp_entry(outbound: WhatsAppOutbound, message_id: str, now: datetime) -
         "payload": outbound.model_dump(mode="json", by_alias=True, exclude_none=True),
         "createdAt": now,
         "onSent": {"delivery.status": DeliveryStatus.QUEUED.value},
+        "onSentIf": {"delivery.status": DeliveryStatus.PENDING.value},
     }
 
 
@@ -92,6 +93,9 @@ class Conversations:
     """The relay over `ticket_messages`."""
     grace: timedelta = timedelta(seconds=10)
     """How long a message may stay unapplied before the sweep (not its writer) applies it."""
+    refuse_outside_window: bool = False
+    """`TICKETS_WHATSAPP__OUTSIDE_WINDOW=refuse`: a reply after the customer's 24-hour
+    window is a conflict (otherwise the WhatsApp channel sends it as the template)."""
 
     # ---- agents reply --------------------------------------------------------------
 
@@ -137,6 +141,8 @@ class Conversations:
         if customer is None:
             raise NotFound(f"The customer of ticket {ticket.ticket_id} no longer exists")
         now = self.cases.clock.now()
+        if self.refuse_outside_window:
+            conv.check_window(customer.last_inbound_at, now)
         attachments = [MessageAttachment.model_validate(a.to_wire()) for a in command.attachments]
         message = conv.outbound(
             new_message_id(), ticket, await self._author(principal), command.text, attachments, now

@@ -27,6 +27,7 @@ from services.ticket_service.api_middleware import RequestLog
 from services.ticket_service.api_sla import build_sla_router
 from services.ticket_service.conversation import Conversations
 from services.ticket_service.creation import TicketCreator
+from services.ticket_service.deliveries import DeliveryRecords
 from services.ticket_service.documents import (
     DOCUMENT_MODELS,
     Customer,
@@ -34,7 +35,7 @@ from services.ticket_service.documents import (
     TicketCounter,
 )
 from services.ticket_service.handlers import build_router
-from services.ticket_service.message_handlers import build_message_router
+from services.ticket_service.message_handlers import build_delivery_router, build_message_router
 from services.ticket_service.messages import MessageStore
 from services.ticket_service.ratelimit import rate_limiting
 from services.ticket_service.recording import Recorder
@@ -57,6 +58,8 @@ class TicketService:
         self._recorder: Recorder | None = None
         self._router = build_router(self.use_cases)
         self._message_router = build_message_router(self.recorder)
+        self._delivery_router = build_delivery_router(self.deliveries)
+        self._deliveries: DeliveryRecords | None = None
         self.relay: OutboxRelay | None = None
         self.numbers: SequenceAllocator | None = None
         self._settings: Settings | None = None
@@ -78,8 +81,13 @@ class TicketService:
             raise RuntimeError("ticket service not started")
         return self._recorder
 
+    def deliveries(self) -> DeliveryRecords:
+        if self._deliveries is None:
+            raise RuntimeError("ticket service not started")
+        return self._deliveries
+
     def routers(self) -> list[RabbitRouter]:
-        return [self._router, self._message_router]
+        return [self._router, self._message_router, self._delivery_router]
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -142,6 +150,7 @@ class TicketService:
         self._conversations = await self._conversation(context, self._use_cases)
         self._use_cases.settle_responses = self._conversations.settle
         self._recorder = Recorder(self._conversations)
+        self._deliveries = DeliveryRecords(self._conversations)
 
     @staticmethod
     async def _conversation(context: Context, use_cases: TicketUseCases) -> Conversations:
@@ -163,7 +172,8 @@ class TicketService:
             send=send,
             grace=grace,
         )
-        return Conversations(use_cases, store, relay, grace)
+        refuse = settings.whatsapp.outside_window == "refuse"
+        return Conversations(use_cases, store, relay, grace, refuse_outside_window=refuse)
 
     async def started(self, context: Context) -> None:
         relay = self.relay
@@ -188,3 +198,4 @@ class TicketService:
         self._use_cases = None
         self._conversations = None
         self._recorder = None
+        self._deliveries = None

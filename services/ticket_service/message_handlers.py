@@ -18,10 +18,12 @@ from pydantic import ValidationError
 
 from contracts import names
 from contracts.conversation import RecordMessages
+from contracts.delivery import RecordDelivery
 from contracts.replies import OkReply
 from infra import logging as log_context
 from infra.inbox import PoisonMessage, payload
 from infra.messaging import command_queue, error_reply
+from services.ticket_service.deliveries import DeliveryRecords
 from services.ticket_service.domain.errors import DomainError
 from services.ticket_service.recording import Recorder
 
@@ -55,5 +57,29 @@ def build_message_router(recorder: Callable[[], Recorder]) -> RabbitRouter:
         finally:
             log_context.ticket_id.reset(token)
         return OkReply(data=outcome.model_dump(mode="json", by_alias=True)).model_dump(mode="json")
+
+    return router
+
+
+def build_delivery_router(records: Callable[[], DeliveryRecords]) -> RabbitRouter:
+    router = RabbitRouter()
+
+    @router.subscriber(
+        command_queue(names.RECORD_DELIVERY),
+        title=names.RECORD_DELIVERY,
+        ack_policy=AckPolicy.NACK_ON_ERROR,
+    )
+    async def handle_record_delivery(message: RabbitMessage) -> None:
+        """What became of a reply on WhatsApp (one-way, from the WhatsApp channel)."""
+        log_context.correlation_id.set(message.correlation_id or message.message_id)
+        try:
+            command = RecordDelivery.model_validate(await payload(message))
+        except ValidationError as error:
+            raise PoisonMessage(f"Invalid delivery report: {str(error)[:500]}") from None
+        token = log_context.ticket_id.set(command.ticket_id)
+        try:
+            await records().record(command)
+        finally:
+            log_context.ticket_id.reset(token)
 
     return router

@@ -2,10 +2,10 @@
 
 An entry is an event for the `tickets.events` exchange (`routingKey`) or a message for a
 queue (`queue`, e.g. an agent's reply for `whatsapp.outbound`); `onSent` fields are set
-on the document in the same update that removes the entry. The instance that made a
-change publishes its entries at once; a periodic sweep (and one at start-up) takes what a
-crash or a broker outage left behind, claiming each document with a lease so two relays
-never publish the same entries concurrently. Delivery is at-least-once across crashes;
+on the document once the entry is removed, if it still matches `onSentIf`. The instance
+that made a change publishes its entries at once; a periodic sweep (and one at start-up)
+takes what a crash or a broker outage left behind, claiming each document with a lease so
+two relays never publish the same entries concurrently. Delivery is at-least-once across crashes;
 consumers deduplicate on `eventId` (the AMQP message id).
 
 One relay serves one collection whose documents carry an `outbox` (tickets by
@@ -84,19 +84,25 @@ class OutboxRelay:
         return await self._sweep_one(key, timedelta(0))
 
     async def _deliver(self, key: Any, entries: list[dict[str, Any]]) -> None:
-        sent: list[str] = []
-        on_sent: dict[str, Any] = {}
+        sent: list[dict[str, Any]] = []
         try:
             for entry in entries:
                 await self._publish_entry(entry)
-                sent.append(entry["eventId"])
-                on_sent |= entry.get("onSent") or {}
+                sent.append(entry)
         finally:
             if sent:
-                update: dict[str, Any] = {"$pull": {"outbox": {"eventId": {"$in": sent}}}}
-                if on_sent:
-                    update["$set"] = on_sent
-                await self._documents.update_one({self._key: key}, update)
+                ids = [entry["eventId"] for entry in sent]
+                pull = {"$pull": {"outbox": {"eventId": {"$in": ids}}}}
+                await self._documents.update_one({self._key: key}, pull)
+                for entry in sent:
+                    await self._mark_sent(key, entry)
+
+    async def _mark_sent(self, key: Any, entry: dict[str, Any]) -> None:
+        """`onSent` fields, only while the document still matches `onSentIf` (a reply's
+        `queued` never hides a delivery report that came back first)."""
+        if on_sent := entry.get("onSent"):
+            condition = entry.get("onSentIf") or {}
+            await self._documents.update_one({self._key: key, **condition}, {"$set": on_sent})
 
     async def _publish_entry(self, entry: dict[str, Any]) -> None:
         queue = entry.get("queue")

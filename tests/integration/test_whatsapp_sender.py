@@ -94,10 +94,17 @@ async def send_record(client: httpx.AsyncClient, send_id: str) -> dict[str, Any]
 async def wait_state(
     client: httpx.AsyncClient, send_id: str, state: str, timeout: float = 30
 ) -> dict[str, Any]:
+    return await wait_field(client, send_id, "state", state, timeout)
+
+
+async def wait_field(
+    client: httpx.AsyncClient, send_id: str, name: str, value: object, timeout: float = 30
+) -> dict[str, Any]:
+    """The send once its `name` is `value` (polled: a positive marker)."""
     async with asyncio.timeout(timeout):
         while True:
             response = await client.get(f"/api/v2/whatsapp/sends/{send_id}", headers=SERVICE)
-            if response.status_code == 200 and response.json()["data"]["state"] == state:
+            if response.status_code == 200 and response.json()["data"][name] == value:
                 record: dict[str, Any] = response.json()["data"]
                 return record
             await asyncio.sleep(0.05)
@@ -250,10 +257,10 @@ async def test_delivery_reports_move_forward_only_and_are_told_to_the_ticket_ser
             status(failed_wamid, customer, "failed", ts, error_code=131026),
         ]
         response = await post_webhook(client, notification(change(statuses=reports)))
-        read = await send_record(client, read_id)
-        failed = await send_record(client, failed_id)
         told_read = await told.wait_where(messageId=read_id, status="read")
         told_failed = await told.wait_where(messageId=failed_id, status="failed")
+        read = await wait_field(client, read_id, "reportPending", False)
+        failed = await send_record(client, failed_id)
     assert response.json()["data"]["statuses"] == 4
     assert read["delivery"]["status"] == "read"
     assert read["reportPending"] is False

@@ -21,6 +21,7 @@ from contracts.events import (
     TicketAssigned,
     TicketCreated,
     TicketMessageAdded,
+    TicketMessageDeliveryUpdated,
     TicketNoteAdded,
     TicketPriorityEscalated,
     TicketStatusChanged,
@@ -238,6 +239,11 @@ def about(assignee: str | None) -> list[Event]:
         ),
         breach(assignee),
         TicketMessageAdded(**base(assignee), message=customer_message()),
+        TicketMessageDeliveryUpdated(
+            **base(assignee),
+            message_id="m1",
+            delivery=Delivery(status=DeliveryStatus.FAILED, at=NOW),
+        ),
     ]
     if assignee is None:
         events.append(TicketUnassigned(**base(), previous_agent_id="a2"))

@@ -17,6 +17,7 @@ from contracts.events import (
     TicketCreated,
     TicketEventBase,
     TicketMessageAdded,
+    TicketMessageDeliveryUpdated,
     TicketPriorityEscalated,
     TicketStatusChanged,
     TicketUnassigned,
@@ -116,6 +117,14 @@ def message(event: TicketMessageAdded) -> Payload:
     return {"ticketId": event.ticket_id, "message": event.message.to_wire()}
 
 
+def delivery(event: TicketMessageDeliveryUpdated) -> Payload:
+    return {
+        "ticketId": event.ticket_id,
+        "messageId": event.message_id,
+        "delivery": event.delivery.model_dump(mode="json", by_alias=True, exclude_none=True),
+    }
+
+
 Rule = tuple[str, Callable[[Any], Payload], Callable[[Any], tuple[str, ...]]]
 
 PUSHES: dict[str, Rule] = {
@@ -126,6 +135,7 @@ PUSHES: dict[str, Rule] = {
     "ticket.updated": ("ticket_updated", updated, readers),
     "ticket.priority_escalated": ("ticket_priority_escalated", escalated, readers),
     "ticket.message_added": ("ticket_message", message, readers),
+    "ticket.message_delivery_updated": ("ticket_message_delivery", delivery, readers),
     "sla.breached": ("sla_breach_alert", breached, breach_readers),
 }
 """Event type -> (Socket.IO event, payload, rooms). Types not listed (internal notes, SLA

@@ -20,8 +20,9 @@ from contracts.enums import ActorType, TicketStatus
 from contracts.events import TicketMessageAdded, TicketUpdated
 from contracts.sla import SlaPolicy
 from contracts.tickets import Attachment, Ticket
+from contracts.window import window_closed_message, window_state
 from services.ticket_service.domain import operations as ops
-from services.ticket_service.domain.errors import InvalidTransition, ValidationFailed
+from services.ticket_service.domain.errors import Conflict, InvalidTransition, ValidationFailed
 from services.ticket_service.domain.model import (
     ActorRef,
     Change,
@@ -57,6 +58,13 @@ def check_replyable(ticket: Ticket) -> None:
         f"Cannot reply to a {ticket.status} ticket. Replies are allowed in statuses: "
         f"{', '.join(allowed)}",
     )
+
+
+def check_window(last_inbound_at: datetime | None, now: datetime) -> None:
+    """An agent's free-form reply when replies outside WhatsApp's window are refused."""
+    window = window_state(last_inbound_at, now)
+    if not window.open:
+        raise Conflict(window_closed_message(window))
 
 
 def outbound(

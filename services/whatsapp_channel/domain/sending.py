@@ -14,7 +14,7 @@ from email.utils import parsedate_to_datetime
 from enum import StrEnum
 
 from contracts.whatsapp import WhatsAppTemplate
-from contracts.window import WindowState
+from contracts.window import WindowState, window_closed_message
 
 
 class SendState(StrEnum):
@@ -174,17 +174,6 @@ def plan_send(
             )
         )
     return SendPlan(refusal=window_closed_message(window))
-
-
-def window_closed_message(window: WindowState) -> str:
-    if window.closes_at is None:
-        return (
-            "The customer has not written on WhatsApp yet, so only an approved template can be sent"
-        )
-    return (
-        f"WhatsApp's 24-hour window closed at {window.closes_at.isoformat()}; a free-form "
-        "message cannot be sent until the customer writes again"
-    )
 
 
 _SPACES = re.compile(r"\s+")
