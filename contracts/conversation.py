@@ -112,12 +112,24 @@ class MessageAuthor(StoredModel):
     name: str | None = None
 
 
+def _absent(value: object) -> bool:
+    return value is None
+
+
 class Delivery(StoredModel):
+    """Fields not known yet are left out (`{"status": "queued"}` until WhatsApp reports)."""
+
     status: DeliveryStatus
-    at: datetime | None = Field(default=None, description="When it reached this status")
-    error: DeliveryError | None = Field(default=None, description="Why it failed")
+    at: datetime | None = Field(
+        default=None, exclude_if=_absent, description="When it reached this status"
+    )
+    error: DeliveryError | None = Field(
+        default=None, exclude_if=_absent, description="Why it failed"
+    )
     sent_as: Literal["text", "template"] | None = Field(
-        default=None, description="A template when the customer's 24-hour window had closed"
+        default=None,
+        exclude_if=_absent,
+        description="A template when the customer's 24-hour window had closed",
     )
 
 

@@ -128,7 +128,7 @@ async def test_a_reply_goes_out_once_and_is_the_first_response_a_visible_note_is
     assert message["author"] == {"type": "agent", "id": ana, "name": "Ana"}
     assert message["text"] == "Your parcel left the warehouse today."
     assert message["attachments"] == []
-    assert message["delivery"]["status"] == "queued"
+    assert message["delivery"] == {"status": "queued"}
     assert datetime.fromisoformat(message["createdAt"]) == MONDAY + timedelta(minutes=10)
     assert sent == {
         "to": CUSTOMER_A,
@@ -215,9 +215,9 @@ async def test_a_reply_whose_writer_died_before_publishing_is_sent_once_by_the_s
 
     assert died.status_code == 500
     assert early_retry.status_code == 201
-    assert message["delivery"]["status"] == "pending"  # its writer still held it
+    assert message["delivery"] == {"status": "pending"}  # its writer still held it
     assert swept == 2  # the WhatsApp message and its ticket.message_added event
-    assert late_retry.json()["data"]["delivery"]["status"] == "queued"
+    assert late_retry.json()["data"]["delivery"] == {"status": "queued"}
 
 
 async def test_no_first_response_breach_for_a_reply_its_writer_did_not_apply(
