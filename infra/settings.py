@@ -76,6 +76,21 @@ class AssistantSettings(BaseModel):
         default=300.0, gt=0, description="An unfinished inbound message is retaken after this"
     )
     default_language: Literal["es", "en"] = "es"
+    max_tool_calls_per_turn: int = Field(
+        default=8, ge=1, le=100, description="Tool calls one customer message may cause"
+    )
+    max_notes_per_turn: int = Field(default=2, ge=0, le=100, description="add_ticket_comment")
+    max_escalations_per_turn: int = Field(
+        default=1, ge=0, le=100, description="request_human_agent calls per message"
+    )
+    max_tool_calls_per_conversation: int = Field(
+        default=60, ge=1, description="Tool calls per customer within the conversation window"
+    )
+    max_notes_per_conversation: int = Field(default=10, ge=0)
+    max_escalations_per_conversation: int = Field(default=2, ge=0)
+    conversation_window_seconds: float = Field(
+        default=86_400.0, gt=0, description="A conversation: a customer's calls within this"
+    )
 
 
 class WhatsAppSettings(BaseModel):

@@ -17,13 +17,14 @@ from contracts.enums import Language, Priority, Source
 from contracts.tickets import Ticket
 from infra import logging as log_context
 from infra.clock import Clock
+from services.assistant_gateway.budget import ConversationBudget
 from services.assistant_gateway.directory import Directory
 from services.assistant_gateway.documents import JournalOutcome, ToolJournal
 from services.assistant_gateway.domain import tools
 from services.assistant_gateway.domain.calls import CallRejected, ToolCall, parse_call
 from services.assistant_gateway.domain.messages import Text
 from services.assistant_gateway.domain.outputs import Output, Views
-from services.assistant_gateway.metrics import TOOL_CALLS, tool_label
+from services.assistant_gateway.metrics import BUDGET_SPENT, TOOL_CALLS, tool_label
 from services.assistant_gateway.ticket_client import (
     TicketCommands,
     TicketRefused,
@@ -41,6 +42,8 @@ REFUSAL_TEXTS: dict[str, Text] = {
     "conflict": Text.TRY_AGAIN,
 }
 HAND_OFF_TITLE = "Customer asked for a human agent"
+BUDGET_EXCEEDED = "budget_exceeded"
+"""The error of a call refused because a budget ran out; `detail` names the budget."""
 JOURNALED = frozenset({"add_ticket_comment", "request_human_agent"})
 """State-changing tools the ticket service cannot deduplicate itself."""
 
@@ -81,12 +84,14 @@ class ToolExecutor:
         journal: ToolJournal,
         clock: Clock,
         default: Language,
+        budget: ConversationBudget | None = None,
     ) -> None:
         self._tickets = tickets
         self._directory = directory
         self._journal = journal
         self._clock = clock
         self._default = default
+        self._budget = budget
 
     async def language_for(self, sender: Sender, hint: Language | None = None) -> Language:
         """Declared language, else the customer record's, else the hint, else the default."""
@@ -118,6 +123,24 @@ class ToolExecutor:
         )
         return result
 
+    def refusal(self, tool: str, spent: str, language: Language) -> dict[str, object]:
+        """The output of a call not run because the turn's budget ran out."""
+        TOOL_CALLS.labels(tool_label(tool), BUDGET_EXCEEDED).inc()
+        views = Views(language, self._clock.now())
+        return views.failure(BUDGET_EXCEEDED, Text.HANDED_OFF, spent).to_wire()
+
+    async def _spent(self, call: ToolCall, sender: Sender, views: Views) -> Output | None:
+        """Charges the customer's conversation budget (every path: the loop, HTTP, the
+        queue); the refusal when it ran out. A replay of a journaled call is not charged."""
+        if self._budget is None:
+            return None
+        spent = await self._budget.charge(sender.phone, call.name[:64], views.now)
+        if spent is None:
+            return None
+        BUDGET_SPENT.labels(spent).inc()
+        log.warning("tool call budget spent", extra={"budget": spent, "tool": call.name[:64]})
+        return views.failure(BUDGET_EXCEEDED, Text.HANDED_OFF, spent)
+
     async def _journaled(
         self, call: ToolCall, sender: Sender, views: Views, key: str
     ) -> dict[str, object]:
@@ -125,16 +148,22 @@ class ToolExecutor:
         try:
             parsed = parse_call(call)
         except CallRejected as rejected:
-            return views.failure(rejected.error, rejected.text, rejected.detail).to_wire()
+            refused = await self._spent(call, sender, views)
+            failure = views.failure(rejected.error, rejected.text, rejected.detail)
+            return (refused or failure).to_wire()
         invocation = Invocation(parsed.arguments, sender, views, key)
         if parsed.spec.name not in JOURNALED:
-            return (await self._run(parsed.spec.name, invocation)).to_wire()
+            refused = await self._spent(call, sender, views)
+            return (refused or await self._run(parsed.spec.name, invocation)).to_wire()
         journal_key = f"{sender.phone}:{parsed.spec.name}:{key}"
         claim = await self._journal.claim(journal_key, views.now)
         if claim.outcome is JournalOutcome.DONE and claim.output is not None:
             return claim.output
         if claim.outcome is not JournalOutcome.RUN:
             return views.failure("conflict", Text.TRY_AGAIN, "The same call is running").to_wire()
+        if refused := await self._spent(call, sender, views):
+            await self._journal.release(journal_key)
+            return refused.to_wire()
         result = (await self._run(parsed.spec.name, invocation)).to_wire()
         if result["success"]:
             await self._journal.complete(journal_key, result)

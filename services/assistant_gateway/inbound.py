@@ -32,7 +32,7 @@ from contracts.whatsapp import WhatsAppOutbound
 from infra.clock import Clock
 from infra.inbox import PoisonMessage, RequeueNow
 from infra.messaging import WHATSAPP_OUTBOUND, send_to_queue
-from services.assistant_gateway.conversation import Assistant
+from services.assistant_gateway.conversation import Assistant, TurnOutcome
 from services.assistant_gateway.documents import ClaimOutcome, ConversationStore, InboundLog
 from services.assistant_gateway.domain.messages import guess_language
 from services.assistant_gateway.domain.turns import chosen_ticket, reply_id
@@ -125,11 +125,13 @@ class InboundProcessor:
             REPLIES.labels("republished").inc()
             return
         await self._tell_ticket_service(message)
-        reply, fallback, chosen = await self._answer(message)
+        outcome, chosen = await self._answer(message)
+        reply, fallback = outcome.reply, outcome.fallback
         await self.inbound.replied(message.message_id, reply, fallback=fallback, ticket_id=chosen)
         await self._record(message, reply, fallback, chosen)
         await self._publish(message, reply)
-        REPLIES.labels("fallback" if fallback else "model").inc()
+        kind = "hand_off" if outcome.handed_off else "fallback" if fallback else "model"
+        REPLIES.labels(kind).inc()
 
     async def _record(
         self, message: InboundMessage, reply: str, fallback: bool, ticket_id: str | None
@@ -139,7 +141,7 @@ class InboundProcessor:
             self.broker, message, sender.actor, reply, self.clock.now(), fallback, ticket_id
         )
 
-    async def _answer(self, message: InboundMessage) -> tuple[str, bool, str | None]:
+    async def _answer(self, message: InboundMessage) -> tuple[TurnOutcome, str | None]:
         sender = Sender(message.sender, message.name, conversation_id=message.conversation_id)
         conversation = await self.conversations.load(message.sender)
         hint = guess_language(message.text) or conversation.language
@@ -154,7 +156,7 @@ class InboundProcessor:
         if self.stopping:  # the model client is closed: a fallback now would be wrong
             raise ShuttingDown(message.message_id)
         await self.conversations.append(message.sender, outcome.entries, language, self.clock.now())
-        return outcome.reply, outcome.fallback, chosen_ticket(outcome.entries)
+        return outcome, chosen_ticket(outcome.entries)
 
     async def _tell_ticket_service(self, message: InboundMessage) -> None:
         """For the automatic transitions (resume, reopen, follow-up). Best effort: the

@@ -9,9 +9,12 @@ from openai import AsyncOpenAI
 from starlette.types import ASGIApp
 
 from contracts.enums import Language
+from infra.ratelimit import COLLECTION as RATE_LIMITS
+from infra.ratelimit import RateLimiter
 from infra.runtime import Context
 from infra.settings import Settings
 from services.assistant_gateway.api import build_api
+from services.assistant_gateway.budget import ConversationBudget
 from services.assistant_gateway.conversation import Assistant
 from services.assistant_gateway.directory import Directory
 from services.assistant_gateway.documents import (
@@ -20,6 +23,7 @@ from services.assistant_gateway.documents import (
     InboundLog,
     ToolJournal,
 )
+from services.assistant_gateway.domain.budget import Limits
 from services.assistant_gateway.executor import ToolExecutor
 from services.assistant_gateway.handlers import build_router
 from services.assistant_gateway.inbound import InboundProcessor
@@ -73,14 +77,33 @@ class AssistantGateway:
         await database[INBOUND].create_index("status")
         tickets = TicketCommands(context.broker, options.ticket_timeout_seconds)
         journal = ToolJournal(database, timedelta(seconds=JOURNAL_LEASE_SECONDS))
+        budget = ConversationBudget(
+            RateLimiter(database[RATE_LIMITS]),
+            Limits(
+                options.max_tool_calls_per_conversation,
+                options.max_notes_per_conversation,
+                options.max_escalations_per_conversation,
+            ),
+            timedelta(seconds=options.conversation_window_seconds),
+        )
         self._executor = ToolExecutor(
-            tickets, Directory(database), journal, context.clock, Language(options.default_language)
+            tickets,
+            Directory(database),
+            journal,
+            context.clock,
+            Language(options.default_language),
+            budget,
         )
         assistant = Assistant(
             self._model(settings),
             self._executor,
             max_rounds=options.max_tool_rounds,
             turn_timeout=options.turn_timeout_seconds,
+            turn_limits=Limits(
+                options.max_tool_calls_per_turn,
+                options.max_notes_per_turn,
+                options.max_escalations_per_turn,
+            ),
         )
         self._processor = InboundProcessor(
             broker=context.broker,

@@ -12,7 +12,7 @@ TOOL_CALLS = Counter(
 )
 REPLIES = Counter(
     "tickets_assistant_replies_total",
-    "WhatsApp replies published, by kind (model, fallback, republished)",
+    "WhatsApp replies published, by kind (model, fallback, hand_off, republished)",
     ["kind"],
 )
 DUPLICATES = Counter(
@@ -28,3 +28,16 @@ MODEL_LATENCY = Histogram(
 
 def tool_label(name: str) -> str:
     return name if name in TOOLS else "unknown"
+
+
+BUDGET_SPENT = Counter(
+    "tickets_assistant_budget_exceeded_total",
+    "Tool calls refused because a budget ran out, by budget (turn_tool_calls, turn_notes, "
+    "turn_escalations, turn_time, conversation_tool_calls, conversation_notes, "
+    "conversation_escalations)",
+    ["budget"],
+)
+HAND_OFFS = Counter(
+    "tickets_assistant_hand_offs_total",
+    "Turns the assistant stopped and handed to a person because a budget ran out",
+)

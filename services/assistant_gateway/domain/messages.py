@@ -20,6 +20,7 @@ class Text(StrEnum):
     HUMAN_REQUESTED = "human_requested"
     NO_OPEN_TICKET = "no_open_ticket"
     FALLBACK_REPLY = "fallback_reply"
+    HANDED_OFF = "handed_off"
 
 
 TEXTS: dict[Text, dict[Language, str]] = {
@@ -73,6 +74,12 @@ TEXTS: dict[Text, dict[Language, str]] = {
     Text.NO_OPEN_TICKET: {
         Language.ES: "No tienes tickets abiertos.",
         Language.EN: "You have no open tickets.",
+    },
+    Text.HANDED_OFF: {
+        Language.ES: "Una persona de nuestro equipo seguirá con tu consulta y te escribirá por "
+        "aquí lo antes posible.",
+        Language.EN: "A person from our team will take over your request and write to you "
+        "here as soon as possible.",
     },
     Text.FALLBACK_REPLY: {
         Language.ES: "Gracias por tu mensaje. Ahora mismo no puedo responder, pero lo hemos "
