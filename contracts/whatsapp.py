@@ -90,6 +90,11 @@ class WhatsAppOutbound(BaseModel):
     template: WhatsAppTemplate | None = Field(
         default=None, description="Send this approved template instead of free-form text"
     )
+    purpose: Literal["reply", "csat", "nudge"] | None = Field(
+        default=None,
+        description="What the message is for: outside the 24-hour window the channel picks "
+        "the template configured for it (a reply's otherwise)",
+    )
     attachments: list[OutgoingAttachment] | None = Field(
         default=None, description="Files an agent sent with the text (http(s) URLs)"
     )

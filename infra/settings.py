@@ -1,5 +1,6 @@
 """Every setting, from environment variables (documented in the README)."""
 
+from datetime import timedelta
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -93,6 +94,15 @@ class AssistantSettings(BaseModel):
     )
 
 
+class TemplateSetting(BaseModel):
+    """An approved WhatsApp template: `{"name": ..., "language": "es", "parameters": [...]}`;
+    in the parameters `{text}` and `{ticketId}` are replaced."""
+
+    name: str = Field(min_length=1, max_length=512)
+    language: str = Field(default="es", min_length=2, max_length=15)
+    parameters: list[str] = Field(default_factory=list, max_length=20)
+
+
 class WhatsAppSettings(BaseModel):
     """`TICKETS_WHATSAPP__...`: the WhatsApp Cloud API channel. It is off until one of the
     four credentials is set; then all four are required."""
@@ -121,6 +131,24 @@ class WhatsAppSettings(BaseModel):
         default_factory=lambda: ["{text}"],
         description="Body parameters; {text}, {ticketId} are replaced",
     )
+    csat_template: TemplateSetting | None = Field(
+        default=None,
+        description="The CSAT question outside the window (else the reply template)",
+        examples=[{"name": "csat_request", "language": "es", "parameters": ["{ticketId}"]}],
+    )
+    nudge_template: TemplateSetting | None = Field(
+        default=None,
+        description="Set it to remind a pending_customer ticket's customer before the "
+        "window closes",
+        examples=[{"name": "ticket_waiting", "language": "es", "parameters": ["{ticketId}"]}],
+    )
+    nudge_before: timedelta = Field(
+        default=timedelta(hours=2),
+        gt=timedelta(0),
+        lt=timedelta(hours=24),
+        description="How long before the window closes the reminder goes",
+    )
+    nudge_scan_seconds: float = Field(default=60.0, gt=0)
     send_max_attempts: int = Field(default=8, ge=1)
     send_backoff_seconds: float = Field(default=2.0, gt=0)
     send_backoff_max_seconds: float = Field(default=300.0, gt=0)

@@ -96,10 +96,16 @@ class Customer(_CamelDocument):
     last_inbound_at: datetime | None = Field(
         default=None, description="The customer's latest WhatsApp message (the 24-hour window)"
     )
+    window_nudged_for: datetime | None = Field(
+        default=None, description="The lastInboundAt whose closing window was reminded of"
+    )
 
     class Settings:
         name = "customers"
-        indexes: ClassVar[list[IndexModel]] = [IndexModel("phoneNumber", unique=True)]
+        indexes: ClassVar[list[IndexModel]] = [
+            IndexModel("phoneNumber", unique=True),
+            IndexModel("lastInboundAt"),
+        ]
 
 
 class Agent(_CamelDocument):

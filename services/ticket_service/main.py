@@ -37,6 +37,7 @@ from services.ticket_service.documents import (
 from services.ticket_service.handlers import build_router
 from services.ticket_service.message_handlers import build_delivery_router, build_message_router
 from services.ticket_service.messages import MessageStore
+from services.ticket_service.nudges import WindowNudger
 from services.ticket_service.ratelimit import rate_limiting
 from services.ticket_service.recording import Recorder
 from services.ticket_service.relay import OutboxRelay
@@ -189,6 +190,18 @@ class TicketService:
         assert numbers is not None
         context.spawn(
             "ticket-numbers", lambda: every(interval, context.stop, numbers.flush, "ticket numbers")
+        )
+        self._spawn_nudges(context, conversations)
+
+    def _spawn_nudges(self, context: Context, conversations: Conversations) -> None:
+        """Only with a nudge template configured: a reminder is sent as that template."""
+        options = context.settings.whatsapp
+        if options.nudge_template is None:
+            return
+        nudger = WindowNudger(conversations, options.nudge_before)
+        interval = options.nudge_scan_seconds
+        context.spawn(
+            "window-nudges", lambda: every(interval, context.stop, nudger.scan, "window nudges")
         )
 
     async def stop(self) -> None:

@@ -228,6 +228,19 @@ class CustomerRepository:
         if oid is not None:
             await self._customers.update_one({"_id": oid}, {"$max": {"lastInboundAt": at}})
 
+    async def windows_closing(self, after: datetime, until: datetime, limit: int) -> list[Customer]:
+        """Customers whose last inbound time lies in (after, until], oldest first."""
+        query = {"lastInboundAt": {"$gt": after, "$lte": until}}
+        cursor = self._customers.find(query).sort("lastInboundAt", 1).limit(limit)
+        return [Customer.model_validate(raw) async for raw in cursor]
+
+    async def nudged(self, customer: Customer) -> None:
+        """Remembers the window reminded of, unless the customer wrote again meanwhile."""
+        await self._customers.update_one(
+            {"_id": customer.id, "lastInboundAt": customer.last_inbound_at},
+            {"$set": {"windowNudgedFor": customer.last_inbound_at}},
+        )
+
     async def by_id(self, customer_id: str) -> Customer | None:
         oid = _object_id(customer_id)
         if oid is None:

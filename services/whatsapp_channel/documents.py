@@ -59,6 +59,7 @@ class SendRecord(StoredModel):
     reply_to: str | None = None
     ticket_id: str | None = None
     template: dict[str, Any] | None = Field(default=None, description="As requested")
+    purpose: str | None = Field(default=None, description="reply, csat or nudge")
     state: SendState = SendState.PENDING
     attempts: int = 0
     next_attempt_at: datetime

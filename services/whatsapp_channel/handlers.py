@@ -65,6 +65,7 @@ class OutboundIntake:
             reply_to=outbound.reply_to,
             ticket_id=outbound.ticket_id,
             template=None if outbound.template is None else outbound.template.model_dump(),
+            purpose=outbound.purpose,
             next_attempt_at=now,
             created_at=now,
         )

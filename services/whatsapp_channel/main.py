@@ -18,7 +18,7 @@ from starlette.types import ASGIApp
 from infra.runtime import Context
 from infra.settings import WhatsAppSettings
 from services.whatsapp_channel.api import build_api
-from services.whatsapp_channel.domain.sending import RetryPolicy, WindowRule
+from services.whatsapp_channel.domain.sending import RetryPolicy, TemplatePattern, WindowRule
 from services.whatsapp_channel.graph import GraphClient
 from services.whatsapp_channel.handlers import OutboundIntake, subscribe
 from services.whatsapp_channel.inbox import InboxStore
@@ -143,11 +143,20 @@ def _worker(
             max_delay=timedelta(seconds=options.send_backoff_max_seconds),
             retry_after_max=timedelta(seconds=options.retry_after_max_seconds),
         ),
-        rule=WindowRule(
-            outside_window=options.outside_window,
-            template_name=options.template_name,
-            template_language=options.template_language,
-            template_parameters=tuple(options.template_parameters),
-        ),
+        rule=WindowRule(options.outside_window, _templates(options)),
         lease=timedelta(seconds=options.send_lease_seconds),
     )
+
+
+def _templates(options: WhatsAppSettings) -> dict[str, TemplatePattern]:
+    templates: dict[str, TemplatePattern] = {}
+    if options.template_name:
+        parameters = tuple(options.template_parameters)
+        templates["reply"] = TemplatePattern(
+            options.template_name, options.template_language, parameters
+        )
+    for purpose, setting in (("csat", options.csat_template), ("nudge", options.nudge_template)):
+        if setting is not None:
+            parameters = tuple(setting.parameters)
+            templates[purpose] = TemplatePattern(setting.name, setting.language, parameters)
+    return templates

@@ -101,7 +101,7 @@ class SendWorker:
     def _plan(self, record: SendRecord, window: WindowState) -> SendPlan:
         requested = None if record.template is None else WhatsAppTemplate(**record.template)
         values = {"ticketId": record.ticket_id or ""}
-        return plan_send(record.text, requested, window, self.rule, values)
+        return plan_send(record.text, requested, window, self.rule, values, record.purpose)
 
     async def _finish(
         self, record: SendRecord, outcome: Outcome, fields: dict[str, Any], label: str

@@ -22,6 +22,7 @@ from infra.settings import AssistantSettings, Settings
 from services.assistant_gateway.main import AssistantGateway
 from services.notifier.main import Notifier
 from services.ticket_service.main import TicketService
+from services.ticket_service.nudges import WindowNudger
 from services.whatsapp_channel.main import WhatsAppChannel
 from tests.support.factories import make_agent
 from tests.support.fake_meta import (
@@ -55,6 +56,7 @@ class Support:
     clock: MovableClock
     settings: Settings
     agent: str
+    tickets: TicketService
 
     def auth(self, **headers: str) -> dict[str, str]:
         token = issue_token(self.settings, self.agent, AgentRole.AGENT, self.clock.now())
@@ -110,8 +112,9 @@ async def support(
                 "relay_sweep_seconds": 0.2,
             }
         )
+        ticket_service = TicketService()
         services: list[Service] = [
-            TicketService(),
+            ticket_service,
             AssistantGateway(),
             Notifier(),
             WhatsAppChannel(),
@@ -121,7 +124,7 @@ async def support(
             httpx.AsyncClient(base_url=served.url, timeout=30) as api,
         ):
             agent = await make_agent("Ana")
-            desk = Support(api, graph, clock, settings, agent)
+            desk = Support(api, graph, clock, settings, agent, ticket_service)
             token = desk.auth()["Authorization"].removeprefix("Bearer ")
             inbox = await connect(served.url, token)
             try:
@@ -227,3 +230,49 @@ async def wait_accepted(desk: Support, ticket_id: str, words: str) -> dict[str, 
                 return data
             assert response.status_code == 409, response.text
             await asyncio.sleep(0.1)
+
+
+async def test_a_pending_ticket_reminds_the_customer_once_before_the_window_closes(
+    endpoints: Endpoints, database: str, model: FakeOpenAI
+) -> None:
+    phone = "+34641000003"
+    nudge = {"name": "ticket_waiting", "language": "es", "parameters": ["{ticketId}"]}
+    options = {"nudge_template": nudge, "nudge_scan_seconds": 3600}
+    async with support(endpoints, database, model, **options) as (desk, inbox):
+        ticket_id = await opened_ticket(desk, model, phone)
+        path = f"/api/v2/tickets/{ticket_id}"
+        taken = await desk.api.put(
+            f"{path}/assign", json={"agentId": desk.agent}, headers=desk.auth()
+        )
+        waiting = await desk.api.put(
+            f"{path}/status", json={"status": "pending_customer"}, headers=desk.auth()
+        )
+        nudger = WindowNudger(desk.tickets.conversations(), timedelta(hours=2))
+        early = await nudger.scan()  # 22 h before the window closes: too early
+        desk.clock.advance(timedelta(hours=22, minutes=30))
+        first = await nudger.scan()
+        again = [await nudger.scan(), await nudger.scan()]
+        reminder = await pushed_reminder(inbox)
+        messages = await desk.messages(ticket_id)
+        [sent_message] = [m for m in messages if m["author"]["name"] == "WhatsApp reminder"]
+        await desk.graph.wait_sends(sent_message["id"], 1)
+    assert (taken.status_code, waiting.status_code) == (200, 200)
+    assert (early, first, again) == (0, 1, [0, 0])
+    assert reminder["ticketId"] == ticket_id
+    assert reminder["message"]["author"]["type"] == "assistant"  # never the first response
+    [sent] = desk.graph.for_id(sent_message["id"])
+    assert sent["type"] == "template"
+    assert sent["template"]["name"] == "ticket_waiting"
+    assert sent["template"]["components"][0]["parameters"] == [{"type": "text", "text": ticket_id}]
+    assert ticket_id in sent_message["text"]
+
+
+async def pushed_reminder(inbox: Inbox) -> dict[str, Any]:
+    """The `ticket_message` push of the reminder (the agent sees it on the ticket)."""
+    async with asyncio.timeout(30):
+        while True:
+            for data in inbox.named("ticket_message"):
+                if data["message"]["author"].get("name") == "WhatsApp reminder":
+                    return data
+            inbox.arrived.clear()
+            await inbox.arrived.wait()

@@ -9,6 +9,7 @@ from contracts.window import window_state
 from services.whatsapp_channel.domain.sending import (
     GraphAnswer,
     RetryPolicy,
+    TemplatePattern,
     Verdict,
     WindowRule,
     after_attempt,
@@ -25,8 +26,10 @@ POLICY = RetryPolicy(
     max_delay=timedelta(seconds=60),
     retry_after_max=timedelta(hours=1),
 )
-TEMPLATE_RULE = WindowRule("template", "ticket_update", "es", ("{ticketId}", "{text}"))
-REFUSE_RULE = WindowRule("refuse", "ticket_update", "es", ("{text}",))
+UPDATE = TemplatePattern("ticket_update", "es", ("{ticketId}", "{text}"))
+CSAT = TemplatePattern("csat_request", "en", ("{ticketId}",))
+TEMPLATE_RULE = WindowRule("template", {"reply": UPDATE, "csat": CSAT})
+REFUSE_RULE = WindowRule("refuse", {"reply": UPDATE})
 
 
 def test_a_success_is_sent() -> None:
@@ -124,7 +127,7 @@ def test_outside_the_window_refusal_says_when_it_closed() -> None:
     assert plan.template is None
     assert plan.refusal is not None
     assert "2026-11-29T04:00:00+00:00" in plan.refusal
-    no_template = WindowRule("template", None, "es", ())
+    no_template = WindowRule("template", {})
     assert plan_send("Hola", None, window, no_template, {}).refusal is not None
 
 
@@ -160,3 +163,13 @@ def test_the_request_body_is_metas_shape() -> None:
     long_text = message_body("+34600000001", "x" * 5000, None, "m")["text"]
     assert isinstance(long_text, dict)
     assert len(long_text["body"]) == 4096
+
+
+def test_outside_the_window_a_csat_question_uses_its_own_template() -> None:
+    window = window_state(NOW - timedelta(hours=30), NOW)
+    values = {"ticketId": "T-1"}
+    csat = plan_send("¿Qué tal?", None, window, TEMPLATE_RULE, values, "csat")
+    nudge = plan_send("¿Sigues ahí?", None, window, TEMPLATE_RULE, values, "nudge")
+    assert csat.template == WhatsAppTemplate(name="csat_request", language="en", parameters=["T-1"])
+    assert nudge.template is not None
+    assert nudge.template.name == "ticket_update"  # no nudge template: the reply's

@@ -8,6 +8,7 @@ carries our id, settles it). That is what makes it *at most once* per outbound m
 """
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import parsedate_to_datetime
@@ -136,13 +137,32 @@ def parse_retry_after(value: str | None, now: datetime) -> timedelta | None:
 
 
 @dataclass(frozen=True, slots=True)
+class TemplatePattern:
+    """A configured template; its parameters may name `{text}` and `{ticketId}`."""
+
+    name: str
+    language: str
+    parameters: tuple[str, ...]
+
+    def fill(self, values: dict[str, str]) -> WhatsAppTemplate:
+        parameters = [render(part, values) for part in self.parameters]
+        return WhatsAppTemplate(name=self.name, language=self.language, parameters=parameters)
+
+
+ALWAYS_TEMPLATE = frozenset({"nudge"})
+"""Purposes sent as their template even inside the window (a reminder is a template)."""
+
+
+@dataclass(frozen=True, slots=True)
 class WindowRule:
-    """The `outside_window` setting and the approved template it may use."""
+    """The `outside_window` setting and the approved templates it may use, by purpose
+    (`reply` is also the fallback)."""
 
     outside_window: str
-    template_name: str | None
-    template_language: str
-    template_parameters: tuple[str, ...]
+    templates: Mapping[str, TemplatePattern]
+
+    def template_for(self, purpose: str | None) -> TemplatePattern | None:
+        return self.templates.get(purpose or "reply") or self.templates.get("reply")
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,22 +177,21 @@ def plan_send(
     window: WindowState,
     rule: WindowRule,
     values: dict[str, str],
+    purpose: str | None = None,
 ) -> SendPlan:
     """A template asked for is sent as it is; free-form text goes as text inside the
-    window, else as the configured template or not at all (the setting chooses)."""
+    window, else as the template configured for its purpose or not at all (the setting
+    chooses)."""
     if template is not None:
         return SendPlan(template=template)
+    filled = {**values, "text": text}
+    if purpose in ALWAYS_TEMPLATE and (reminder := rule.templates.get(purpose)) is not None:
+        return SendPlan(template=reminder.fill(filled))
     if window.open:
         return SendPlan()
-    if rule.outside_window == "template" and rule.template_name:
-        parameters = [
-            render(pattern, {**values, "text": text}) for pattern in rule.template_parameters
-        ]
-        return SendPlan(
-            template=WhatsAppTemplate(
-                name=rule.template_name, language=rule.template_language, parameters=parameters
-            )
-        )
+    pattern = rule.template_for(purpose)
+    if rule.outside_window == "template" and pattern is not None:
+        return SendPlan(template=pattern.fill(filled))
     return SendPlan(refusal=window_closed_message(window))
 
 
