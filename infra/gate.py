@@ -144,13 +144,10 @@ class Failures:
         if wait is not None:
             raise too_many("Too many failed authentication attempts", wait)
 
-    async def count(self, door: Door, error: InvalidToken) -> Refusal:
-        """Counts this failure; the refusal to answer it with."""
+    async def count(self) -> int | None:
+        """Counts this failure; the wait when it reached a limit (answer 429, not 401)."""
         waits = [await self.limiter.hit(k, n, self.window, self.now) for k, n in self.limits]
-        wait = max((w for w in waits if w is not None), default=None)
-        if wait is not None:
-            return too_many("Too many failed authentication attempts", wait)
-        return unauthorized(door, _said(error))
+        return max((w for w in waits if w is not None), default=None)
 
 
 class Gate:
@@ -202,7 +199,10 @@ class Gate:
             identity = await self._identify(door, given, authenticator)
         except InvalidToken as error:
             log.info("authentication failed", extra={"reason": str(error), **given.logged})
-            raise await failures.count(door, error) from error
+            wait = await failures.count()
+            if wait is not None:
+                raise too_many("Too many failed authentication attempts", wait) from error
+            raise unauthorized(door, _said(error)) from error
         except Refusal:
             raise
         except Exception as error:

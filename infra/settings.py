@@ -33,6 +33,15 @@ class NotifierSettings(BaseModel):
     session_check_seconds: float = Field(
         default=60.0, gt=0, description="How often connections are re-checked"
     )
+    max_connections_per_agent: int = Field(
+        default=10, ge=1, description="Socket.IO connections one agent may hold per instance"
+    )
+    handshakes_per_address_per_minute: int = Field(
+        default=120, ge=1, description="New Socket.IO sessions one client address may open"
+    )
+    max_pending_handshakes: int = Field(
+        default=500, ge=1, description="Sessions per instance not yet authenticated"
+    )
 
 
 class SlaMonitorSettings(BaseModel):

@@ -14,7 +14,10 @@ from starlette.types import ASGIApp
 
 from contracts.agents import AgentUpdated
 from contracts.events import Event
+from infra.gate import Failures
 from infra.identity import Authenticator
+from infra.ratelimit import COLLECTION as RATE_LIMITS
+from infra.ratelimit import RateLimiter
 from infra.runtime import Context
 from services.notifier import metrics
 from services.notifier.api import build_api
@@ -23,6 +26,7 @@ from services.notifier.domain.pushes import push_for
 from services.notifier.domain.recent import RecentIds
 from services.notifier.domain.webhooks import RetryPolicy
 from services.notifier.handlers import build_router
+from services.notifier.handshakes import HandshakeGuard
 from services.notifier.repository import WebhookStore
 from services.notifier.sockets import PushServer, allowed_origins
 from services.notifier.targets import (
@@ -80,7 +84,13 @@ class Notifier:
         """Socket.IO answers `/socket.io/`; everything else, lifespan included, goes to
         `app` (socketio.ASGIApp forwards lifespan when it has no startup hooks)."""
         wrapped: ASGIApp = socketio.ASGIApp(self.sockets.sio, other_asgi_app=app)
-        return wrapped
+        return HandshakeGuard(
+            wrapped, lambda: self.sockets.pending, self._handshake_limits, self._now
+        )
+
+    def _handshake_limits(self) -> tuple[int, int]:
+        options = self.context().settings.notifier
+        return options.handshakes_per_address_per_minute, options.max_pending_handshakes
 
     async def start(self, context: Context) -> None:
         settings = context.settings.notifier
@@ -88,6 +98,11 @@ class Notifier:
         self._context = context
         self._recent = RecentIds(settings.recent_event_ids)
         self.sockets.sio.eio.cors_allowed_origins = allowed_origins(settings.cors_origins)
+        self.sockets.max_per_agent = settings.max_connections_per_agent
+        limiter = RateLimiter(database[RATE_LIMITS])
+        self.sockets.failures = lambda address, fingerprint: Failures.of(
+            limiter, context, address, fingerprint
+        )
         self._authenticator = Authenticator(context.settings, context.clock, database)
         self._store = WebhookStore(database)
         await self._store.ensure_indexes()

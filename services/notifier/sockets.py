@@ -1,6 +1,7 @@
 """The Socket.IO server agents' UIs connect to: authenticated on connect, then placed in
 the rooms the push table addresses."""
 
+import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -10,6 +11,7 @@ import socketio
 
 from contracts.enums import AgentRole
 from infra.auth import InvalidToken, bearer_token
+from infra.gate import Failures, Refusal
 from infra.identity import AgentIdentity, Authenticator
 from services.notifier import metrics
 from services.notifier.domain.pushes import ADMINS, Push, rooms_of
@@ -18,6 +20,11 @@ log = logging.getLogger(__name__)
 
 UNAUTHORIZED = "Unauthorized: a valid agent bearer token is required"
 UNAVAILABLE = "Unavailable: the agent could not be checked, try again"
+TOO_MANY_FAILURES = "Too many failed authentication attempts; retry in {wait} seconds"
+TOO_MANY_CONNECTIONS = "Too many connections for this agent (at most {limit}); close one"
+
+FailureCounter = Callable[[str, str], Failures]
+"""(client address, fingerprint of the token) -> the failed-authentication counters."""
 
 
 def token_of(environ: dict[str, Any], auth: object) -> str | None:
@@ -53,6 +60,9 @@ class PushServer:
         )
         self._authenticator = authenticator
         self._connected: dict[str, AgentIdentity] = {}
+        self.max_per_agent = 10
+        self.failures: FailureCounter | None = None
+        """Set at start: the REST gate's failed-authentication limits, shared."""
         self.sio.on("connect", self._connect)
         self.sio.on("disconnect", self._disconnect)
 
@@ -60,21 +70,43 @@ class PushServer:
     def connected(self) -> int:
         return len(self._connected)
 
+    @property
+    def pending(self) -> int:
+        """Engine.IO sessions on this instance that have not authenticated (yet)."""
+        return max(0, len(self.sio.eio.sockets) - len(self._connected))
+
     async def _connect(self, sid: str, environ: dict[str, Any], auth: object = None) -> None:
+        token = token_of(environ, auth)
+        failures = self._failures(environ, token)
         try:
-            agent = await self._authenticator().agent(token_of(environ, auth))
+            if failures is not None:
+                await failures.check()
+            agent = await self._authenticator().agent(token)
+        except Refusal as refusal:
+            raise _refused(refusal.message) from refusal
         except InvalidToken as error:
-            metrics.REFUSED_CONNECTIONS.inc()
             log.info("socket refused", extra={"reason": str(error)})
-            raise socketio.exceptions.ConnectionRefusedError(UNAUTHORIZED) from error
+            wait = await failures.count() if failures is not None else None
+            message = TOO_MANY_FAILURES.format(wait=wait) if wait else UNAUTHORIZED
+            raise _refused(message) from error
         except Exception as error:  # the agents store failed: refuse now, not time out
             log.exception("socket authentication failed")
             raise socketio.exceptions.ConnectionRefusedError(UNAVAILABLE) from error
+        if sum(held.id == agent.id for held in self._connected.values()) >= self.max_per_agent:
+            raise _refused(TOO_MANY_CONNECTIONS.format(limit=self.max_per_agent))
         for room in rooms_of(agent.id, admin=agent.admin):
             await self.sio.enter_room(sid, room)
         self._connected[sid] = agent
         metrics.CONNECTED_CLIENTS.inc()
         log.info("socket connected", extra={"agentId": agent.id, "role": str(agent.role)})
+
+    def _failures(self, environ: dict[str, Any], token: str | None) -> Failures | None:
+        if self.failures is None or token is None:
+            return None
+        client = environ.get("asgi.scope", {}).get("client")
+        address = str(client[0]) if client else "unknown"
+        fingerprint = hashlib.sha256(f"socket\n{token}".encode()).hexdigest()[:24]
+        return self.failures(address, fingerprint)
 
     async def _disconnect(self, sid: str, _reason: object = None) -> None:
         if self._connected.pop(sid, None) is not None:
@@ -118,3 +150,8 @@ class PushServer:
         """Drops every client (they reconnect to another instance)."""
         for sid in list(self._connected):
             await self.sio.disconnect(sid)
+
+
+def _refused(message: str) -> socketio.exceptions.ConnectionRefusedError:
+    metrics.REFUSED_CONNECTIONS.inc()
+    return socketio.exceptions.ConnectionRefusedError(message)
