@@ -60,6 +60,12 @@ class SendRecord(StoredModel):
     ticket_id: str | None = None
     template: dict[str, Any] | None = Field(default=None, description="As requested")
     purpose: str | None = Field(default=None, description="reply, csat or nudge")
+    media: dict[str, Any] | None = Field(
+        default=None, description="{type, url, filename}: one file of an agent's reply"
+    )
+    report_as: str | None = Field(
+        default=None, description="The outbound message a file belongs to (its reports go there)"
+    )
     state: SendState = SendState.PENDING
     attempts: int = 0
     next_attempt_at: datetime

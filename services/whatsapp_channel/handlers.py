@@ -13,26 +13,24 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from faststream import AckPolicy
-from faststream.rabbit import RabbitBroker, RabbitQueue
+from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
 from pydantic import ValidationError
 
-from contracts import names
 from contracts.whatsapp import WhatsAppOutbound
 from infra import logging as log_context
 from infra.clock import Clock
 from infra.inbox import PoisonMessage, payload
+from infra.messaging import WHATSAPP_OUTBOUND
 from services.whatsapp_channel.documents import SendRecord
 from services.whatsapp_channel.sends import SendStore
 
 log = logging.getLogger(__name__)
-
-OUTBOUND_QUEUE = RabbitQueue(names.WHATSAPP_OUTBOUND, durable=True)
-"""Declared exactly as its publishers declare it."""
 
 
 def outbound_id(outbound: WhatsAppOutbound, amqp_id: str | None, body: bytes) -> str:
@@ -69,18 +67,35 @@ class OutboundIntake:
             next_attempt_at=now,
             created_at=now,
         )
-        if await self.sends.add(record):
-            log.info("outbound message queued for WhatsApp", extra={"sendId": send_id})
-            self.wake()
-        else:
-            log.info("outbound message already known", extra={"sendId": send_id})
+        for part in [record, *_files(record, outbound)]:
+            if await self.sends.add(part):
+                log.info("outbound message queued for WhatsApp", extra={"sendId": part.id})
+            else:
+                log.info("outbound message already known", extra={"sendId": part.id})
+        self.wake()
+
+
+def _files(record: SendRecord, outbound: WhatsAppOutbound) -> list[SendRecord]:
+    """One send per attached file, after the text: `<id>:file<n>`, each a millisecond later
+    (sends to one customer leave in `createdAt` order), reported as the message."""
+    return [
+        record.model_copy(
+            update={
+                "id": f"{record.id}:file{n}",
+                "media": attachment.model_dump(),
+                "report_as": record.id,
+                "created_at": record.created_at + timedelta(milliseconds=n),
+            }
+        )
+        for n, attachment in enumerate(outbound.attachments or [], start=1)
+    ]
 
 
 async def subscribe(broker: RabbitBroker, intake: OutboundIntake) -> RabbitSubscriber:
     """Started only when the channel is configured: otherwise another WhatsApp pipeline
     may be the one consuming `whatsapp.outbound`."""
     subscriber = broker.subscriber(
-        OUTBOUND_QUEUE,
+        WHATSAPP_OUTBOUND,  # declared exactly as its publishers declare it
         ack_policy=AckPolicy.NACK_ON_ERROR,
         persistent=False,
     )

@@ -33,7 +33,7 @@ def report_of(record: SendRecord) -> dict[str, Any] | None:
     command = RecordDelivery.model_validate(
         {
             "actor": {"type": "System"},
-            "messageId": record.id,
+            "messageId": record.report_as or record.id,
             "ticketId": record.ticket_id,
             "status": delivery.get("status"),
             "at": at,

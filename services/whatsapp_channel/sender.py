@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from contracts.whatsapp import WhatsAppTemplate
-from contracts.window import WindowState, window_state
+from contracts.window import WindowState, window_closed_message, window_state
 from infra.clock import Clock
 from services.whatsapp_channel import metrics
 from services.whatsapp_channel.documents import SendRecord
@@ -87,7 +87,7 @@ class SendWorker:
             await self._finish(record, Outcome(Verdict.DEAD), {"lastError": error}, "refused")
             return
         now = self.clock.now()
-        body = message_body(record.to, record.text, plan.template, record.id)
+        body = message_body(record.to, record.text, plan.template, record.id, record.media)
         answer = await self.send_call(body, now)
         outcome = after_attempt(self.policy, record.attempts, answer, self.clock.now())
         if outcome.verdict is Verdict.WINDOW_CLOSED and plan.template is not None:
@@ -99,6 +99,10 @@ class SendWorker:
         return window_state(last, self.clock.now())
 
     def _plan(self, record: SendRecord, window: WindowState) -> SendPlan:
+        if record.media is not None:  # a file has no template form
+            name = record.media.get("filename") or record.media.get("type")
+            refusal = f"File {name} not sent: {window_closed_message(window)}"
+            return SendPlan() if window.open else SendPlan(refusal=refusal)
         requested = None if record.template is None else WhatsAppTemplate(**record.template)
         values = {"ticketId": record.ticket_id or ""}
         return plan_send(record.text, requested, window, self.rule, values, record.purpose)

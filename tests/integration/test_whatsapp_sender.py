@@ -400,3 +400,45 @@ async def test_whatsapps_window_error_turns_a_text_into_the_template(
         sent = await wait_state(client, send_id, "sent")
     assert [s["type"] for s in graph.for_id(send_id)] == ["text", "template"]
     assert (sent["sentAs"], sent["windowClosed"], sent["attempts"]) == ("template", True, 2)
+
+
+async def test_an_agents_files_follow_the_text_by_link_and_not_outside_the_window(
+    endpoints: Endpoints, database: str
+) -> None:
+    clock, customer = start_clock(), new_phone()
+    files = [
+        {
+            "url": "https://files.example.com/label-12345.pdf",
+            "type": "document",
+            "filename": "label.pdf",
+        },
+        {"url": "https://files.example.com/parcel.jpg", "type": "image"},
+    ]
+    async with (
+        delivery_tap(endpoints.rabbit_url) as told,
+        rig(endpoints, database, clock, customer) as (graph, out, client),
+    ):
+        inside = await publish_outbound(
+            out, to=customer, text="Tu etiqueta", ticketId=TICKET, attachments=files
+        )
+        await wait_state(client, f"{inside}:file2", "sent")
+        clock.advance(timedelta(hours=25))
+        outside = await publish_outbound(
+            out, to=customer, text="Otra vez", ticketId=TICKET, attachments=files[:1]
+        )
+        await wait_state(client, outside, "sent")
+        refused = await wait_state(client, f"{outside}:file1", "dead")
+        told_failed = await told.wait_where(messageId=outside, status="failed")
+    sent = [s for s in graph.sends if s["biz_opaque_callback_data"].startswith(inside)]
+    assert [s["type"] for s in sent] == ["text", "document", "image"]
+    assert sent[1]["document"] == {
+        "link": "https://files.example.com/label-12345.pdf",
+        "filename": "label.pdf",
+    }
+    assert sent[2]["image"] == {"link": "https://files.example.com/parcel.jpg"}
+    assert [s["type"] for s in graph.sends if s["biz_opaque_callback_data"] == outside] == [
+        "template"
+    ]
+    assert graph.for_id(f"{outside}:file1") == []
+    assert refused["lastError"]["code"] == "window_closed"
+    assert "label.pdf" in told_failed["error"]["title"]

@@ -211,17 +211,28 @@ def graph_text(text: str) -> str:
     return text if len(text) <= TEXT_LIMIT else text[: TEXT_LIMIT - 1] + "…"
 
 
+MEDIA_BY_LINK = frozenset({"image", "document", "audio", "video", "sticker"})
+"""Attachment types WhatsApp fetches from a link; anything else goes as its URL in text."""
+
+
 def message_body(
-    to: str, text: str, template: WhatsAppTemplate | None, callback_data: str
+    to: str,
+    text: str,
+    template: WhatsAppTemplate | None,
+    callback_data: str,
+    media: dict[str, str | None] | None = None,
 ) -> dict[str, object]:
     """The send-message request. `biz_opaque_callback_data` comes back in every status
-    report, which is how a report finds its message even when the send's answer was lost."""
+    report, which is how a report finds its message even when the send's answer was lost.
+    `media` (`{type, url, filename}`) is one file of an agent's reply, sent by link."""
     body: dict[str, object] = {
         "messaging_product": "whatsapp",
         "recipient_type": "individual",
         "to": to.removeprefix("+"),
         "biz_opaque_callback_data": callback_data[:512],
     }
+    if media is not None:
+        return body | _media(media)
     if template is None:
         body |= {"type": "text", "text": {"body": graph_text(text), "preview_url": False}}
         return body
@@ -230,3 +241,13 @@ def message_body(
         parameters = [{"type": "text", "text": value} for value in template.parameters]
         spec["components"] = [{"type": "body", "parameters": parameters}]
     return body | {"type": "template", "template": spec}
+
+
+def _media(media: dict[str, str | None]) -> dict[str, object]:
+    kind, url, filename = media.get("type") or "", media.get("url") or "", media.get("filename")
+    if kind not in MEDIA_BY_LINK:
+        return {"type": "text", "text": {"body": url, "preview_url": True}}
+    part: dict[str, object] = {"link": url}
+    if kind == "document" and filename:
+        part["filename"] = filename
+    return {"type": kind, kind: part}
