@@ -14,6 +14,8 @@ from starlette.types import ASGIApp
 from contracts.asyncapi import build_document
 from infra.body_limit import BodyLimit
 from infra.gate import Gate
+from infra.health import check_dependencies
+from infra.metrics import HttpMetrics
 from infra.runtime import Runtime
 
 
@@ -23,7 +25,7 @@ def build_app(runtime: Runtime) -> ASGIApp:
     asgi: ASGIApp = Gate(build_fastapi(runtime), runtime)
     for service in runtime.services:
         asgi = service.wrap_http(asgi)
-    return BodyLimit(asgi, runtime.settings.http_max_body_bytes)
+    return HttpMetrics(BodyLimit(asgi, runtime.settings.http_max_body_bytes))
 
 
 def build_fastapi(runtime: Runtime) -> FastAPI:
@@ -56,6 +58,11 @@ def build_fastapi(runtime: Runtime) -> FastAPI:
         """Liveness: the process runs and its services started."""
         return {"ok": runtime.context is not None, "services": [s.name for s in runtime.services]}
 
+    @app.get("/readyz", tags=["ops"], responses={503: {"description": "Not ready"}})
+    async def readyz() -> JSONResponse:
+        """Readiness: MongoDB and RabbitMQ answer now (503 naming the one that does not)."""
+        return await _readiness(runtime)
+
     @app.get("/metrics", tags=["ops"], response_class=Response)
     async def metrics(request: Request) -> Response:
         """Prometheus exposition format; with `TICKETS_METRICS_TOKEN` set, only for
@@ -78,6 +85,18 @@ def _metrics_allowed(token: str | None, request: Request) -> bool:
     expected = token.encode()
     presented = given.strip().encode("utf-8", "surrogateescape")
     return scheme.lower() == "bearer" and hmac.compare_digest(presented, expected)
+
+
+async def _readiness(runtime: Runtime) -> JSONResponse:
+    services = [s.name for s in runtime.services]
+    context = runtime.context
+    if context is None:
+        checks = {"mongodb": "not started", "rabbitmq": "not started"}
+    else:
+        checks = await check_dependencies(context.mongo, context.broker)
+    ready = all(state == "ok" for state in checks.values())
+    body = {"ok": ready, "checks": checks, "services": services}
+    return JSONResponse(body, status_code=200 if ready else 503)
 
 
 _CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}

@@ -29,6 +29,7 @@ from faststream.rabbit import RabbitBroker
 from contracts import names
 from contracts.enums import ErrorCode
 from contracts.replies import ErrorBody, ErrorReply
+from infra.metrics import count_dead_letter
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class Inbox:
         count = delivery_count(message) + 1
         if not getattr(queue, "exclusive", False):
             await self._dead_letter(message, name, reason, count)
+            count_dead_letter(message, name)
         log.warning(
             "message dead-lettered"
             if not getattr(queue, "exclusive", False)

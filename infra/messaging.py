@@ -21,6 +21,7 @@ from faststream.rabbit import (
 
 from contracts import names
 from infra.inbox import DeliveryPolicy, Inbox, error_reply
+from infra.metrics import ConsumeMetrics
 from infra.settings import MessagingSettings
 
 __all__ = ["error_reply"]
@@ -62,7 +63,7 @@ def make_broker(
         log_level=logging.DEBUG,
         default_channel=Channel(prefetch_count=messaging.prefetch),
         decoder=inbox.decode,
-        middlewares=[inbox.middleware],
+        middlewares=[ConsumeMetrics, inbox.middleware],
         graceful_timeout=graceful_timeout,
     )
     inbox.attach(broker)

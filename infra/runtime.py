@@ -14,6 +14,7 @@ from starlette.types import ASGIApp
 
 from infra.clock import Clock, SystemClock
 from infra.dependencies import open_mongo, start_broker
+from infra.health import keep_gauges_fresh
 from infra.messaging import declare_topology, make_broker
 from infra.mongo import EmbeddedMongo, MongoClient
 from infra.secret_strength import check_secrets
@@ -99,6 +100,12 @@ class Runtime:
         await declare_topology(broker)
         for service in self.services:
             await service.started(context)
+        context.spawn(
+            "ops-gauges",
+            lambda: keep_gauges_fresh(
+                mongo, broker, settings.rabbitmq_url, settings.metrics_refresh_seconds, context.stop
+            ),
+        )
         log.info("services started", extra={"services": [s.name for s in self.services]})
         return context
 

@@ -238,6 +238,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Path("var")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    metrics_refresh_seconds: float = Field(
+        default=15.0, gt=0, description="How often queue, dependency and outbox gauges refresh"
+    )
     startup_timeout_seconds: float = Field(
         default=5.0, gt=0, le=60, description="How long MongoDB and RabbitMQ may take to answer"
     )

@@ -4,7 +4,9 @@
 #   2. create .venv (or recreate it when its Python is not 3.13),
 #   3. install requirements.txt and the project itself (editable) - skipped when
 #      .venv/.bootstrap-stamp records the current sha256 of requirements.txt + pyproject.toml,
-#   4. make sure RabbitMQ answers at RABBITMQ_URL (default amqp://guest:guest@localhost:5672/),
+#   4. fetch promtool and amtool into .venv/bin (Debian's prometheus packages, unpacked, not
+#      installed) for the checks of deploy/ - skipped with a note where apt-get cannot,
+#   5. make sure RabbitMQ answers at RABBITMQ_URL (default amqp://guest:guest@localhost:5672/),
 #      starting the local server when the target is the local default and it is installed.
 #
 # Works from any directory; may be called (bash scripts/bootstrap.sh) or sourced.
@@ -112,18 +114,50 @@ _bs_setup_venv() {
     _bs_log "installed in $((SECONDS - started)) s"
 }
 
+# --- 4. promtool and amtool ----------------------------------------------------------------
+
+_bs_deploy_tools() {
+    [[ -x "$VENV/bin/promtool" && -x "$VENV/bin/amtool" ]] && return 0
+    if ! command -v apt-get >/dev/null 2>&1 || ! command -v dpkg-deb >/dev/null 2>&1; then
+        _bs_log "apt-get not found: the promtool/amtool checks of deploy/ will be skipped"
+        return 0
+    fi
+    local work
+    work="$(mktemp -d)"
+    _bs_fetch() { (cd "$work" && apt-get download -q prometheus prometheus-alertmanager) >/dev/null 2>&1; }
+    if ! _bs_fetch; then
+        if [[ "$(id -u)" == 0 ]]; then
+            apt-get update -q >/dev/null 2>&1 || true
+        fi
+        if ! _bs_fetch; then
+            _bs_log "could not download Debian's prometheus packages: the promtool/amtool checks of deploy/ will be skipped"
+            rm -rf -- "$work"
+            return 0
+        fi
+    fi
+    local deb
+    for deb in "$work"/*.deb; do
+        dpkg-deb -x "$deb" "$work/unpacked"
+    done
+    cp -- "$work/unpacked/usr/bin/promtool" "$work/unpacked/usr/bin/amtool" "$VENV/bin/"
+    rm -rf -- "$work"
+    _bs_log "promtool and amtool unpacked into .venv/bin"
+}
+
 # Serialise concurrent bootstraps (run.sh and test.sh started together) when flock exists.
 if command -v flock >/dev/null 2>&1; then
     _bs_lock="${TMPDIR:-/tmp}/tickets-bootstrap-$(printf '%s' "$ROOT" | sha256sum | cut -c1-16).lock"
     (
         flock -w 900 9 || _bs_die "timed out waiting for another bootstrap ($_bs_lock)"
         _bs_setup_venv
+        _bs_deploy_tools
     ) 9>"$_bs_lock"
 else
     _bs_setup_venv
+    _bs_deploy_tools
 fi
 
-# --- 4. RabbitMQ ----------------------------------------------------------------------------
+# --- 5. RabbitMQ ----------------------------------------------------------------------------
 
 RABBITMQ_WAIT="${TICKETS_RABBITMQ_WAIT:-60}"
 [[ "$RABBITMQ_WAIT" =~ ^[0-9]+$ ]] || _bs_die "TICKETS_RABBITMQ_WAIT must be a whole number of seconds"

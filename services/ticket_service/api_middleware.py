@@ -14,6 +14,7 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from infra import logging as log_context
+from infra.asgi import StatusRecordingSend
 
 log = logging.getLogger("tickets.http")
 
@@ -39,21 +40,17 @@ class RequestLog:
         request_id = request_id_from(scope)
         state = scope.setdefault("state", {})
         state["request_id"] = request_id
-        status = 500
         started = time.perf_counter()
 
-        async def send_with_id(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-                MutableHeaders(scope=message)[HEADER] = request_id
-            await send(message)
+        def add_id(start: Message) -> None:
+            MutableHeaders(scope=start)[HEADER] = request_id
 
+        recording = StatusRecordingSend(send, add_id)
         token = log_context.correlation_id.set(request_id)
         try:
-            await self.app(scope, receive, send_with_id)
+            await self.app(scope, receive, recording)
         finally:
-            self._log(scope, state, request_id, status, time.perf_counter() - started)
+            self._log(scope, state, request_id, recording.status, time.perf_counter() - started)
             log_context.correlation_id.reset(token)
 
     @staticmethod

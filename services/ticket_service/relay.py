@@ -22,6 +22,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 
 from infra.clock import Clock
 from infra.loops import every
+from services.ticket_service import metrics
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +123,20 @@ class OutboxRelay:
         published = 0
         async for candidate in cursor:
             published += await self._sweep_one(candidate[self._key], self._grace)
+        await self.measure_backlog()
         return published
+
+    async def measure_backlog(self) -> None:
+        """The outbox gauges of this collection: documents with unsent entries, and the
+        age of the oldest entry."""
+        pending = {"outbox.createdAt": {"$exists": True}}
+        count = await self._documents.count_documents(pending)
+        oldest = None
+        if count:
+            cursor = self._documents.find(pending, {"outbox.createdAt": 1})
+            async for document in cursor.sort("outbox.createdAt", 1).limit(1):
+                oldest = min(entry["createdAt"] for entry in document["outbox"])
+        metrics.set_backlog(self._documents.name, count, oldest, self._clock.now())
 
     async def _sweep_one(self, key: Any, grace: timedelta) -> int:
         now = self._clock.now()

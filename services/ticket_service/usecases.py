@@ -19,6 +19,7 @@ from contracts.sla import SlaPolicy
 from contracts.tickets import Ticket
 from infra.claims import OnceByKey
 from infra.clock import Clock
+from services.ticket_service import metrics
 from services.ticket_service.access import (
     NOBODY_CUSTOMER,
     SYSTEM,
@@ -97,6 +98,7 @@ class TicketUseCases:
         return saved
 
     async def _publish(self, change: Change) -> None:
+        metrics.count_committed(change.events)
         if change.events:
             entries = [
                 {"routingKey": e.type, "payload": e.to_wire(), "eventId": e.event_id}

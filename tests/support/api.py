@@ -32,7 +32,14 @@ async def api_client(
     settings: Settings, clock: Clock | None = None
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client of a freshly started ticket service (its own Runtime, started by lifespan)."""
-    app = build_app(Runtime(settings, [TicketService()], clock))
+    async with served_app(Runtime(settings, [TicketService()], clock)) as http:
+        yield http
+
+
+@asynccontextmanager
+async def served_app(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the whole HTTP app of `runtime`, which its lifespan starts and stops."""
+    app = build_app(runtime)
     async with (
         LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url=BASE_URL) as c,
