@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 
 import aio_pika
-from aio_pika.abc import AbstractChannel, AbstractRobustConnection
+from aio_pika.abc import AbstractChannel, AbstractConnection
 from aiormq.exceptions import AMQPError
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
@@ -63,11 +63,12 @@ def consumed_queues(broker: RabbitBroker) -> list[str]:
 
 class QueueSampler:
     """Queue depths through a connection of its own: a passive declare of a missing queue
-    closes its channel, and that must never be a consumer's channel."""
+    closes its channel, and that must never be a consumer's channel. A plain connection,
+    opened again on the next round after a failure (a robust one would retry forever)."""
 
     def __init__(self, url: str) -> None:
         self._url = url
-        self._connection: AbstractRobustConnection | None = None
+        self._connection: AbstractConnection | None = None
         self._channel: AbstractChannel | None = None
 
     async def sample(self, queues: Iterable[str]) -> None:
@@ -83,8 +84,8 @@ class QueueSampler:
             QUEUE_CONSUMERS.labels(queue).set(result.consumer_count or 0)
 
     async def _open(self) -> AbstractChannel:
-        if self._connection is None:
-            self._connection = await aio_pika.connect_robust(self._url)
+        if self._connection is None or self._connection.is_closed:
+            self._connection = await aio_pika.connect(self._url, timeout=CHECK_SECONDS)
         if self._channel is None or self._channel.is_closed:
             self._channel = await self._connection.channel()
         return self._channel
@@ -93,7 +94,7 @@ class QueueSampler:
         connection, self._connection, self._channel = self._connection, None, None
         if connection is not None:
             with contextlib.suppress(Exception):
-                await connection.close()
+                await asyncio.wait_for(connection.close(), CHECK_SECONDS)
 
 
 async def keep_gauges_fresh(

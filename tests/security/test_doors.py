@@ -24,7 +24,12 @@ from tests.support.system import Endpoints
 pytestmark = pytest.mark.integration
 
 START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
-OPS_ROUTES = {("GET", "/healthz"), ("GET", "/metrics"), ("GET", "/asyncapi.json")}
+OPS_ROUTES = {
+    ("GET", "/healthz"),
+    ("GET", "/readyz"),
+    ("GET", "/metrics"),
+    ("GET", "/asyncapi.json"),
+}
 """The only operations outside `/api/`: no data behind them (`/metrics` can take a token)."""
 SAMPLES = {"ticketId": "TICKET-2026-000001"}
 NOT_UTF8 = b'{"title": "\xff\xfe"}'
