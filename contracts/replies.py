@@ -2,7 +2,13 @@
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+)
 
 from contracts.enums import ErrorCode
 
@@ -45,6 +51,30 @@ class CustomerMessageOutcome(BaseModel):
 
     model_config = ConfigDict(populate_by_name=True)
 
-    action: Literal["resumed", "reopened", "follow_up_created", "none"]
+    action: Literal[
+        "resumed",
+        "reopened",
+        "follow_up_created",
+        "none",
+        "csat_rated",
+        "csat_refused",
+        "csat_already_rated",
+    ] = Field(
+        description="`csat_*`: the message answered the ticket's rating request (rated, "
+        "refused as out of range, or already rated); send `reply` instead of another answer"
+    )
     ticket: dict[str, Any] | None = None
     related_ticket_id: str | None = Field(default=None, alias="relatedTicketId")
+    reply: str | None = Field(
+        default=None, description="`csat_*`: the text to answer the customer with"
+    )
+    rating: int | None = Field(default=None, description="`csat_rated`: the rating recorded")
+
+    @model_serializer(mode="wrap")
+    def _csat_fields_only_when_set(self, handler: SerializerFunctionWrapHandler) -> Any:
+        """Earlier outcomes keep their exact shape: `reply` and `rating` appear when set."""
+        data = handler(self)
+        for key in ("reply", "rating"):
+            if isinstance(data, dict) and data.get(key) is None:
+                data.pop(key, None)
+        return data

@@ -120,6 +120,13 @@ class Ticket(StoredModel):
     updated_at: datetime
     revision: int = 0
 
+    @property
+    def rated_this_resolution(self) -> bool:
+        """A CSAT rating was submitted since the ticket was (last) resolved: a ticket is
+        rated once per resolution, and again after a reopen and a new resolution."""
+        rating, resolved = self.customer_satisfaction, self.resolved_at
+        return rating is not None and resolved is not None and rating.submitted_at >= resolved
+
 
 class TicketSummary(StoredModel):
     """What every ticket event carries, so consumers need not read the ticket back."""

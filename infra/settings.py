@@ -213,6 +213,20 @@ class MessagingSettings(BaseModel):
     )
 
 
+class CsatSettings(BaseModel):
+    """`TICKETS_CSAT__...`: asking the customer to rate a resolved ticket on WhatsApp."""
+
+    enabled: bool = Field(default=True, description="Ask for a 1-5 rating when resolved")
+    window: timedelta = Field(
+        default=timedelta(hours=24),
+        gt=timedelta(0),
+        description="How long after asking a reply that is only a number is the rating",
+    )
+    default_language: Literal["es", "en"] = Field(
+        default="es", description="The question's language when the customer's is unknown"
+    )
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TICKETS_",
@@ -293,6 +307,7 @@ class Settings(BaseSettings):
     notifier: NotifierSettings = Field(default_factory=NotifierSettings)
     assistant: AssistantSettings = Field(default_factory=AssistantSettings)
     whatsapp: WhatsAppSettings = Field(default_factory=WhatsAppSettings)
+    csat: CsatSettings = Field(default_factory=CsatSettings)
 
     @field_validator("mongodb_url")
     @classmethod

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts import names
-from contracts.enums import Language, Priority, Source
+from contracts.enums import Language, Priority, Source, TicketStatus
 from contracts.tickets import Ticket
 from infra import logging as log_context
 from infra.clock import Clock
@@ -44,7 +44,9 @@ REFUSAL_TEXTS: dict[str, Text] = {
 HAND_OFF_TITLE = "Customer asked for a human agent"
 BUDGET_EXCEEDED = "budget_exceeded"
 """The error of a call refused because a budget ran out; `detail` names the budget."""
-JOURNALED = frozenset({"add_ticket_comment", "request_human_agent"})
+RATEABLE = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
+RATEABLE_QUERY = {"status": sorted(RATEABLE), "limit": 1, "sort": "-updatedAt"}
+JOURNALED = frozenset({"add_ticket_comment", "request_human_agent", "rate_ticket"})
 """State-changing tools the ticket service cannot deduplicate itself."""
 
 
@@ -287,6 +289,44 @@ class ToolExecutor:
             log.info("hand-off without escalation", extra={"ticketId": ticket_id})
         return call.views.human_requested(ticket)
 
+    async def rate_ticket(self, call: Invocation) -> Output:
+        """A resolved or closed ticket of the customer's, once per resolution; a refusal
+        says why in the customer's words (not resolved yet, already rated, nothing to rate)."""
+        args: tools.RateTicketArguments = call.arguments
+        views, actor = call.views, call.sender.actor
+        if args.ticket_id is not None:
+            ticket = await self._ticket(names.GET, {"actor": actor, "ticketId": args.ticket_id})
+        else:
+            latest = await self._tickets.send(names.LIST, {**RATEABLE_QUERY, "actor": actor})
+            if not latest["items"]:
+                return views.failure("not_found", Text.NOTHING_TO_RATE)
+            ticket = Ticket.model_validate(latest["items"][0])
+        if ticket.status not in RATEABLE:
+            return views.failure(
+                "invalid_transition", Text.NOT_RESOLVED_YET, ticket_id=ticket.ticket_id
+            )
+        if ticket.rated_this_resolution:
+            return self._already_rated(views, ticket)
+        command = {"actor": actor, "ticketId": ticket.ticket_id, "rating": args.rating}
+        try:
+            rated = await self._ticket(names.RATE, {**command, "comment": args.comment})
+        except TicketRefused as refused:
+            if refused.code != "conflict":
+                raise
+            return self._already_rated(views, ticket, refused.message)
+        return views.rated(rated, args.rating)
+
+    @staticmethod
+    def _already_rated(views: Views, ticket: Ticket, detail: str | None = None) -> Output:
+        given = ticket.customer_satisfaction.rating if ticket.customer_satisfaction else "?"
+        return views.failure(
+            "already_rated",
+            Text.ALREADY_RATED,
+            detail,
+            ticket_id=ticket.ticket_id,
+            rating=str(given),
+        )
+
 
 HANDLERS: dict[str, Handler] = {
     "create_ticket_report": ToolExecutor.create_ticket_report,
@@ -294,5 +334,6 @@ HANDLERS: dict[str, Handler] = {
     "list_my_tickets": ToolExecutor.list_my_tickets,
     "add_ticket_comment": ToolExecutor.add_ticket_comment,
     "request_human_agent": ToolExecutor.request_human_agent,
+    "rate_ticket": ToolExecutor.rate_ticket,
 }
 assert set(HANDLERS) == set(tools.TOOLS), "every tool needs a handler"

@@ -4,7 +4,9 @@ Order of work, and what a crash at each point leaves (the inbound delivery is ac
 when this returns, so RabbitMQ redelivers it after a crash):
 
 1. claim the message id in `assistant_inbound` (a duplicate delivery is answered once);
-2. `tickets.v1.customer_message` (idempotent on the message id in the ticket service);
+2. `tickets.v1.customer_message` (idempotent on the message id in the ticket service); a
+   number answering a rating request is answered with the ticket service's text instead
+   of 3;
 3. run the model with the tools (ticket creation is idempotent per message and position);
 4. append the turn to the conversation, record the reply (`replied`);
 5. send the message and the reply to the ticket's conversation (`tickets.v1.record_messages`,
@@ -35,6 +37,8 @@ from infra.messaging import WHATSAPP_OUTBOUND, send_to_queue
 from services.assistant_gateway.conversation import Assistant, TurnOutcome
 from services.assistant_gateway.documents import ClaimOutcome, ConversationStore, InboundLog
 from services.assistant_gateway.domain.messages import guess_language
+from services.assistant_gateway.domain.ratings import rating_answer
+from services.assistant_gateway.domain.transcript import AssistantMessage, Entry, UserMessage
 from services.assistant_gateway.domain.turns import chosen_ticket, reply_id
 from services.assistant_gateway.executor import Sender, ToolExecutor
 from services.assistant_gateway.metrics import DUPLICATES, REPLIES
@@ -124,13 +128,17 @@ class InboundProcessor:
             await self._publish(message, reply)
             REPLIES.labels("republished").inc()
             return
-        await self._tell_ticket_service(message)
-        outcome, chosen = await self._answer(message)
-        reply, fallback = outcome.reply, outcome.fallback
+        rating = rating_answer(await self._tell_ticket_service(message))
+        if rating is not None:  # the customer rated: the ticket service wrote the answer
+            (reply, chosen), fallback, kind = rating, False, "rating"
+            await self._remember(message, reply)
+        else:
+            outcome, chosen = await self._answer(message)
+            reply, fallback = outcome.reply, outcome.fallback
+            kind = "hand_off" if outcome.handed_off else "fallback" if fallback else "model"
         await self.inbound.replied(message.message_id, reply, fallback=fallback, ticket_id=chosen)
         await self._record(message, reply, fallback, chosen)
         await self._publish(message, reply)
-        kind = "hand_off" if outcome.handed_off else "fallback" if fallback else "model"
         REPLIES.labels(kind).inc()
 
     async def _record(
@@ -158,9 +166,18 @@ class InboundProcessor:
         await self.conversations.append(message.sender, outcome.entries, language, self.clock.now())
         return outcome, chosen_ticket(outcome.entries)
 
-    async def _tell_ticket_service(self, message: InboundMessage) -> None:
-        """For the automatic transitions (resume, reopen, follow-up). Best effort: the
-        customer still gets an answer if the ticket service is slow or refuses."""
+    async def _remember(self, message: InboundMessage, reply: str) -> None:
+        """The rating exchange joins the transcript, so the model knows it later."""
+        conversation = await self.conversations.load(message.sender)
+        sender = Sender(message.sender, message.name)
+        language = await self.executor.language_for(sender, conversation.language)
+        entries: list[Entry] = [UserMessage(text=message.text), AssistantMessage(text=reply)]
+        await self.conversations.append(message.sender, entries, language, self.clock.now())
+
+    async def _tell_ticket_service(self, message: InboundMessage) -> Any:
+        """For the automatic transitions (resume, reopen, follow-up) and a rating request's
+        answer; returns the outcome. Best effort: the customer still gets an answer if the
+        ticket service is slow or refuses (None)."""
         actor = {"type": "Customer", "phone": message.sender}
         if message.name:
             actor["name"] = message.name
@@ -172,12 +189,13 @@ class InboundProcessor:
             **({"conversationId": message.conversation_id} if message.conversation_id else {}),
         }
         try:
-            await self.tickets.send(names.CUSTOMER_MESSAGE, command)
+            return await self.tickets.send(names.CUSTOMER_MESSAGE, command)
         except (TicketRefused, TicketServiceUnavailable) as error:
             log.warning(
                 "customer_message not applied",
                 extra={"messageId": message.message_id, "reason": str(error)[:300]},
             )
+            return None
 
     async def _publish(self, message: InboundMessage, reply: str) -> None:
         outbound = WhatsAppOutbound(to=message.sender, text=reply, reply_to=message.message_id)

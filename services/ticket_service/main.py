@@ -27,6 +27,8 @@ from services.ticket_service.api_middleware import RequestLog
 from services.ticket_service.api_sla import build_sla_router
 from services.ticket_service.conversation import Conversations
 from services.ticket_service.creation import TicketCreator
+from services.ticket_service.csat import CsatReplies, CsatRequester, CsatRequestStore
+from services.ticket_service.csat_handlers import build_csat_router
 from services.ticket_service.deliveries import DeliveryRecords
 from services.ticket_service.documents import (
     DOCUMENT_MODELS,
@@ -61,6 +63,8 @@ class TicketService:
         self._message_router = build_message_router(self.recorder)
         self._delivery_router = build_delivery_router(self.deliveries)
         self._deliveries: DeliveryRecords | None = None
+        self._csat: CsatRequester | None = None
+        self._csat_router = build_csat_router(self.csat)
         self.relay: OutboxRelay | None = None
         self.numbers: SequenceAllocator | None = None
         self._settings: Settings | None = None
@@ -87,8 +91,13 @@ class TicketService:
             raise RuntimeError("ticket service not started")
         return self._deliveries
 
+    def csat(self) -> CsatRequester:
+        if self._csat is None:
+            raise RuntimeError("ticket service not started")
+        return self._csat
+
     def routers(self) -> list[RabbitRouter]:
-        return [self._router, self._message_router, self._delivery_router]
+        return [self._router, self._message_router, self._delivery_router, self._csat_router]
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -152,6 +161,11 @@ class TicketService:
         self._use_cases.settle_responses = self._conversations.settle
         self._recorder = Recorder(self._conversations)
         self._deliveries = DeliveryRecords(self._conversations)
+        requests = CsatRequestStore(context.mongo[settings.mongodb_database])
+        await requests.ensure_indexes()
+        self._csat = CsatRequester(self._conversations, requests, settings.csat)
+        replies = CsatReplies(requests, tickets, self._use_cases._commit, context.clock)
+        self._use_cases.answer_rating = replies.answer
 
     @staticmethod
     async def _conversation(context: Context, use_cases: TicketUseCases) -> Conversations:
@@ -212,3 +226,4 @@ class TicketService:
         self._conversations = None
         self._recorder = None
         self._deliveries = None
+        self._csat = None

@@ -64,6 +64,10 @@ class TicketUseCases:
     creator: TicketCreator
     settle_responses: Callable[[str], Awaitable[None]] | None = None
     """Applies a ticket's stored but not yet applied replies (conversation.py)."""
+    answer_rating: (
+        Callable[[Principal, cmd.CustomerMessage], Awaitable[CustomerMessageOutcome | None]] | None
+    ) = None
+    """A customer's number answering an open rating request (csat.py); never reopens."""
 
     # ---- who is acting -------------------------------------------------------------
 
@@ -337,6 +341,9 @@ class TicketUseCases:
     async def _react(
         self, principal: Principal, command: cmd.CustomerMessage
     ) -> CustomerMessageOutcome:
+        rated = await self.answer_rating(principal, command) if self.answer_rating else None
+        if rated is not None:
+            return rated
         for _ in range(3):
             ticket = await self.tickets.latest_for_customer(
                 principal.id or "", command.conversation_id

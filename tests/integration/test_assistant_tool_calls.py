@@ -393,7 +393,7 @@ async def test_http_tool_calls_need_the_api_key_and_answer_tool_outputs(
     assert broken["success"] is False
     assert broken["userMessage"].startswith("Faltan datos")
     definitions = tools.json()
-    assert len(definitions["responses"]) == len(definitions["chatCompletions"]) == 5
+    assert len(definitions["responses"]) == len(definitions["chatCompletions"]) == 6
     assert all(t["strict"] is True for t in definitions["responses"])
     assert (
         'tickets_assistant_tool_calls_total{outcome="invalid_json",tool="get_ticket_information"}'

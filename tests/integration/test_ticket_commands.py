@@ -9,6 +9,7 @@ from faststream.rabbit import RabbitQueue
 
 from contracts import names
 from contracts.enums import AgentRole
+from infra.settings import CsatSettings
 from services.ticket_service.documents import Customer, TicketCounter
 from tests.support.factories import (
     CUSTOMER_A,
@@ -108,7 +109,9 @@ def _history(ticket: dict[str, Any]) -> list[tuple[str | None, str, str, bool]]:
 async def test_customer_lifecycle_leaves_the_history_and_events_a_user_expects(
     endpoints: Endpoints, database: str
 ) -> None:
-    settings = settings_for(endpoints, database)
+    # without the rating question a resolution asks (docs/agents-desk.md): its message
+    # event would interleave with the status changes this test lists exactly
+    settings = settings_for(endpoints, database, csat=CsatSettings(enabled=False))
     async with running(settings), client(endpoints.rabbit_url) as (caller, log):
         agent = await make_agent()
         ticket = await caller.ok(names.CREATE, create_body(conversationId="conv-1"))

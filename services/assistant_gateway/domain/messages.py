@@ -21,6 +21,10 @@ class Text(StrEnum):
     NO_OPEN_TICKET = "no_open_ticket"
     FALLBACK_REPLY = "fallback_reply"
     HANDED_OFF = "handed_off"
+    RATED = "rated"
+    ALREADY_RATED = "already_rated"
+    NOT_RESOLVED_YET = "not_resolved_yet"
+    NOTHING_TO_RATE = "nothing_to_rate"
 
 
 TEXTS: dict[Text, dict[Language, str]] = {
@@ -86,6 +90,26 @@ TEXTS: dict[Text, dict[Language, str]] = {
         "recibido y te contestaremos lo antes posible.",
         Language.EN: "Thanks for your message. I can't answer right now, but we have received "
         "it and will get back to you as soon as possible.",
+    },
+}
+
+
+TEXTS |= {
+    Text.RATED: {
+        Language.ES: "¡Gracias! Registramos tu valoración de {rating} para el ticket {ticket_id}.",
+        Language.EN: "Thank you! We recorded your rating of {rating} for ticket {ticket_id}.",
+    },
+    Text.ALREADY_RATED: {
+        Language.ES: "Ya registramos tu valoración de {rating} para el ticket {ticket_id}.",
+        Language.EN: "We already recorded your rating of {rating} for ticket {ticket_id}.",
+    },
+    Text.NOT_RESOLVED_YET: {
+        Language.ES: "El ticket {ticket_id} aún no está resuelto; podrás valorarlo cuando lo esté.",
+        Language.EN: "Ticket {ticket_id} is not resolved yet; you can rate it once it is.",
+    },
+    Text.NOTHING_TO_RATE: {
+        Language.ES: "No tienes tickets resueltos que valorar.",
+        Language.EN: "You have no resolved tickets to rate.",
     },
 }
 

@@ -90,6 +90,13 @@ class HumanAgentRequested(Output):
     message: str
 
 
+class TicketRated(Output):
+    success: Literal[True] = True
+    ticket_id: str
+    rating: int
+    message: str
+
+
 @dataclass(frozen=True, slots=True)
 class Views:
     """Builds outputs in one customer's language at one moment."""
@@ -97,8 +104,8 @@ class Views:
     language: Language
     now: datetime
 
-    def failure(self, error: str, text: Text, detail: str | None = None) -> Failure:
-        return Failure(error=error, detail=detail, user_message=say(text, self.language))
+    def failure(self, error: str, text: Text, detail: str | None = None, **values: str) -> Failure:
+        return Failure(error=error, detail=detail, user_message=say(text, self.language, **values))
 
     def created(self, ticket: Ticket) -> TicketCreated:
         message = say(Text.CREATED, self.language, ticket_id=ticket.ticket_id)
@@ -149,3 +156,7 @@ class Views:
         return HumanAgentRequested(
             ticket_id=ticket.ticket_id, priority=ticket.priority, message=message
         )
+
+    def rated(self, ticket: Ticket, rating: int) -> TicketRated:
+        message = say(Text.RATED, self.language, ticket_id=ticket.ticket_id, rating=str(rating))
+        return TicketRated(ticket_id=ticket.ticket_id, rating=rating, message=message)

@@ -78,6 +78,19 @@ class RequestHumanAgentArguments(ToolArguments):
     )
 
 
+class RateTicketArguments(ToolArguments):
+    ticket_id: TicketIdArgument | None = Field(
+        default=None,
+        description="The resolved ticket being rated; null for the customer's latest resolved one",
+    )
+    rating: int = Field(
+        ge=1, le=5, description="From 1 (very poor) to 5 (excellent); only whole numbers 1-5"
+    )
+    comment: str | None = Field(
+        default=None, max_length=1000, description="What the customer said about it, if anything"
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class ToolSpec:
     name: str
@@ -122,6 +135,13 @@ TOOLS: dict[str, ToolSpec] = {
             "Hand the conversation to a human agent when the customer asks for a person or you "
             "cannot help: raises the ticket's priority and alerts the support team.",
             RequestHumanAgentArguments,
+            changes_state=True,
+        ),
+        ToolSpec(
+            "rate_ticket",
+            "Record the customer's satisfaction rating (1 to 5) of a resolved or closed ticket "
+            "of theirs, once per resolution. Use it when they rate the help they got.",
+            RateTicketArguments,
             changes_state=True,
         ),
     )

@@ -33,6 +33,10 @@ class Conflict(DomainError):
     code = ErrorCode.CONFLICT
 
 
+class AlreadyRated(Conflict):
+    """The customer already rated this resolution of the ticket; the rating stands."""
+
+
 class RateLimited(DomainError):
     code = ErrorCode.RATE_LIMITED
 

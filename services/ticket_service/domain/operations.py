@@ -31,7 +31,8 @@ from contracts.tickets import (
     Ticket,
 )
 from services.ticket_service.domain import sla as sla_math
-from services.ticket_service.domain.errors import InvalidTransition
+from services.ticket_service.domain.csat import rated_this_cycle
+from services.ticket_service.domain.errors import AlreadyRated, InvalidTransition
 from services.ticket_service.domain.lifecycle import (
     ALLOWED_TRANSITIONS,
     path_to_in_progress,
@@ -253,8 +254,12 @@ def mark_first_response(ticket: Ticket, now: datetime, at: datetime | None = Non
 
 
 def rate(ticket: Ticket, rating: int, comment: str | None, now: datetime) -> Change:
+    """Once per resolution: a ticket reopened and resolved again can be rated again."""
     if ticket.status not in RATEABLE:
         raise _not_allowed(ticket, "rate")
+    if rated_this_cycle(ticket) and ticket.customer_satisfaction is not None:
+        given = ticket.customer_satisfaction.rating
+        raise AlreadyRated(f"Ticket {ticket.ticket_id} was already rated {given}")
     satisfaction = CustomerSatisfaction(rating=rating, comment=comment, submitted_at=now)
     changes: dict[str, object] = {"customerSatisfaction": satisfaction.to_wire()}
     return _updated(ticket, now, changes, customer_satisfaction=satisfaction)
