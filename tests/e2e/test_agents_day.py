@@ -84,7 +84,11 @@ async def test_the_agents_day_in_the_readme_runs_as_written(
     assert "connected" in pushes, out
     for event in ("ticket_created", "ticket_assigned", "ticket_message", "ticket_status_changed"):
         assert f"{event} {ticket}" in pushes, (event, out)
-    agent_replies = [r for r in replies if r.get("ticketId") == ticket]
+    # resolving also asks the customer to rate (docs/agents-desk.md); it may arrive late
+    survey = f"Tu ticket {ticket} está resuelto"
+    agent_replies = [
+        r for r in replies if r.get("ticketId") == ticket and not r["text"].startswith(survey)
+    ]
     assert [r["text"] for r in agent_replies] == [
         "Hola Lucía, soy Ana. ¿Me das el número de seguimiento?"
     ]
