@@ -273,3 +273,35 @@ async def test_media_that_came_in_can_be_downloaded_by_agents_and_services(
     assert never.status_code == 404
     assert (anonymous.status_code, bad_key.status_code) == (401, 401)
     assert graph.unauthorized == 0
+
+
+async def test_with_mongodb_away_the_webhook_answers_503_and_the_retry_publishes_once(
+    endpoints: Endpoints, database: str
+) -> None:
+    sender, message_id = new_phone(), new_wamid()
+    payload = notification(change([text(message_id, sender, "hola", now_ts())]))
+    async with (
+        tcp_proxy(endpoints.mongo_url) as proxy,
+        fake_graph() as graph,
+        inbound_tap(endpoints.rabbit_url) as tap,
+    ):
+        settings = channel_settings(endpoints, database, graph.url).model_copy(
+            update={
+                "mongodb_url": proxy.url_for(endpoints.mongo_url) + "&serverSelectionTimeoutMS=1500"
+            }
+        )
+        async with channel_app(settings) as (client, _):
+            await proxy.cut()
+            away = await post_webhook(client, payload)
+            proxy.restore()
+            retried = await post_webhook(client, payload)  # Meta's retry
+            await tap.wait_for(message_id)
+            again = await post_webhook(client, payload)
+            marker = new_wamid()
+            await post_webhook(client, notification(change([text(marker, sender, "x", now_ts())])))
+            await tap.wait_for(marker)
+    assert (away.status_code, away.json()["code"]) == (503, "unavailable")
+    assert retried.status_code == 200
+    assert retried.json()["data"]["new"] == 1
+    assert again.json()["data"]["new"] == 0
+    assert tap.count(message_id) == 1
