@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 
 from contracts.asyncapi import build_document
 from infra.body_limit import BodyLimit
+from infra.docs import add_docs
 from infra.gate import Gate
 from infra.health import check_dependencies
 from infra.metrics import HttpMetrics
@@ -42,7 +43,10 @@ def build_fastapi(runtime: Runtime) -> FastAPI:
         description="Ticketing backend for WhatsApp support with an AI assistant in front.",
         version="0.1.0",
         lifespan=lifespan,
+        docs_url=None,  # served from local assets by add_docs
+        redoc_url=None,
     )
+    add_docs(app)
     for service in runtime.services:
         for router in service.http_routers():
             app.include_router(router)
