@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+import pymongo
 from pymongo.errors import DuplicateKeyError
 
 from contracts.tickets import Ticket
@@ -114,16 +115,20 @@ class TicketCreator:
     async def _insert(self, key: str, build: Build, now: datetime) -> Change | Ticket:
         """Store the ticket under the number reserved for `key`; the ticket an earlier
         attempt stored under `key` if there is one."""
+        with pymongo.timeout(self.numbers.insert_budget_seconds):
+            return await self._insert_in_time(key, build, now)
+
+    async def _insert_in_time(self, key: str, build: Build, now: datetime) -> Change | Ticket:
         taken: set[int] = set()
         for _ in range(NUMBER_ATTEMPTS):
-            reserved = await self.numbers.number_for(now.year, key, now, taken)
+            reserved = await self.numbers.number_for(now.year, key, self.clock.now(), taken)
             change = build(format_ticket_id(now.year, reserved.number), now)
             try:
                 await self.tickets.insert(change, key)
             except DuplicateKeyError:
                 earlier = await self.tickets.by_creation_key(key)
                 if earlier is not None:
-                    self.numbers.stored(now.year, key)
+                    await self._settle_number(now.year, key, earlier, change)
                     return earlier
                 doubtful = {reserved.number, *reserved.stale}
                 taken |= await self.tickets.stored_numbers(now.year, doubtful)
@@ -132,6 +137,13 @@ class TicketCreator:
             self.numbers.stored(now.year, key)
             return change
         raise Conflict("Could not take a ticket number; retry with the same idempotencyKey")
+
+    async def _settle_number(self, year: int, key: str, earlier: Ticket, mine: Change) -> None:
+        if earlier.ticket_id == mine.ticket.ticket_id:
+            self.numbers.stored(year, key)
+        else:
+            log.warning("ticket number left unused; freed", extra={"ticketId": earlier.ticket_id})
+            await self.numbers.release(year, key)
 
     async def _replay(self, customer_id: str, admission: Admission, ticket: Ticket) -> Created:
         """An earlier attempt stored the ticket. If this call added the key to the window,

@@ -6,11 +6,14 @@ who took it: `pending` holds `{key, n, at}` for every creation between taking it
 and storing its ticket. So:
 
 - asking again with the same creation key (a retry, a take-over, a concurrent duplicate)
-  gets the same number back instead of a new one;
+  gets the same number back instead of a new one, and renews its lease;
 - a number whose creator died before storing its ticket is given to the next creation
   once it is `lease` old (its key can still come back: it then gets a fresh number);
 - the ticket's unique `ticketId` settles any race: a creator whose insert finds its
-  number taken forgets that number (`taken`) and asks again.
+  number taken forgets that number (`taken`) and asks again;
+- a creator stores its ticket within half the lease (`insert_budget_seconds`) or gives up,
+  so a number is taken over only once its holder can no longer store it: a retry never
+  gets a new number while an older try may still store the old one (a gap).
 
 Entries are removed once their ticket is stored: `stored()` queues the key and the next
 number taken (or `flush()`) removes it in the same update, so a creation costs one update
@@ -22,7 +25,7 @@ the process dies in between.
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo import ReturnDocument
@@ -30,6 +33,7 @@ from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 Raw = dict[str, Any]
+GIVEN_UP = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _not_in(field: str, values: list[Any]) -> Raw:
@@ -42,6 +46,13 @@ def _allocation(
     """The update pipeline: drop forgotten entries, then keep, adopt or take a number."""
     mine = {"key": {"$literal": key}, "at": now}
     kept = {"$and": [_not_in("key", forget), _not_in("n", taken)]}
+    is_mine = {"$eq": ["$$this.key", {"$literal": key}]}
+    renewed = {
+        "$map": {
+            "input": "$pending",
+            "in": {"$cond": [is_mine, {**mine, "n": "$$this.n"}, "$$this"]},
+        }
+    }
     return [
         {
             "$set": {
@@ -76,7 +87,7 @@ def _allocation(
                 "pending": {
                     "$switch": {
                         "branches": [
-                            {"case": "$_held", "then": "$pending"},
+                            {"case": "$_held", "then": renewed},
                             {
                                 "case": {"$ne": ["$_adopt", None]},
                                 "then": {
@@ -119,6 +130,14 @@ class SequenceAllocator:
         self._lease = lease
         self._stored: defaultdict[int, set[str]] = defaultdict(set)
 
+    @property
+    def insert_budget_seconds(self) -> float:
+        """How long a creator may take from reserving a number to storing its ticket.
+        Half the lease: a number is only taken over once its holder can no longer store
+        it, so a retry of the holder's key always finds its own number, never a new one
+        while the first try may still store the old one (which would leave a gap)."""
+        return self._lease.total_seconds() / 2
+
     async def number_for(
         self, year: int, key: str, now: datetime, taken: Collection[int] = ()
     ) -> Reservation:
@@ -151,6 +170,29 @@ class SequenceAllocator:
     def stored(self, year: int, key: str) -> None:
         """The ticket holding `key`'s number is stored: its entry can go."""
         self._stored[year].add(key)
+
+    async def release(self, year: int, key: str) -> None:
+        """`key`'s number turned out unused (its ticket was stored under another number,
+        after a lost reply): taken back if it is still the last one issued, otherwise
+        given to the next creation."""
+        mine = {"$eq": ["$$this.key", {"$literal": key}]}
+        last = {"$eq": ["$_mine.n", "$lastSequence"]}
+        freed = {"key": {"$concat": ["released:", "$$this.key"]}, "n": "$$this.n", "at": GIVEN_UP}
+        others = {"$filter": {"input": "$pending", "cond": {"$eq": [mine, False]}}}
+        marked = {"$map": {"input": "$pending", "in": {"$cond": [mine, freed, "$$this"]}}}
+        pipeline: list[Raw] = [
+            {"$set": {"_mine": {"$first": {"$filter": {"input": "$pending", "cond": mine}}}}},
+            {
+                "$set": {
+                    "lastSequence": {
+                        "$cond": [last, {"$subtract": ["$lastSequence", 1]}, "$lastSequence"]
+                    },
+                    "pending": {"$cond": [last, others, marked]},
+                }
+            },
+            {"$unset": "_mine"},
+        ]
+        await self._counters.update_one({"year": year}, pipeline)
 
     async def flush(self) -> None:
         """Remove the entries of stored tickets now (idle time, shutdown)."""
