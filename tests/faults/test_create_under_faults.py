@@ -11,7 +11,7 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -46,61 +46,60 @@ def worker(env: dict[str, str]) -> AbstractAsyncContextManager[Running]:
     return tickets_running("run", "ticket_service", env=env)
 
 
-def publish(fault: str, report: Report) -> None:
-    """The fault table's row, shown with `-s` and in a failure's output."""
-    print(f"{Report.HEADER}\n{report.row(fault)}")
+Fault = Callable[[Load, list[Running]], Awaitable[None]]
+"""What happens a third of the way into the load (the workers as started)."""
+
+
+async def load_with_fault(
+    rabbit: str, env: dict[str, str], mongo_url: str, database: str, fault: Fault
+) -> Report:
+    """Two workers, the load (its clients on env's RABBITMQ_URL), the fault, the counts."""
+    customers, per_customer = load_size()
+    async with watching_events(rabbit) as watch, AsyncExitStack() as workers:
+        started = [await workers.enter_async_context(worker(env)) for _ in range(2)]
+        load = Load(env["RABBITMQ_URL"], customers, per_customer)
+        running = asyncio.create_task(load.run())
+        await load.wait_answered(load.sent // 3)
+        await fault(load, started)
+        for _ in [w for w in started if w.process.returncode is not None]:
+            await workers.enter_async_context(worker(env))  # what an orchestrator restarts
+        await running
+        await settle(mongo_url, database, watch)
+        return await measure(mongo_url, database, load, watch)
+
+
+def check(fault: str, report: Report) -> None:
+    print(f"{Report.HEADER}\n{report.row(fault)}")  # shown with -s and on failure
+    assert report.problems() == {}
+    assert report.stored == report.sent
 
 
 async def test_sigkill_of_a_worker_mid_load(endpoints: Endpoints, database: str) -> None:
-    customers, per_customer = load_size()
-    async with (
-        asyncio.timeout(TEST_BOUND_SECONDS),
-        rabbit_vhost() as rabbit,
-        watching_events(rabbit) as watch,
-        AsyncExitStack() as workers,
-    ):
+    async def kill_one(_: Load, workers: list[Running]) -> None:
+        os.killpg(workers[0].process.pid, signal.SIGKILL)
+        await workers[0].process.wait()
+
+    async with asyncio.timeout(TEST_BOUND_SECONDS), rabbit_vhost() as rabbit:
         env = worker_env(rabbit, endpoints.mongo_url, database)
-        doomed = await workers.enter_async_context(worker(env))
-        await workers.enter_async_context(worker(env))
-        load = Load(rabbit, customers, per_customer)
-        running = asyncio.create_task(load.run())
-        await load.wait_answered(load.sent // 3)
-        os.killpg(doomed.process.pid, signal.SIGKILL)
-        await doomed.process.wait()
-        await workers.enter_async_context(worker(env))  # what an orchestrator restarts
-        await running
-        await settle(endpoints.mongo_url, database, watch)
-        report = await measure(endpoints.mongo_url, database, load, watch)
-    publish("SIGKILL one worker mid-load", report)
-    assert report.problems() == {}
-    assert report.stored == report.sent
+        report = await load_with_fault(rabbit, env, endpoints.mongo_url, database, kill_one)
+    check("SIGKILL one worker mid-load", report)
 
 
 async def test_the_broker_away_mid_load_and_back(endpoints: Endpoints, database: str) -> None:
-    customers, per_customer = load_size()
     async with (
         asyncio.timeout(TEST_BOUND_SECONDS),
         rabbit_vhost() as rabbit,
-        watching_events(rabbit) as watch,
         tcp_proxy(rabbit) as proxy,
-        AsyncExitStack() as workers,
     ):
-        through = proxy.url_for(rabbit)
-        env = worker_env(through, endpoints.mongo_url, database)
-        await workers.enter_async_context(worker(env))
-        await workers.enter_async_context(worker(env))
-        load = Load(through, customers, per_customer)
-        running = asyncio.create_task(load.run())
-        await load.wait_answered(load.sent // 3)
-        await proxy.cut()  # every connection of the workers and the clients drops
-        await asyncio.sleep(OUTAGE_SECONDS)
-        proxy.restore()
-        await running
-        await settle(endpoints.mongo_url, database, watch)
-        report = await measure(endpoints.mongo_url, database, load, watch)
-    publish(f"broker away {OUTAGE_SECONDS:g} s mid-load", report)
-    assert report.problems() == {}
-    assert report.stored == report.sent
+
+        async def cut_off(_: Load, __: list[Running]) -> None:
+            await proxy.cut()  # every connection of the workers and the clients drops
+            await asyncio.sleep(OUTAGE_SECONDS)
+            proxy.restore()
+
+        env = worker_env(proxy.url_for(rabbit), endpoints.mongo_url, database)
+        report = await load_with_fault(rabbit, env, endpoints.mongo_url, database, cut_off)
+    check(f"broker away {OUTAGE_SECONDS:g} s mid-load", report)
 
 
 class MongoProcess:
@@ -147,27 +146,18 @@ async def mongo_process(sqlite: Path) -> AsyncIterator[MongoProcess]:
 async def test_the_mongo_server_killed_mid_load_and_restarted_on_its_file(
     tmp_path: Path,
 ) -> None:
-    customers, per_customer = load_size()
     database = "faults"
     async with (
         asyncio.timeout(TEST_BOUND_SECONDS),
         rabbit_vhost() as rabbit,
-        watching_events(rabbit) as watch,
         mongo_process(tmp_path / "mongo.sqlite") as mongo,
-        AsyncExitStack() as workers,
     ):
+
+        async def restart(_: Load, __: list[Running]) -> None:
+            await mongo.kill()
+            await asyncio.sleep(MONGO_OUTAGE_SECONDS)
+            await mongo.start()
+
         env = worker_env(rabbit, mongo.url, database)
-        await workers.enter_async_context(worker(env))
-        await workers.enter_async_context(worker(env))
-        load = Load(rabbit, customers, per_customer)
-        running = asyncio.create_task(load.run())
-        await load.wait_answered(load.sent // 3)
-        await mongo.kill()
-        await asyncio.sleep(MONGO_OUTAGE_SECONDS)
-        await mongo.start()
-        await running
-        await settle(mongo.url, database, watch)
-        report = await measure(mongo.url, database, load, watch)
-    publish("Mongo wire server killed and restarted", report)
-    assert report.problems() == {}
-    assert report.stored == report.sent
+        report = await load_with_fault(rabbit, env, mongo.url, database, restart)
+    check("Mongo wire server killed and restarted", report)

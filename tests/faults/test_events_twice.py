@@ -2,7 +2,6 @@
 as with one delivery (consumers deduplicate by eventId or by the ticket's revision)."""
 
 import asyncio
-import subprocess
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Callable
@@ -10,7 +9,6 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import pytest
@@ -27,7 +25,7 @@ from services.notifier.repository import WebhookStore
 from services.sla_monitor.main import SlaMonitor
 from services.ticket_service.main import TicketService
 from tests.support.factories import SYSTEM, create_body
-from tests.support.infra import rabbit_vhost
+from tests.support.infra import broker_rows, rabbit_vhost
 from tests.support.notifier_system import Receiver, receiving
 from tests.support.system import Caller, Endpoints, client, running, settings_for
 
@@ -38,15 +36,7 @@ CONSUMED = [names.SLA_MONITOR_TICKET_EVENTS, WEBHOOK_QUEUE]
 
 
 def _queue_depths(rabbit_url: str) -> dict[str, int]:
-    vhost = unquote(urlsplit(rabbit_url).path[1:]) or "/"
-    listed = subprocess.run(
-        ["rabbitmqctl", "-q", "list_queues", "-p", vhost, "name", "messages"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    rows = [line.split("\t") for line in listed.splitlines() if "\t" in line]
+    rows = broker_rows(rabbit_url, "list_queues", "name", "messages")
     return {name: int(count) for name, count in rows if count.isdigit()}
 
 

@@ -2,10 +2,8 @@
 
 import asyncio
 import json
-import subprocess
 import uuid
 from typing import Any
-from urllib.parse import unquote, urlsplit
 
 import aio_pika
 import pytest
@@ -20,6 +18,7 @@ from services.assistant_gateway.main import AssistantGateway
 from services.notifier.main import Notifier
 from services.sla_monitor.main import SlaMonitor
 from services.ticket_service.main import TicketService
+from tests.support.infra import broker_rows
 from tests.support.letters import dead_letters
 from tests.support.system import Endpoints, running, settings_for
 
@@ -95,16 +94,8 @@ async def _ready(rabbit_url: str, queue: str) -> int:
 
 
 def _consumers(rabbit_url: str) -> list[tuple[str, int]]:
-    vhost = unquote(urlsplit(rabbit_url).path[1:]) or "/"
-    listed = subprocess.run(
-        ["rabbitmqctl", "-q", "list_consumers", "-p", vhost, "queue_name", "prefetch_count"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    ).stdout
-    rows = [line.split("\t") for line in listed.splitlines() if "\t" in line]
-    return [(name, int(prefetch)) for name, prefetch in rows if name != "queue_name"]
+    rows = broker_rows(rabbit_url, "list_consumers", "queue_name", "prefetch_count")
+    return [(name, int(prefetch)) for name, prefetch in rows]
 
 
 async def test_every_consumer_of_every_service_has_the_configured_prefetch(

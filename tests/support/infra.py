@@ -7,13 +7,28 @@ import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 from infra.mongo import EmbeddedMongo
 
 
 def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
+
+
+def broker_rows(rabbit_url: str, listing: str, *columns: str) -> list[list[str]]:
+    """`rabbitmqctl <listing> -p <the URL's vhost> <columns>`: what the broker itself says
+    (consumers' prefetch, messages ready and unacknowledged)."""
+    vhost = unquote(urlsplit(rabbit_url).path[1:]) or "/"
+    listed = subprocess.run(
+        ["rabbitmqctl", "-q", listing, "-p", vhost, *columns],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout
+    rows = [line.split("\t") for line in listed.splitlines() if "\t" in line]
+    return [row for row in rows if row != list(columns)]
 
 
 @asynccontextmanager
