@@ -276,3 +276,38 @@ async def pushed_reminder(inbox: Inbox) -> dict[str, Any]:
                     return data
             inbox.arrived.clear()
             await inbox.arrived.wait()
+
+
+async def test_the_rating_question_after_the_window_goes_as_the_csat_template(
+    endpoints: Endpoints, database: str, model: FakeOpenAI
+) -> None:
+    phone = "+34641000004"
+    csat = {"name": "csat_request", "language": "es", "parameters": ["{ticketId}"]}
+    async with support(endpoints, database, model, csat_template=csat) as (desk, _):
+        ticket_id = await opened_ticket(desk, model, phone)
+        path = f"/api/v2/tickets/{ticket_id}"
+        assign = {"agentId": desk.agent}
+        taken = await desk.api.put(f"{path}/assign", json=assign, headers=desk.auth())
+        desk.clock.advance(timedelta(hours=25))
+        resolved = await desk.api.put(
+            f"{path}/status",
+            json={"status": "resolved", "reason": "Parcel delivered"},
+            headers=desk.auth(),
+        )
+        question = await rating_question(desk, ticket_id)
+        await desk.graph.wait_sends(question["id"], 1)
+    assert (taken.status_code, resolved.status_code) == (200, 200)
+    [sent] = desk.graph.for_id(question["id"])
+    assert sent["type"] == "template"
+    assert sent["template"]["name"] == "csat_request"
+    assert sent["template"]["components"][0]["parameters"] == [{"type": "text", "text": ticket_id}]
+
+
+async def rating_question(desk: Support, ticket_id: str) -> dict[str, Any]:
+    """The survey's message on the ticket, once the ticket service has written it."""
+    async with asyncio.timeout(30):
+        while True:
+            for message in await desk.messages(ticket_id):
+                if message["author"].get("name") == "Satisfaction survey":
+                    return message
+            await asyncio.sleep(0.1)
