@@ -3,6 +3,11 @@
 The only module outside the tests that imports mongoeco: everything else talks to a
 MongoDB URL. Prints `READY <uri>` on stdout once it accepts connections and stops on
 SIGTERM/SIGINT or when its parent's stdin closes.
+
+With `TICKETS_EMBEDDED_MONGO_PASSWORD` in its environment (the parent makes a random one
+per start and never writes it down), every command needs the user `tickets` with that
+password (SCRAM-SHA-256), so other local users cannot read or change the data over TCP.
+The SQLite files are created 0600 in a 0700 directory.
 """
 
 import argparse
@@ -13,24 +18,38 @@ import signal
 import sys
 from pathlib import Path
 
+from infra.files import private_directory, private_files
+
+USER = "tickets"
+PASSWORD_VARIABLE = "TICKETS_EMBEDDED_MONGO_PASSWORD"  # noqa: S105 - a variable name
+MECHANISM = "SCRAM-SHA-256"
+ROOT = {"role": "root", "db": "admin"}
+
 
 async def serve(sqlite_path: Path | None, host: str, port: int) -> None:
     from mongoeco.engines.memory import MemoryEngine  # noqa: PLC0415 - child process only
     from mongoeco.engines.sqlite import SQLiteEngine  # noqa: PLC0415
-    from mongoeco.wire import AsyncMongoEcoProxyServer  # noqa: PLC0415
+    from mongoeco.wire import AsyncMongoEcoProxyServer, WireAuthUser  # noqa: PLC0415
 
     engine: MemoryEngine | SQLiteEngine
+    private_files()
     if sqlite_path is None:
         engine = MemoryEngine()
     else:
-        sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        private_directory(sqlite_path.parent)
         engine = SQLiteEngine(str(sqlite_path))
+    password = os.environ.pop(PASSWORD_VARIABLE, None)
+    users = (
+        (WireAuthUser(USER, password, mechanisms=(MECHANISM,), roles=(ROOT,)),) if password else ()
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(signum, stop.set)
     loop.add_reader(sys.stdin.fileno(), lambda: _on_stdin(stop))
-    async with AsyncMongoEcoProxyServer(engine=engine, host=host, port=port) as server:
+    async with AsyncMongoEcoProxyServer(
+        engine=engine, host=host, port=port, auth_users=users
+    ) as server:
         sys.stdout.write(f"READY {server.address.uri}\n")
         sys.stdout.flush()
         await stop.wait()

@@ -2,16 +2,20 @@
 
 import asyncio
 import logging
+import os
+import secrets
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from beanie import Document, init_beanie
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import BulkWriteError
 
+from infra.embedded_mongo import MECHANISM, PASSWORD_VARIABLE, USER
 from infra.startup import StartupError
 
 log = logging.getLogger(__name__)
@@ -55,6 +59,8 @@ class EmbeddedMongo:
         self._sqlite_path = sqlite_path
         self._host = host
         self._process: asyncio.subprocess.Process | None = None
+        self._password = secrets.token_urlsafe(32)
+        """Made for this start, handed to the child in its environment, never stored."""
         self.uri = ""
 
     async def start(self, timeout: float = 30.0) -> str:
@@ -69,6 +75,7 @@ class EmbeddedMongo:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             start_new_session=True,
+            env={**os.environ, PASSWORD_VARIABLE: self._password},
         )
         assert self._process.stdout is not None
         try:
@@ -82,10 +89,9 @@ class EmbeddedMongo:
                 f"the embedded MongoDB server did not start: {reason}; check TICKETS_DATA_DIR "
                 "or set MONGODB_URL"
             )
-        self.uri = line.decode().split(" ", 1)[1].strip()
-        log.info(
-            "embedded mongo started", extra={"uri": self.uri, "sqlite": str(self._sqlite_path)}
-        )
+        plain = line.decode().split(" ", 1)[1].strip()
+        self.uri = _with_credentials(plain, self._password)
+        log.info("embedded mongo started", extra={"uri": plain, "sqlite": str(self._sqlite_path)})
         return self.uri
 
     async def stop(self) -> None:
@@ -98,3 +104,12 @@ class EmbeddedMongo:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+def _with_credentials(uri: str, password: str) -> str:
+    """`mongodb://host:port/?directConnection=true` with the embedded server's user."""
+    scheme, rest = uri.split("://", 1)
+    where, _, options = rest.partition("?")
+    extra = f"authSource=admin&authMechanism={MECHANISM}"
+    query = f"{options}&{extra}" if options else extra
+    return f"{scheme}://{USER}:{quote(password, safe='')}@{where}?{query}"

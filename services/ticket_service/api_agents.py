@@ -18,6 +18,7 @@ from contracts.enums import AgentRole
 from infra.auth import issue_token
 from infra.clock import SystemClock
 from infra.dependencies import database_of
+from infra.files import private_directory
 from infra.messaging import make_broker, publish_event
 from infra.mongo import init_documents
 from infra.settings import Settings
@@ -42,7 +43,7 @@ def with_persistent_jwt_secret(settings: Settings) -> Settings:
     if settings.jwt_secret or settings.jwt_private_key or settings.jwt_public_key:
         return settings
     path = settings.data_dir / SECRET_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
+    private_directory(path.parent)
     try:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
