@@ -85,6 +85,8 @@ class EmbeddedMongo:
         if not line.startswith(b"READY "):
             await self.stop()
             reason = line.decode(errors="replace").strip().removeprefix("FAILED ") or "it exited"
+            if "No module named 'mongoeco'" in reason:
+                reason = "mongoeco is not installed here (requirements/embedded.txt)"
             raise StartupError(
                 f"the embedded MongoDB server did not start: {reason}; check TICKETS_DATA_DIR "
                 "or set MONGODB_URL"

@@ -309,6 +309,22 @@ class Settings(BaseSettings):
     whatsapp: WhatsAppSettings = Field(default_factory=WhatsAppSettings)
     csat: CsatSettings = Field(default_factory=CsatSettings)
 
+    @field_validator(
+        "mongodb_url",
+        "jwt_secret",
+        "jwt_private_key",
+        "jwt_public_key",
+        "metrics_token",
+        "openai_api_key",
+        "openai_base_url",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        """`OPENAI_BASE_URL=` (as compose writes `${OPENAI_BASE_URL:-}`) means unset, not an
+        empty URL that would break every model call."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("mongodb_url")
     @classmethod
     def _mongodb_scheme(cls, value: str | None) -> str | None:

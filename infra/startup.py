@@ -42,6 +42,7 @@ class Variable:
 
 def load_settings() -> Settings:
     """`Settings()` from the environment, or a StartupError naming the variable at fault."""
+    _drop_empty_optional_values()
     environ = {key.upper(): value for key, value in os.environ.items()}
     _check_json_values(environ)
     try:
@@ -50,6 +51,20 @@ def load_settings() -> Settings:
         raise StartupError(_validation_line(error, environ)) from None
     except SettingsError as error:
         raise StartupError(f"a setting could not be read: {error}") from None
+
+
+def _drop_empty_optional_values() -> None:
+    """`OPENAI_BASE_URL=` (what compose's `${OPENAI_BASE_URL:-}` passes) means unset: it is
+    removed from the environment, because libraries read some of these variables themselves
+    (the OpenAI SDK would call an empty base URL)."""
+    for variable in known_variables():
+        value = os.environ.get(variable.name)
+        if value is not None and not value.strip() and _allows_none(variable.field.annotation):
+            del os.environ[variable.name]
+
+
+def _allows_none(annotation: Any) -> bool:
+    return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

@@ -3,7 +3,7 @@
 #   1. find a Python 3.13 interpreter,
 #   2. create .venv (or recreate it when its Python is not 3.13),
 #   3. install requirements.txt and the project itself (editable) - skipped when
-#      .venv/.bootstrap-stamp records the current sha256 of requirements.txt + pyproject.toml,
+#      .venv/.bootstrap-stamp records the current sha256 of requirements*.txt + pyproject.toml,
 #   4. fetch promtool and amtool into .venv/bin (Debian's prometheus packages, unpacked, not
 #      installed) for the checks of deploy/ - skipped with a note where apt-get cannot,
 #   5. make sure RabbitMQ answers at RABBITMQ_URL (default amqp://guest:guest@localhost:5672/),
@@ -98,7 +98,7 @@ _bs_setup_venv() {
     fi
 
     local want have=""
-    want="$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
+    want="$(cat requirements.txt requirements/*.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
     [[ -f "$STAMP" ]] && have="$(<"$STAMP")"
     if [[ "$have" == "$want" && -x "$VENV/bin/tickets" ]]; then
         return 0

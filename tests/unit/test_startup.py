@@ -1,6 +1,9 @@
 """Settings errors and unknown variables, worded for the operator who set them."""
 
+import os
+
 import pytest
+from openai import AsyncOpenAI
 
 from infra.startup import StartupError, load_settings, unknown_variables
 
@@ -80,3 +83,22 @@ def test_urls_and_secrets_are_named_but_never_shown(monkeypatch: pytest.MonkeyPa
 def test_a_long_value_is_cut(monkeypatch: pytest.MonkeyPatch) -> None:
     line = line_for(monkeypatch, TICKETS_LOG_LEVEL="x" * 500)
     assert line.startswith(f"TICKETS_LOG_LEVEL='{'x' * 60}...': expected 'DEBUG'")
+
+
+def test_empty_optional_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "MONGODB_URL", "TICKETS_JWT_SECRET"):
+        monkeypatch.setenv(name, "")
+    settings = load_settings()
+    assert settings.openai_base_url is None
+    assert settings.openai_api_key is None
+    assert settings.mongodb_url is None
+    assert settings.jwt_secret is None
+
+
+def test_an_empty_base_url_does_not_reach_the_openai_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_BASE_URL", "")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+    settings = load_settings()
+    client = AsyncOpenAI(api_key=settings.openai_api_key, base_url=settings.openai_base_url)
+    assert "OPENAI_BASE_URL" not in os.environ
+    assert str(client.base_url).startswith("https://")
