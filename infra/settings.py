@@ -227,6 +227,11 @@ class CsatSettings(BaseModel):
     )
 
 
+EMPTY_MEANS_UNSET = ("mongodb_url", "openai_api_key", "openai_base_url")
+"""Optional settings whose empty value means unset (the defaults: embedded MongoDB, no
+model, OpenAI itself)."""
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="TICKETS_",
@@ -309,20 +314,12 @@ class Settings(BaseSettings):
     whatsapp: WhatsAppSettings = Field(default_factory=WhatsAppSettings)
     csat: CsatSettings = Field(default_factory=CsatSettings)
 
-    @field_validator(
-        "mongodb_url",
-        "jwt_secret",
-        "jwt_private_key",
-        "jwt_public_key",
-        "metrics_token",
-        "openai_api_key",
-        "openai_base_url",
-        mode="before",
-    )
+    @field_validator(*EMPTY_MEANS_UNSET, mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         """`OPENAI_BASE_URL=` (as compose writes `${OPENAI_BASE_URL:-}`) means unset, not an
-        empty URL that would break every model call."""
+        empty URL that would break every model call. Secrets are not in the list: an empty
+        one is a weak one, refused at start-up."""
         return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("mongodb_url")

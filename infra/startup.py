@@ -14,7 +14,7 @@ from pydantic import AliasChoices, BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 from pydantic_settings import SettingsError
 
-from infra.settings import Settings
+from infra.settings import EMPTY_MEANS_UNSET, Settings
 
 PREFIX = "TICKETS_"
 DELIMITER = "__"
@@ -59,12 +59,8 @@ def _drop_empty_optional_values() -> None:
     (the OpenAI SDK would call an empty base URL)."""
     for variable in known_variables():
         value = os.environ.get(variable.name)
-        if value is not None and not value.strip() and _allows_none(variable.field.annotation):
+        if value is not None and not value.strip() and variable.path[0] in EMPTY_MEANS_UNSET:
             del os.environ[variable.name]
-
-
-def _allows_none(annotation: Any) -> bool:
-    return get_origin(annotation) in (Union, types.UnionType) and type(None) in get_args(annotation)
 
 
 def unknown_variables(environ: Mapping[str, str]) -> list[str]:

@@ -86,13 +86,12 @@ def test_a_long_value_is_cut(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_empty_optional_variables_mean_unset(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "MONGODB_URL", "TICKETS_JWT_SECRET"):
+    for name in ("OPENAI_BASE_URL", "OPENAI_API_KEY", "MONGODB_URL"):
         monkeypatch.setenv(name, "")
     settings = load_settings()
     assert settings.openai_base_url is None
     assert settings.openai_api_key is None
     assert settings.mongodb_url is None
-    assert settings.jwt_secret is None
 
 
 def test_an_empty_base_url_does_not_reach_the_openai_sdk(monkeypatch: pytest.MonkeyPatch) -> None:
