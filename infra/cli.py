@@ -86,7 +86,23 @@ def _parser() -> argparse.ArgumentParser:
     for verb, what in (("deactivate", "take an agent's access away"), ("activate", "give it back")):
         agent_commands.add_parser(verb, help=what).add_argument("email")
     keys_cli.add_parser(commands)
+    _migrate_parser(commands)
     return parser
+
+
+def _migrate_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") -> None:
+    migrate = commands.add_parser("migrate", help="bring an existing CRM's data in")
+    what = migrate.add_subparsers(dest="migrate_command", required=True)
+    conversations = what.add_parser(
+        "conversations", help="a ticket for each conversation, linked back (linkedTicketId)"
+    )
+    conversations.add_argument("--from", dest="source", required=True, metavar="MONGODB_URL")
+    conversations.add_argument("--collection", required=True, help="the conversations")
+    conversations.add_argument("--filter", default="{}", metavar="JSON", help="MongoDB query")
+    conversations.add_argument(
+        "--customers", default="customers", help="collection of the customers (customerId)"
+    )
+    conversations.add_argument("--dry-run", action="store_true", help="report, write nothing")
 
 
 def agents_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -111,6 +127,23 @@ def agents_command(settings: Settings, args: argparse.Namespace) -> int:
     print(f"agent {agent.id} {agent.email} ({agent.role})", file=sys.stderr)  # noqa: T201
     print(token)  # noqa: T201
     return 0
+
+
+def migrate_command(settings: Settings, args: argparse.Namespace) -> int:
+    """The summary on stdout; progress and each bad record on stderr. Exit 1 when a
+    conversation could not be migrated now (run again), 0 otherwise."""
+    from services.ticket_service import migrate  # noqa: PLC0415
+
+    options = migrate.Options(
+        source_url=args.source,
+        collection=args.collection,
+        query=migrate.parse_filter(args.filter),
+        dry_run=args.dry_run,
+        customers=args.customers,
+    )
+    summary = asyncio.run(migrate.migrate(settings, options))
+    print(summary.line(options.dry_run))  # noqa: T201
+    return 1 if summary.failed else 0
 
 
 def print_tools() -> None:
@@ -154,6 +187,8 @@ def _command(settings: Settings, args: argparse.Namespace) -> int:
     configure_logging(settings.log_level)
     if args.command == "agents":
         return agents_command(settings, args)
+    if args.command == "migrate":
+        return migrate_command(settings, args)
     if args.command == "keys":
         return keys_cli.keys_command(settings, args)
     if args.command == "up":

@@ -17,6 +17,11 @@ from contracts.enums import Language, Priority, Source, TicketStatus
 from contracts.tickets import Ticket
 from infra import logging as log_context
 from infra.clock import Clock
+from infra.ticket_commands import (
+    TicketCommands,
+    TicketRefused,
+    TicketServiceUnavailable,
+)
 from services.assistant_gateway.budget import ConversationBudget
 from services.assistant_gateway.directory import Directory
 from services.assistant_gateway.documents import JournalOutcome, ToolJournal
@@ -25,11 +30,6 @@ from services.assistant_gateway.domain.calls import CallRejected, ToolCall, pars
 from services.assistant_gateway.domain.messages import Text
 from services.assistant_gateway.domain.outputs import Output, Views
 from services.assistant_gateway.metrics import BUDGET_SPENT, TOOL_CALLS, tool_label
-from services.assistant_gateway.ticket_client import (
-    TicketCommands,
-    TicketRefused,
-    TicketServiceUnavailable,
-)
 
 log = logging.getLogger(__name__)
 

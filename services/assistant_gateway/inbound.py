@@ -34,6 +34,11 @@ from contracts.whatsapp import WhatsAppOutbound
 from infra.clock import Clock
 from infra.inbox import PoisonMessage, RequeueNow
 from infra.messaging import WHATSAPP_OUTBOUND, send_to_queue
+from infra.ticket_commands import (
+    TicketCommands,
+    TicketRefused,
+    TicketServiceUnavailable,
+)
 from services.assistant_gateway.conversation import Assistant, TurnOutcome
 from services.assistant_gateway.documents import ClaimOutcome, ConversationStore, InboundLog
 from services.assistant_gateway.domain.messages import guess_language
@@ -43,11 +48,6 @@ from services.assistant_gateway.domain.turns import chosen_ticket, reply_id
 from services.assistant_gateway.executor import Sender, ToolExecutor
 from services.assistant_gateway.metrics import DUPLICATES, REPLIES
 from services.assistant_gateway.recording import record_turn
-from services.assistant_gateway.ticket_client import (
-    TicketCommands,
-    TicketRefused,
-    TicketServiceUnavailable,
-)
 
 log = logging.getLogger(__name__)
 

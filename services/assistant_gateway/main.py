@@ -13,6 +13,7 @@ from infra.ratelimit import COLLECTION as RATE_LIMITS
 from infra.ratelimit import RateLimiter
 from infra.runtime import Context
 from infra.settings import Settings
+from infra.ticket_commands import TicketCommands
 from services.assistant_gateway.api import build_api
 from services.assistant_gateway.budget import ConversationBudget
 from services.assistant_gateway.conversation import Assistant
@@ -28,7 +29,6 @@ from services.assistant_gateway.executor import ToolExecutor
 from services.assistant_gateway.handlers import build_router
 from services.assistant_gateway.inbound import InboundProcessor
 from services.assistant_gateway.model import ChatCompletionsModel, Model, ResponsesModel
-from services.assistant_gateway.ticket_client import TicketCommands
 
 log = logging.getLogger(__name__)
 

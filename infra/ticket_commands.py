@@ -1,4 +1,5 @@
-"""The ticket service as the gateway sees it: request/reply over RabbitMQ, never imports."""
+"""The ticket service as its clients see it (the assistant gateway, `tickets migrate`):
+request/reply over RabbitMQ, never imports."""
 
 import json
 import logging
