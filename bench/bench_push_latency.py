@@ -65,7 +65,7 @@ async def notifier_process(rabbit_url: str, mongo_url: str, database: str) -> As
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "infra.cli",
+        "tickets.cli",
         "run",
         "notifier",
         "--port",

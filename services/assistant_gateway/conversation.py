@@ -30,8 +30,8 @@ from services.assistant_gateway.domain.transcript import (
     UserMessage,
 )
 from services.assistant_gateway.executor import BUDGET_EXCEEDED, Sender, ToolExecutor
+from services.assistant_gateway.llm_client import Model, ModelStep
 from services.assistant_gateway.metrics import BUDGET_SPENT, HAND_OFFS
-from services.assistant_gateway.model import Model, ModelStep
 
 log = logging.getLogger(__name__)
 

@@ -28,7 +28,7 @@ from services.assistant_gateway.domain.budget import Limits
 from services.assistant_gateway.executor import ToolExecutor
 from services.assistant_gateway.handlers import build_router
 from services.assistant_gateway.inbound import InboundProcessor
-from services.assistant_gateway.model import ChatCompletionsModel, Model, ResponsesModel
+from services.assistant_gateway.llm_client import ChatCompletionsModel, Model, ResponsesModel
 
 log = logging.getLogger(__name__)
 

@@ -13,18 +13,19 @@ from infra.claims import OnceByKey
 from infra.loops import every
 from infra.messaging import WHATSAPP_OUTBOUND, publish_event, send_to_queue
 from infra.mongo import init_documents
+from infra.ratelimit import COLLECTION as RATE_LIMITS
 from infra.ratelimit import RateLimiter
 from infra.runtime import Context
 from infra.settings import Settings
 from services.ticket_service.admission import CustomerCreations, creation_limits
 from services.ticket_service.agents import AgentDirectory
-from services.ticket_service.api import build_api
-from services.ticket_service.api_customers import build_customers_router
-from services.ticket_service.api_directory import build_directory_router
-from services.ticket_service.api_edits import build_edit_router
-from services.ticket_service.api_messages import build_messages_router
-from services.ticket_service.api_middleware import RequestLog
-from services.ticket_service.api_sla import build_sla_router
+from services.ticket_service.api.agents import build_directory_router
+from services.ticket_service.api.customers import build_customers_router
+from services.ticket_service.api.edits import build_edit_router
+from services.ticket_service.api.messages import build_messages_router
+from services.ticket_service.api.request_log import RequestLog
+from services.ticket_service.api.sla import build_sla_router
+from services.ticket_service.api.tickets import build_api
 from services.ticket_service.conversation import Conversations
 from services.ticket_service.creation import TicketCreator
 from services.ticket_service.csat import CsatReplies, CsatRequester, CsatRequestStore
@@ -40,7 +41,6 @@ from services.ticket_service.handlers import build_router
 from services.ticket_service.message_handlers import build_delivery_router, build_message_router
 from services.ticket_service.messages import MessageStore
 from services.ticket_service.nudges import WindowNudger
-from services.ticket_service.ratelimit import rate_limiting
 from services.ticket_service.recording import Recorder
 from services.ticket_service.relay import OutboxRelay
 from services.ticket_service.repository import (
@@ -131,7 +131,7 @@ class TicketService:
         settings = self._settings = context.settings
         await init_documents(context.mongo, settings.mongodb_database, DOCUMENT_MODELS)
         tickets = TicketRepository()
-        self._limiter = rate_limiting(context.mongo, settings)
+        self._limiter = RateLimiter(context.mongo[settings.mongodb_database][RATE_LIMITS])
         lease = timedelta(seconds=settings.idempotency_lease_seconds)
         creations = CustomerCreations(Customer.get_pymongo_collection())
         self.numbers = SequenceAllocator(TicketCounter.get_pymongo_collection(), lease)

@@ -33,7 +33,7 @@ from contracts.enums import ActorType, Channel, Source
 from contracts.tickets import Ticket
 from services.ticket_service.conversation import Conversations, event_entry, new_message_id
 from services.ticket_service.domain.errors import Forbidden, RateLimited
-from services.ticket_service.ratelimit import OPEN_STATUSES
+from services.ticket_service.domain.lifecycle import OPEN_STATUSES
 
 log = logging.getLogger(__name__)
 

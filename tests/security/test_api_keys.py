@@ -7,10 +7,10 @@ from datetime import UTC, datetime
 import pytest
 
 from infra.api_keys import KeyStore, Scope
-from infra.cli import main
 from infra.mongo import connect
 from tests.support.api import SERVICE, api_settings, whole_api
 from tests.support.system import Endpoints
+from tickets.cli import main
 
 pytestmark = pytest.mark.integration
 

@@ -12,7 +12,7 @@ from pymongo.errors import OperationFailure
 from contracts import names
 from infra.mongo import EmbeddedMongo, connect
 from infra.settings import Settings
-from services.ticket_service.api_agents import with_persistent_jwt_secret
+from services.ticket_service.agents_cli import with_persistent_jwt_secret
 from tests.support.cli import clean_env, tickets_running
 from tests.support.factories import create_body
 from tests.support.system import Endpoints, client

@@ -89,7 +89,7 @@ def _client_at(app: Any, address: str) -> httpx.AsyncClient:
 
 @asynccontextmanager
 async def whole_api(settings: Settings, clock: Clock | None = None) -> AsyncIterator[Whole]:
-    from infra.cli import SERVICES, load_service  # noqa: PLC0415 - imports every service
+    from tickets.cli import SERVICES, load_service  # noqa: PLC0415 - imports every service
 
     runtime = Runtime(settings, [load_service(name) for name in SERVICES], clock)
     app = build_app(runtime)

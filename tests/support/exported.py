@@ -5,8 +5,8 @@ from prometheus_client import REGISTRY
 
 from contracts.sla import SlaPolicy
 from infra import metrics as _process_metrics  # noqa: F401 - registers its series
-from infra.cli import SERVICES, load_service
 from services.sla_monitor.metrics import sla_metrics
+from tickets.cli import SERVICES, load_service
 
 SUFFIXES = {
     "counter": ("_total", "_created"),

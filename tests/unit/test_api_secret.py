@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from infra.settings import Settings
-from services.ticket_service.api_agents import with_persistent_jwt_secret
+from services.ticket_service.agents_cli import with_persistent_jwt_secret
 
 
 def test_a_secret_is_made_once_kept_private_and_reused(tmp_path: Path) -> None:

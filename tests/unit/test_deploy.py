@@ -16,9 +16,9 @@ import yaml  # type: ignore[import-untyped]  # PyYAML (pinned) ships no stubs
 from packaging.requirements import Requirement
 from packaging.utils import canonicalize_name
 
-from infra.cli import SERVICES
 from infra.startup import SCRIPT_VARIABLES, known_variables
 from tests.support.exported import exported_series
+from tickets.cli import SERVICES
 
 ROOT = Path(__file__).parents[2]
 DEPLOY = ROOT / "deploy"

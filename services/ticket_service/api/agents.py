@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from contracts.replies import Pagination
+from infra.ratelimit import RateLimiter
 from infra.settings import Settings
 from services.ticket_service.agents import (
     AgentDirectory,
@@ -18,9 +19,8 @@ from services.ticket_service.agents import (
     DirectoryQuery,
     entry,
 )
-from services.ticket_service.api_errors import ERROR_RESPONSES, EnvelopeRoute, ErrorEnvelope
-from services.ticket_service.auth_deps import Caller, authentication
-from services.ticket_service.ratelimit import RateLimiter
+from services.ticket_service.api.caller import Caller, authentication
+from services.ticket_service.api.errors import ERROR_RESPONSES, EnvelopeRoute, ErrorEnvelope
 from services.ticket_service.usecases import TicketUseCases
 
 AgentIdPath = Annotated[str, Path(alias="agentId", pattern=r"^[0-9a-f]{24}$")]

@@ -15,8 +15,9 @@ from contracts.tickets import Ticket
 from infra.ratelimit import RateLimiter
 from infra.settings import Settings
 from services.ticket_service.access import with_visible_key
-from services.ticket_service.api_errors import ERROR_RESPONSES, EnvelopeRoute, ErrorEnvelope
-from services.ticket_service.api_models import (
+from services.ticket_service.api.caller import Caller, authentication
+from services.ticket_service.api.errors import ERROR_RESPONSES, EnvelopeRoute, ErrorEnvelope
+from services.ticket_service.api.models import (
     AssignBody,
     ListQuery,
     NewTicket,
@@ -29,9 +30,8 @@ from services.ticket_service.api_models import (
     UnassignBody,
     etag,
 )
-from services.ticket_service.auth_deps import Caller, authentication
 from services.ticket_service.customers import CustomerDesk
-from services.ticket_service.ratelimit import OPEN_STATUSES
+from services.ticket_service.domain.lifecycle import OPEN_STATUSES
 from services.ticket_service.statistics import StatisticsQuery
 from services.ticket_service.usecases import TicketUseCases
 

@@ -15,11 +15,11 @@ from contracts.base import WireModel
 from contracts.enums import Category, Priority
 from infra.ratelimit import RateLimiter
 from infra.settings import Settings
-from services.ticket_service.api import TicketIdPath, ticket_router
-from services.ticket_service.api import _one as ticket_reply
-from services.ticket_service.api_errors import ErrorEnvelope
-from services.ticket_service.api_models import TicketEnvelope
-from services.ticket_service.auth_deps import Caller, authentication
+from services.ticket_service.api.caller import Caller, authentication
+from services.ticket_service.api.errors import ErrorEnvelope
+from services.ticket_service.api.models import TicketEnvelope
+from services.ticket_service.api.tickets import TicketIdPath, ticket_router
+from services.ticket_service.api.tickets import _one as ticket_reply
 from services.ticket_service.ticket_edits import update_ticket
 from services.ticket_service.usecases import TicketUseCases
 

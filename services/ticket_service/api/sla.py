@@ -14,8 +14,8 @@ from pydantic import BaseModel
 
 from infra.ratelimit import RateLimiter
 from infra.settings import Settings
-from services.ticket_service.api import TicketIdPath, ticket_router
-from services.ticket_service.auth_deps import Caller, authentication
+from services.ticket_service.api.caller import Caller, authentication
+from services.ticket_service.api.tickets import TicketIdPath, ticket_router
 from services.ticket_service.domain.breach import SlaExplanation
 from services.ticket_service.sla_usecases import explain_sla
 from services.ticket_service.usecases import TicketUseCases

@@ -14,8 +14,8 @@ from contracts.base import WireModel
 from contracts.replies import Pagination
 from infra.ratelimit import RateLimiter
 from infra.settings import Settings
-from services.ticket_service.api_errors import ERROR_RESPONSES, EnvelopeRoute
-from services.ticket_service.auth_deps import Caller, authentication
+from services.ticket_service.api.caller import Caller, authentication
+from services.ticket_service.api.errors import ERROR_RESPONSES, EnvelopeRoute
 from services.ticket_service.customers import (
     CustomerDesk,
     CustomerDetails,

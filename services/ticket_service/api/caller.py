@@ -13,7 +13,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from contracts.actors import AgentActor, SystemActor
 from contracts.enums import AgentRole
 from infra.identity import AgentIdentity, ServiceIdentity
-from services.ticket_service.api_errors import UNAUTHORIZED, ApiError
+from services.ticket_service.api.errors import UNAUTHORIZED, ApiError
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An agent's JWT (`tickets agents token`)")
 api_key_scheme = APIKeyHeader(

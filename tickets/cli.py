@@ -11,8 +11,6 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from contracts.enums import AgentRole
-from infra import keys_cli
-from infra import serve as serving
 from infra.auth import InvalidToken
 from infra.clock import SystemClock
 from infra.dependencies import without_password
@@ -20,9 +18,11 @@ from infra.http import build_app
 from infra.logging import configure_logging
 from infra.runtime import Runtime, Service
 from infra.secret_strength import check_secrets
-from infra.serve import bind
 from infra.settings import Settings
 from infra.startup import StartupError, load_settings, unknown_variables
+from tickets import keys
+from tickets import serve as serving
+from tickets.serve import bind
 
 log = logging.getLogger("tickets")
 
@@ -85,7 +85,7 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("email")
     for verb, what in (("deactivate", "take an agent's access away"), ("activate", "give it back")):
         agent_commands.add_parser(verb, help=what).add_argument("email")
-    keys_cli.add_parser(commands)
+    keys.add_parser(commands)
     _migrate_parser(commands)
     return parser
 
@@ -107,21 +107,21 @@ def _migrate_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParse
 
 def agents_command(settings: Settings, args: argparse.Namespace) -> int:
     """Only the token goes to stdout, so `TOKEN=$(tickets agents ...)` works."""
-    from services.ticket_service import api_agents  # noqa: PLC0415
+    from services.ticket_service import agents_cli  # noqa: PLC0415
 
-    settings = api_agents.with_persistent_jwt_secret(settings)
+    settings = agents_cli.with_persistent_jwt_secret(settings)
     if args.agents_command in ("activate", "deactivate"):
         active = args.agents_command == "activate"
-        return api_agents.access_command(settings, args.email, active=active)
+        return agents_cli.access_command(settings, args.email, active=active)
     now = SystemClock().now()
     try:
         if args.agents_command == "create":
             role = AgentRole(args.role)
-            work = api_agents.create_agent(settings, args.name, args.email, role, now)
+            work = agents_cli.create_agent(settings, args.name, args.email, role, now)
         else:
-            work = api_agents.token_for(settings, args.email, now)
+            work = agents_cli.token_for(settings, args.email, now)
         agent, token = asyncio.run(work)
-    except (api_agents.AgentCommandError, InvalidToken) as error:
+    except (agents_cli.AgentCommandError, InvalidToken) as error:
         print(f"tickets: {error}", file=sys.stderr)  # noqa: T201
         return 1
     print(f"agent {agent.id} {agent.email} ({agent.role})", file=sys.stderr)  # noqa: T201
@@ -190,9 +190,9 @@ def _command(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "migrate":
         return migrate_command(settings, args)
     if args.command == "keys":
-        return keys_cli.keys_command(settings, args)
+        return keys.keys_command(settings, args)
     if args.command == "up":
-        from services.ticket_service.api_agents import with_persistent_jwt_secret  # noqa: PLC0415
+        from services.ticket_service.agents_cli import with_persistent_jwt_secret  # noqa: PLC0415
 
         serve(with_persistent_jwt_secret(settings), list(SERVICES))
     elif args.command == "run":
