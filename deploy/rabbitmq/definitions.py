@@ -6,7 +6,10 @@ permissions.json on one virtual host, passwords hashed the way RabbitMQ stores t
 
 Load it with `load_definitions = /etc/rabbitmq/definitions.json` (rabbitmq.conf) or
 `rabbitmqctl import_definitions definitions.json`; then give each service
-`RABBITMQ_URL=amqp://<user>:<password>@<host>:5672/<vhost>`. Standard library only.
+`RABBITMQ_URL=amqp://<user>:<password>@<host>:5672/<vhost>`. A broker that loads
+definitions at boot creates no default user, so `--admin-user NAME` (password in
+RABBITMQ_ADMIN_PASSWORD) adds an administrator for people and the management UI.
+Standard library only.
 """
 
 import argparse
@@ -28,43 +31,60 @@ def password_hash(password: str) -> str:
     return base64.b64encode(salt + hashlib.sha256(salt + password.encode()).digest()).decode()
 
 
-def definitions(vhost: str, prefix: str, passwords: dict[str, str]) -> dict[str, object]:
+def user(name: str, password: str, tags: list[str]) -> dict[str, object]:
+    return {
+        "name": name,
+        "password_hash": password_hash(password),
+        "hashing_algorithm": "rabbit_password_hashing_sha256",
+        "tags": tags,
+    }
+
+
+def definitions(
+    vhost: str, prefix: str, passwords: dict[str, str], admin: tuple[str, str] | None = None
+) -> dict[str, object]:
     table = json.loads(PERMISSIONS.read_text())["users"]
     users, permissions = [], []
     for service, rights in table.items():
         name = f"{prefix}{service}"
-        users.append(
-            {
-                "name": name,
-                "password_hash": password_hash(passwords[service]),
-                "hashing_algorithm": "rabbit_password_hashing_sha256",
-                "tags": [],
-            }
-        )
+        users.append(user(name, passwords[service], []))
         permissions.append({"user": name, "vhost": vhost, **rights})
+    if admin is not None:
+        users.append(user(admin[0], admin[1], ["administrator"]))
+        everything = {"configure": ".*", "write": ".*", "read": ".*"}
+        permissions.append({"user": admin[0], "vhost": vhost, **everything})
     return {"users": users, "vhosts": [{"name": vhost}], "permissions": permissions}
 
 
+def password_from_env(variable: str) -> str:
+    value = os.environ.get(variable, "")
+    if len(value.encode()) < MIN_PASSWORD_BYTES:
+        sys.exit(f"definitions: {variable}: set a password of {MIN_PASSWORD_BYTES}+ bytes")
+    return value
+
+
 def passwords_from_env(services: list[str]) -> dict[str, str]:
-    found = {}
-    for service in services:
-        variable = f"RABBITMQ_PASSWORD_{service.upper()}"
-        value = os.environ.get(variable, "")
-        if len(value.encode()) < MIN_PASSWORD_BYTES:
-            sys.exit(f"definitions: {variable}: set a password of {MIN_PASSWORD_BYTES}+ bytes")
-        found[service] = value
-    return found
+    return {s: password_from_env(f"RABBITMQ_PASSWORD_{s.upper()}") for s in services}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--vhost", default="tickets")
     parser.add_argument("--user-prefix", default="tickets-", help="user name = prefix + service")
+    parser.add_argument("--admin-user", help="also an administrator (RABBITMQ_ADMIN_PASSWORD)")
+    parser.add_argument("--output", type=Path, help="write here instead of stdout")
     args = parser.parse_args()
     services = list(json.loads(PERMISSIONS.read_text())["users"])
-    document = definitions(args.vhost, args.user_prefix, passwords_from_env(services))
-    json.dump(document, sys.stdout, indent=2)
-    sys.stdout.write("\n")
+    admin = None
+    if args.admin_user:
+        admin = (args.admin_user, password_from_env("RABBITMQ_ADMIN_PASSWORD"))
+    document = definitions(args.vhost, args.user_prefix, passwords_from_env(services), admin)
+    text = json.dumps(document, indent=2) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        args.output.write_text(text)
+        sys.stderr.write(f"definitions: users of {', '.join(services)} written to {args.output}\n")
 
 
 if __name__ == "__main__":

@@ -3,13 +3,18 @@ only the runtime packages, compose and the Kubernetes manifests agree with the s
 names and the port, the dashboard's queries name series the code exports, and the
 Prometheus and Alertmanager configurations pass their own tools."""
 
+import base64
+import hashlib
 import json
 import re
+import secrets
 import shutil
 import subprocess
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 import yaml  # type: ignore[import-untyped]  # PyYAML (pinned) ships no stubs
@@ -93,7 +98,7 @@ def test_compose_services_scale_have_health_checks_and_pinned_images() -> None:
         assert spec["command"] == ["run", name]
         assert all(":" not in str(port) for port in spec["ports"]), "a fixed host port"
         assert "/readyz" in " ".join(spec["healthcheck"]["test"])
-        assert spec["env_file"] == [".env"]
+        assert spec["env_file"] == ["tickets.env"], "credentials stay in .env, out of containers"
     for name, spec in services.items():
         image = spec["image"]
         tag = image.rsplit(":", 1)[1]
@@ -118,6 +123,87 @@ def test_compose_sets_only_known_settings_and_leaves_optional_ones_unset() -> No
     assert interpolated <= set(names), interpolated - set(names)
     for volume in re.findall(r"- \./([\w/.-]+):", text):
         assert (DEPLOY / volume).exists(), volume
+    settings = re.findall(
+        r"^([A-Z][A-Z0-9_]*)=", (DEPLOY / "tickets.env.example").read_text(), re.M
+    )
+    assert set(settings) <= known, set(settings) - known
+    assert not set(settings) & set(names), "a credential in the file every container gets"
+
+
+# ---- RabbitMQ: one user per service ---------------------------------------------------
+
+
+def broker_users() -> dict[str, dict[str, str]]:
+    table: dict[str, dict[str, str]] = json.loads(
+        (DEPLOY / "rabbitmq" / "permissions.json").read_text()
+    )["users"]
+    return table
+
+
+def interpolate(value: str, env: Mapping[str, str]) -> str:
+    """Compose's `${NAME}`, `${NAME:?message}`, `${NAME?message}`, `${NAME:-default}`."""
+    return re.sub(r"\$\{([A-Z0-9_]+)(?::?[-?][^}]*)?\}", lambda m: env[m.group(1)], value)
+
+
+def example_env() -> dict[str, str]:
+    """deploy/env.example with a fresh random value for every password."""
+    text = (DEPLOY / "env.example").read_text()
+    pairs = re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", text, re.M)
+    return {k: secrets.token_urlsafe(32) if "PASSWORD" in k else v for k, v in pairs}
+
+
+def mounts(spec: dict[str, Any], volumes: Path) -> dict[str, Path]:
+    """Container path -> where it is on this machine (named volumes under `volumes`)."""
+    found = {}
+    for entry in spec["volumes"]:
+        source, target = entry.split(":")[:2]
+        local = DEPLOY / source if source.startswith("./") else volumes / source
+        found[target] = local
+    return found
+
+
+def on_host(path: str, table: dict[str, Path]) -> Path:
+    target = max((t for t in table if path.startswith(t)), key=len)
+    return table[target] / path[len(target) :].lstrip("/")
+
+
+def matches(password: str, stored: str) -> bool:
+    raw = base64.b64decode(stored)
+    return hashlib.sha256(raw[:4] + password.encode()).digest() == raw[4:]
+
+
+def test_compose_runs_each_service_as_its_own_broker_user(tmp_path: Path) -> None:
+    """The broker loads what the generator makes from the same .env the services' URLs
+    come from: run the generator as compose does and log each service in on paper."""
+    services, env, table = compose()["services"], example_env(), broker_users()
+    generator, broker = services["rabbitmq_definitions"], services["rabbitmq"]
+    assert broker["depends_on"]["rabbitmq_definitions"]["condition"] == (
+        "service_completed_successfully"
+    )
+    command = [interpolate(arg, env) for arg in generator["command"]]
+    generator_mounts = mounts(generator, tmp_path)
+    command = [str(on_host(a, generator_mounts)) if a.startswith("/") else a for a in command]
+    generator_env = {k: interpolate(v, env) for k, v in generator["environment"].items()}
+    assert {f"RABBITMQ_PASSWORD_{name.upper()}" for name in table} <= set(generator_env)
+    (tmp_path / "rabbitmq-definitions").mkdir()
+    subprocess.run([sys.executable, *command[1:]], env=generator_env, check=True, timeout=60)
+    broker_mounts = mounts(broker, tmp_path)
+    config = on_host("/etc/rabbitmq/conf.d/20-tickets.conf", broker_mounts).read_text()
+    loaded = re.findall(r"^load_definitions = (\S+)$", config, re.M)
+    definitions = json.loads(on_host(loaded[0], broker_mounts).read_text())
+    users = {user["name"]: user for user in definitions["users"]}
+    rights = {(p["user"], p["vhost"]): p for p in definitions["permissions"]}
+    assert "administrator" in users[env["RABBITMQ_ADMIN_USER"]]["tags"]
+    apps = {name: spec for name, spec in services.items() if spec.get("build")}
+    for name, spec in apps.items():
+        url = urlsplit(interpolate(spec["environment"]["RABBITMQ_URL"], env))
+        assert name in table, name
+        assert url.username == f"tickets-{name}", (name, url.username)
+        assert url.password is not None
+        assert matches(url.password, users[url.username]["password_hash"]), name
+        granted = rights[(url.username, url.path.lstrip("/"))]
+        assert {k: granted[k] for k in ("configure", "write", "read")} == table[name]
+        assert not users[url.username]["tags"], "a service user is no administrator"
 
 
 # ---- Prometheus, Alertmanager, Grafana ------------------------------------------------
@@ -239,11 +325,38 @@ def test_configuration_and_secrets_name_only_known_settings(
 ) -> None:
     known = known_names()
     config = of_kind(manifests, "ConfigMap")["tickets-config"]["data"]
-    [secret] = of_kind(manifests, "Secret").values()
-    keys = set(config) | set(secret["data"])
+    secrets = of_kind(manifests, "Secret").values()
+    keys = set(config).union(*(secret["data"] for secret in secrets))
     assert keys <= known, keys - known
-    assert {"MONGODB_URL", "RABBITMQ_URL", "TICKETS_JWT_SECRET"} <= set(secret["data"])
+    [shared] = [s for s in secrets if s["metadata"]["name"].startswith("tickets-secrets-")]
+    assert {"MONGODB_URL", "TICKETS_JWT_SECRET"} <= set(shared["data"])
+    assert "RABBITMQ_URL" not in shared["data"], "each service has its own broker user"
     assert not {"MONGODB_URL", "RABBITMQ_URL", "TICKETS_JWT_SECRET"} & set(config)
+
+
+def test_each_deployment_reaches_the_broker_as_its_own_user(
+    manifests: list[dict[str, Any]],
+) -> None:
+    secrets = of_kind(manifests, "Secret")
+    table = broker_users()
+    vhosts = set()
+    for deployment in of_kind(manifests, "Deployment").values():
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        service = container["args"][1]
+        given = [
+            secrets[ref["secretRef"]["name"]] for ref in container["envFrom"] if "secretRef" in ref
+        ]
+        urls = [
+            base64.b64decode(s["data"]["RABBITMQ_URL"]).decode().strip()
+            for s in given
+            if "RABBITMQ_URL" in s["data"]
+        ]
+        assert len(urls) == 1, (service, urls)
+        url = urlsplit(urls[0])
+        assert service in table, service
+        assert url.username == f"tickets-{service}", (service, url.username)
+        vhosts.add(url.path)
+    assert len(vhosts) == 1, vhosts
 
 
 def test_the_service_monitor_selects_the_services_port(manifests: list[dict[str, Any]]) -> None:
