@@ -27,6 +27,7 @@ from faststream.message import StreamMessage
 from faststream.rabbit import RabbitBroker
 
 from contracts import names
+from contracts.client import CORRELATION_HEADER
 from contracts.enums import ErrorCode
 from contracts.replies import ErrorBody, ErrorReply
 from infra.metrics import count_dead_letter
@@ -83,6 +84,15 @@ async def payload(message: StreamMessage[Any]) -> dict[str, Any]:
     if not isinstance(decoded, dict):
         raise PoisonMessage("Message body is not a JSON object")
     return decoded
+
+
+def correlation_of(message: StreamMessage[Any]) -> str | None:
+    """The id to log a message under: the caller's (`x-correlation-id`, which the tickets
+    client sends), else the message's correlation or message id."""
+    given = (message.headers or {}).get(CORRELATION_HEADER)
+    if isinstance(given, str) and given:
+        return given[:200]
+    return message.correlation_id or message.message_id or None
 
 
 def delivery_count(message: StreamMessage[Any]) -> int:

@@ -12,16 +12,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from contracts import names
-from contracts.enums import Language, Priority, Source, TicketStatus
+from pydantic import ValidationError
+
+from contracts.actors import CustomerActor
+from contracts.client import TicketRefused, TicketsClient, TicketServiceUnavailable
+from contracts.commands import (
+    AddNote,
+    CreateTicket,
+    CustomerByPhone,
+    EscalatePriority,
+    GetTicket,
+    ListTickets,
+    RateTicket,
+)
+from contracts.enums import Category, Language, Priority, Source, TicketStatus
 from contracts.tickets import Ticket
 from infra import logging as log_context
 from infra.clock import Clock
-from infra.ticket_commands import (
-    TicketCommands,
-    TicketRefused,
-    TicketServiceUnavailable,
-)
 from services.assistant_gateway.budget import ConversationBudget
 from services.assistant_gateway.directory import Directory
 from services.assistant_gateway.documents import JournalOutcome, ToolJournal
@@ -45,7 +52,6 @@ HAND_OFF_TITLE = "Customer asked for a human agent"
 BUDGET_EXCEEDED = "budget_exceeded"
 """The error of a call refused because a budget ran out; `detail` names the budget."""
 RATEABLE = frozenset({TicketStatus.RESOLVED, TicketStatus.CLOSED})
-RATEABLE_QUERY = {"status": sorted(RATEABLE), "limit": 1, "sort": "-updatedAt"}
 JOURNALED = frozenset({"add_ticket_comment", "request_human_agent", "rate_ticket"})
 """State-changing tools the ticket service cannot deduplicate itself."""
 
@@ -61,10 +67,9 @@ class Sender:
     conversation_id: str | None = None
 
     @property
-    def actor(self) -> dict[str, Any]:
+    def actor(self) -> CustomerActor:
         """Name and language ride along: the ticket service keeps them on the customer."""
-        actor: dict[str, Any] = {"type": "Customer", "phone": self.phone}
-        return actor | {k: v for k, v in (("name", self.name), ("language", self.language)) if v}
+        return CustomerActor(phone=self.phone, name=self.name or None, language=self.language)
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,7 +86,7 @@ Handler = Callable[["ToolExecutor", Invocation], Awaitable[Output]]
 class ToolExecutor:
     def __init__(
         self,
-        tickets: TicketCommands,
+        tickets: TicketsClient,
         directory: Directory,
         journal: ToolJournal,
         clock: Clock,
@@ -184,6 +189,9 @@ class ToolExecutor:
         except TicketServiceUnavailable as error:
             log.warning("ticket service unavailable", extra={"reason": str(error)})
             return views.failure("unavailable", Text.UNAVAILABLE)
+        except ValidationError as error:  # a command the contract refuses is never sent
+            detail = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+            return views.failure("validation", Text.INVALID_ARGUMENTS, f"Invalid fields: {detail}")
         except Exception:
             log.exception("tool call failed", extra={"tool": name})
             return views.failure("internal", Text.UNAVAILABLE)
@@ -195,9 +203,6 @@ class ToolExecutor:
         return json.dumps(output, ensure_ascii=False)
 
     # ---- the tools -----------------------------------------------------------------
-
-    async def _ticket(self, queue: str, command: dict[str, Any]) -> Ticket:
-        return Ticket.model_validate(await self._tickets.send(queue, command))
 
     async def create_ticket_report(self, call: Invocation) -> Output:
         args: tools.CreateTicketReportArguments = call.arguments
@@ -211,28 +216,29 @@ class ToolExecutor:
         call: Invocation,
         title: str,
         description: str,
-        category: str | None,
+        category: Category | None,
         priority: Priority | None,
     ) -> Ticket:
         sender = call.sender
-        customer = {"phone": sender.phone, "name": sender.name, "language": sender.language}
-        command = {
-            "actor": sender.actor,
-            "title": title,
-            "description": description,
-            "category": category,
-            "priority": priority,
-            "source": Source.AI,
-            "customer": {k: v for k, v in customer.items() if v is not None},
-            "conversationId": sender.conversation_id,
-            "idempotencyKey": call.idempotency_key,
-        }
-        return await self._ticket(names.CREATE, {k: v for k, v in command.items() if v is not None})
+        command = CreateTicket(
+            actor=sender.actor,
+            title=title,
+            description=description,
+            source=Source.AI,
+            customer=CustomerByPhone(
+                phone=sender.phone, name=sender.name or None, language=sender.language
+            ),
+            conversation_id=sender.conversation_id,
+            idempotency_key=call.idempotency_key,
+            **_given(category=category, priority=priority),
+        )
+        return await self._tickets.create(command)
 
     async def get_ticket_information(self, call: Invocation) -> Output:
         args: tools.GetTicketInformationArguments = call.arguments
-        command = {"actor": call.sender.actor, "ticketId": args.ticket_id}
-        ticket = await self._ticket(names.GET, command)
+        ticket = await self._tickets.get(
+            GetTicket(actor=call.sender.actor, ticket_id=args.ticket_id)
+        )
         agent = await self._directory.agent(ticket.assigned_agent)
         return call.views.information(ticket, agent)
 
@@ -243,14 +249,10 @@ class ToolExecutor:
         )
 
     async def _list(self, sender: Sender, open_only: bool, limit: int) -> list[Ticket]:
-        command = {
-            "actor": sender.actor,
-            "openOnly": open_only,
-            "limit": limit,
-            "sort": "-updatedAt",
-        }
-        page = await self._tickets.send(names.LIST, command)
-        return [Ticket.model_validate(item) for item in page["items"]]
+        command = ListTickets(
+            actor=sender.actor, open_only=open_only, limit=limit, sort="-updatedAt"
+        )
+        return (await self._tickets.list(command)).items
 
     async def add_ticket_comment(self, call: Invocation) -> Output:
         args: tools.AddTicketCommentArguments = call.arguments
@@ -258,13 +260,8 @@ class ToolExecutor:
         return call.views.comment_added(ticket)
 
     async def _note(self, sender: Sender, ticket_id: str, content: str) -> Ticket:
-        command = {
-            "actor": sender.actor,
-            "ticketId": ticket_id,
-            "content": content,
-            "isVisible": True,
-        }
-        return await self._ticket(names.ADD_NOTE, command)
+        command = AddNote(actor=sender.actor, ticket_id=ticket_id, content=content, is_visible=True)
+        return await self._tickets.add_note(command)
 
     async def request_human_agent(self, call: Invocation) -> Output:
         """A note with the reason (refused for another customer's or a closed ticket, so
@@ -280,9 +277,11 @@ class ToolExecutor:
             ticket_id = latest[0].ticket_id
         reason = f"{HAND_OFF_TITLE}: {args.reason}"
         ticket = await self._note(call.sender, ticket_id, reason)
-        command = {"actor": call.sender.actor, "ticketId": ticket_id, "reason": reason[:500]}
+        command = EscalatePriority(
+            actor=call.sender.actor, ticket_id=ticket_id, reason=reason[:500]
+        )
         try:
-            ticket = await self._ticket(names.ESCALATE_PRIORITY, command)
+            ticket = await self._tickets.escalate_priority(command)
         except TicketRefused as refused:
             if refused.code != "invalid_transition":
                 raise
@@ -295,21 +294,24 @@ class ToolExecutor:
         args: tools.RateTicketArguments = call.arguments
         views, actor = call.views, call.sender.actor
         if args.ticket_id is not None:
-            ticket = await self._ticket(names.GET, {"actor": actor, "ticketId": args.ticket_id})
+            ticket = await self._tickets.get(GetTicket(actor=actor, ticket_id=args.ticket_id))
         else:
-            latest = await self._tickets.send(names.LIST, {**RATEABLE_QUERY, "actor": actor})
-            if not latest["items"]:
+            query = ListTickets(actor=actor, status=sorted(RATEABLE), limit=1, sort="-updatedAt")
+            latest = (await self._tickets.list(query)).items
+            if not latest:
                 return views.failure("not_found", Text.NOTHING_TO_RATE)
-            ticket = Ticket.model_validate(latest["items"][0])
+            ticket = latest[0]
         if ticket.status not in RATEABLE:
             return views.failure(
                 "invalid_transition", Text.NOT_RESOLVED_YET, ticket_id=ticket.ticket_id
             )
         if ticket.rated_this_resolution:
             return self._already_rated(views, ticket)
-        command = {"actor": actor, "ticketId": ticket.ticket_id, "rating": args.rating}
+        command = RateTicket(
+            actor=actor, ticket_id=ticket.ticket_id, rating=args.rating, comment=args.comment
+        )
         try:
-            rated = await self._ticket(names.RATE, {**command, "comment": args.comment})
+            rated = await self._tickets.rate(command)
         except TicketRefused as refused:
             if refused.code != "conflict":
                 raise
@@ -326,6 +328,11 @@ class ToolExecutor:
             ticket_id=ticket.ticket_id,
             rating=str(given),
         )
+
+
+def _given(**fields: Any) -> dict[str, Any]:
+    """The optional fields the model chose (left out, the command's defaults apply)."""
+    return {name: value for name, value in fields.items() if value is not None}
 
 
 HANDLERS: dict[str, Handler] = {

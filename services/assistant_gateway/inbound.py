@@ -28,17 +28,15 @@ from typing import Any
 from faststream.rabbit import RabbitBroker
 from pydantic import ValidationError
 
-from contracts import names
+from contracts.actors import CustomerActor
+from contracts.client import TicketClientError, TicketsClient
+from contracts.commands import CustomerMessage
+from contracts.replies import CustomerMessageOutcome
 from contracts.whatsapp import WhatsAppInbound as InboundMessage
 from contracts.whatsapp import WhatsAppOutbound
 from infra.clock import Clock
 from infra.inbox import PoisonMessage, RequeueNow
 from infra.messaging import WHATSAPP_OUTBOUND, send_to_queue
-from infra.ticket_commands import (
-    TicketCommands,
-    TicketRefused,
-    TicketServiceUnavailable,
-)
 from services.assistant_gateway.conversation import Assistant, TurnOutcome
 from services.assistant_gateway.documents import ClaimOutcome, ConversationStore, InboundLog
 from services.assistant_gateway.domain.messages import guess_language
@@ -90,7 +88,7 @@ class KeyedLocks:
 @dataclass
 class InboundProcessor:
     broker: RabbitBroker
-    tickets: TicketCommands
+    tickets: TicketsClient
     executor: ToolExecutor
     assistant: Assistant
     conversations: ConversationStore
@@ -144,10 +142,9 @@ class InboundProcessor:
     async def _record(
         self, message: InboundMessage, reply: str, fallback: bool, ticket_id: str | None
     ) -> None:
-        sender = Sender(message.sender, message.name)
-        await record_turn(
-            self.broker, message, sender.actor, reply, self.clock.now(), fallback, ticket_id
-        )
+        sender = Sender(message.sender, message.name).actor
+        actor = sender.model_dump(mode="json", by_alias=True, exclude_none=True)
+        await record_turn(self.broker, message, actor, reply, self.clock.now(), fallback, ticket_id)
 
     async def _answer(self, message: InboundMessage) -> tuple[TurnOutcome, str | None]:
         sender = Sender(message.sender, message.name, conversation_id=message.conversation_id)
@@ -174,23 +171,20 @@ class InboundProcessor:
         entries: list[Entry] = [UserMessage(text=message.text), AssistantMessage(text=reply)]
         await self.conversations.append(message.sender, entries, language, self.clock.now())
 
-    async def _tell_ticket_service(self, message: InboundMessage) -> Any:
+    async def _tell_ticket_service(self, message: InboundMessage) -> CustomerMessageOutcome | None:
         """For the automatic transitions (resume, reopen, follow-up) and a rating request's
         answer; returns the outcome. Best effort: the customer still gets an answer if the
         ticket service is slow or refuses (None)."""
-        actor = {"type": "Customer", "phone": message.sender}
-        if message.name:
-            actor["name"] = message.name
-        command = {
-            "actor": actor,
-            "messageId": message.message_id,
-            "text": message.text[:5000],
-            "receivedAt": message.timestamp.isoformat(),
-            **({"conversationId": message.conversation_id} if message.conversation_id else {}),
-        }
         try:
-            return await self.tickets.send(names.CUSTOMER_MESSAGE, command)
-        except (TicketRefused, TicketServiceUnavailable) as error:
+            command = CustomerMessage(
+                actor=CustomerActor(phone=message.sender, name=message.name or None),
+                message_id=message.message_id,
+                text=message.text[:5000],
+                conversation_id=message.conversation_id,
+                received_at=message.timestamp,
+            )
+            return await self.tickets.customer_message(command)
+        except (TicketClientError, ValidationError) as error:
             log.warning(
                 "customer_message not applied",
                 extra={"messageId": message.message_id, "reason": str(error)[:300]},

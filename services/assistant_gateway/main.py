@@ -8,12 +8,13 @@ from faststream.rabbit import RabbitRouter
 from openai import AsyncOpenAI
 from starlette.types import ASGIApp
 
+from contracts.client import TicketsClient
 from contracts.enums import Language
+from infra import logging as log_context
 from infra.ratelimit import COLLECTION as RATE_LIMITS
 from infra.ratelimit import RateLimiter
 from infra.runtime import Context
 from infra.settings import Settings
-from infra.ticket_commands import TicketCommands
 from services.assistant_gateway.api import build_api
 from services.assistant_gateway.budget import ConversationBudget
 from services.assistant_gateway.conversation import Assistant
@@ -44,6 +45,7 @@ class AssistantGateway:
         self._executor: ToolExecutor | None = None
         self._processor: InboundProcessor | None = None
         self._client: AsyncOpenAI | None = None
+        self._tickets: TicketsClient | None = None
         self._router = build_router(self.executor, self.processor)
 
     def executor(self) -> ToolExecutor:
@@ -75,7 +77,11 @@ class AssistantGateway:
         options = settings.assistant
         database = context.mongo[settings.mongodb_database]
         await database[INBOUND].create_index("status")
-        tickets = TicketCommands(context.broker, options.ticket_timeout_seconds)
+        tickets = self._tickets = TicketsClient(
+            settings.rabbitmq_url,
+            timeout=options.ticket_timeout_seconds,
+            trace=log_context.correlation_id.get,
+        )
         journal = ToolJournal(database, timedelta(seconds=JOURNAL_LEASE_SECONDS))
         budget = ConversationBudget(
             RateLimiter(database[RATE_LIMITS]),
@@ -141,3 +147,6 @@ class AssistantGateway:
         client, self._client = self._client, None
         if client is not None:
             await client.close()
+        tickets, self._tickets = self._tickets, None
+        if tickets is not None:
+            await tickets.close()

@@ -6,7 +6,9 @@ from fastapi import APIRouter
 from faststream.rabbit import RabbitRouter
 from starlette.types import ASGIApp
 
+from contracts.client import TicketsClient
 from contracts.tickets import TicketSummary
+from infra import logging as log_context
 from infra.messaging import publish_event
 from infra.mongo import init_documents
 from infra.runtime import Context
@@ -18,7 +20,6 @@ from services.sla_monitor.planner import TimerPlanner
 from services.sla_monitor.repository import TimerRepository
 from services.sla_monitor.resync import ResyncResult, resync, resync_until_done
 from services.sla_monitor.scanner import Scanner
-from services.sla_monitor.tickets_client import TicketClient
 
 
 class SlaMonitor:
@@ -27,7 +28,7 @@ class SlaMonitor:
     def __init__(self) -> None:
         self._planner: TimerPlanner | None = None
         self._scanner: Scanner | None = None
-        self._tickets: TicketClient | None = None
+        self._tickets: TicketsClient | None = None
         self._router = build_router(self.planner)
         self.timers: TimerRepository | None = None
 
@@ -62,7 +63,11 @@ class SlaMonitor:
             auto_close=settings.sla_monitor.auto_close_enabled,
         )
         self._planner = TimerPlanner(self.timers, rules, context.clock, metrics)
-        self._tickets = TicketClient(context.broker, settings.sla_monitor.request_timeout_seconds)
+        self._tickets = TicketsClient(
+            settings.rabbitmq_url,
+            timeout=settings.sla_monitor.request_timeout_seconds,
+            trace=log_context.correlation_id.get,
+        )
         self._scanner = Scanner(
             self.timers,
             self._tickets,
@@ -87,7 +92,7 @@ class SlaMonitor:
         """Plan every open ticket from its current state (what start-up does)."""
         return await resync(self._client(), self._plan)
 
-    def _client(self) -> TicketClient:
+    def _client(self) -> TicketsClient:
         if self._tickets is None:
             raise RuntimeError("sla monitor not started")
         return self._tickets
@@ -96,4 +101,7 @@ class SlaMonitor:
         return await self.planner().on_ticket(ticket, backfill=True)
 
     async def stop(self) -> None:
-        """Nothing to release: the runtime owns the clients and cancels the scan loop."""
+        """The runtime cancels the scan loop first; then the tickets client closes."""
+        tickets, self._tickets = self._tickets, None
+        if tickets is not None:
+            await tickets.close()

@@ -17,11 +17,14 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from contracts.actors import SystemActor
+from contracts.client import TicketsClient
+from contracts.commands import ListTickets
 from contracts.tickets import Ticket, TicketSummary
-from services.sla_monitor.tickets_client import RESYNC_PAGE, TicketClient
 
 log = logging.getLogger(__name__)
 
+RESYNC_PAGE = 100
 MAX_PAGES = 100_000
 """Bounds one resync (ten million open tickets)."""
 RETRY_SECONDS = (1.0, 5.0, 15.0, 30.0, 60.0)
@@ -37,14 +40,14 @@ class ResyncResult:
     pages: int = 0
 
 
-async def resync(tickets: TicketClient, plan: Plan) -> ResyncResult:
+async def resync(tickets: TicketsClient, plan: Plan) -> ResyncResult:
     """Plan every open ticket once; returns what it read and wrote."""
     result = ResyncResult()
     cursor: datetime | None = None
     page = 1
     seen_at_cursor: set[str] = set()
     for _ in range(MAX_PAGES):
-        batch = [Ticket.model_validate(item) for item in await tickets.open_page(cursor, page)]
+        batch = await _open_page(tickets, cursor, page)
         result.pages += 1
         for ticket in batch:
             if ticket.created_at == cursor and ticket.ticket_id in seen_at_cursor:
@@ -63,7 +66,23 @@ async def resync(tickets: TicketClient, plan: Plan) -> ResyncResult:
     return result
 
 
-async def resync_until_done(tickets: TicketClient, plan: Plan, stop: asyncio.Event) -> None:
+async def _open_page(
+    tickets: TicketsClient, created_from: datetime | None, page: int
+) -> list[Ticket]:
+    """Open tickets (resolved included) created at or after `created_from`, oldest
+    first, `RESYNC_PAGE` at a time."""
+    command = ListTickets(
+        actor=SystemActor(),
+        open_only=True,
+        created_from=created_from,
+        sort="createdAt",
+        page=page,
+        limit=RESYNC_PAGE,
+    )
+    return (await tickets.list(command)).items
+
+
+async def resync_until_done(tickets: TicketsClient, plan: Plan, stop: asyncio.Event) -> None:
     """`resync`, retried with backoff while the ticket service does not answer (it may
     start after the monitor); gives up at `stop` or after the last retry."""
     for delay in (*RETRY_SECONDS, None):

@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from contracts.actors import SystemActor
+from contracts.client import TicketRefused, TicketsClient
+from contracts.commands import ChangeStatus, GetTicket, RecordSlaBreach
 from contracts.enums import ErrorCode, Priority, TicketStatus
 from contracts.events import SlaBreached, SlaWarning
 from contracts.sla import SlaPolicy
@@ -39,7 +42,6 @@ from services.sla_monitor.domain.timers import (
 )
 from services.sla_monitor.metrics import SlaMetrics
 from services.sla_monitor.repository import Raw, TimerRepository
-from services.sla_monitor.tickets_client import TicketClient
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +49,8 @@ Publish = Callable[[str, dict[str, Any], str], Awaitable[None]]
 """publish(routing_key, payload, event_id) on the events exchange, confirmed."""
 Refresh = Callable[[], Awaitable[None]]
 
+SYSTEM = SystemActor()
+AUTO_CLOSE_REASON = "auto-closed: no reply from the customer within the quiet period"
 MAX_ROUNDS = 100
 """A scan takes at most this many batches, so one scan always ends."""
 CLOSE_ATTEMPTS = 3
@@ -75,7 +79,7 @@ class Scanner:
     def __init__(
         self,
         timers: TimerRepository,
-        tickets: TicketClient,
+        tickets: TicketsClient,
         publish: Publish,
         clock: Clock,
         settings: SlaMonitorSettings,
@@ -157,10 +161,10 @@ class Scanner:
         if warning_superseded(kind, timer["targetDueAt"], now):
             await self._timers.finish(timer, TimerState.FIRED, "superseded by the breach", now)
             return
-        ticket = await self._tickets.get(timer["ticketId"])
+        ticket = await self._ticket(timer["ticketId"])
         if ticket is None or not _still_wanted(ticket, kind, timer, self._rules):
             reason = "no longer applies" if ticket else "ticket not found"
-            await self._drop(timer, {"code": "invalid_transition", "message": reason}, now, result)
+            await self._drop(timer, TicketRefused("invalid_transition", reason, None), now, result)
             return
         event = SlaWarning(**self._alert_fields(timer, kind, now))
         await self._announce(event)
@@ -170,17 +174,19 @@ class Scanner:
         log.info("sla warning sent", extra={"ticketId": event.ticket_id, "kind": event.kind})
 
     async def _breach(self, timer: Raw, kind: TimerKind, now: datetime, result: ScanResult) -> None:
-        reply = await self._tickets.record_breach(
-            timer["ticketId"],
-            SLA_KIND[kind],
-            timer["targetDueAt"],
-            timer["detectedAt"],
-            escalate=self._settings.escalate_on_breach,
+        command = RecordSlaBreach(
+            actor=SYSTEM,
+            ticket_id=timer["ticketId"],
+            kind=SLA_KIND[kind],
+            due_at=timer["targetDueAt"],
+            detected_at=timer["detectedAt"],
+            escalate_priority=self._settings.escalate_on_breach,
         )
-        if not reply["ok"]:
-            await self._drop(timer, reply["error"], now, result)
+        try:
+            ticket = await self._tickets.record_sla_breach(command)
+        except TicketRefused as refused:
+            await self._drop(timer, refused, now, result)
             return
-        ticket = Ticket.model_validate(reply["data"])
         fields = self._alert_fields(timer, kind, timer["detectedAt"])
         fields |= {"customer_id": ticket.customer_id, "assigned_agent": ticket.assigned_agent}
         event = SlaBreached(**fields)
@@ -190,35 +196,46 @@ class Scanner:
         result.breaches += 1
         log.info("sla breach announced", extra={"ticketId": event.ticket_id, "kind": event.kind})
 
+    async def _ticket(self, ticket_id: str) -> Ticket | None:
+        """The ticket as it is now; None when the ticket service refuses to show it."""
+        try:
+            return await self._tickets.get(GetTicket(actor=SYSTEM, ticket_id=ticket_id))
+        except TicketRefused as refused:
+            if refused.code not in REFUSALS:
+                raise
+            return None
+
     async def _drop(
-        self, timer: Raw, error: dict[str, Any], now: datetime, result: ScanResult
+        self, timer: Raw, refused: TicketRefused, now: datetime, result: ScanResult
     ) -> None:
-        if ErrorCode(error.get("code", ErrorCode.INTERNAL)) not in REFUSALS:
-            raise RuntimeError(f"ticket service failed: {error}")
-        outcome = f"refused by the ticket service: {error.get('code')}: {error.get('message')}"
+        if refused.code not in REFUSALS:
+            raise RuntimeError(f"ticket service failed: {refused}")
+        outcome = f"refused by the ticket service: {refused}"
         await self._timers.finish(timer, TimerState.DROPPED, outcome[:500], now)
         result.dropped += 1
         log.info("sla timer dropped", extra={"ticketId": timer["ticketId"], "outcome": outcome})
 
     async def _auto_close(self, timer: Raw, now: datetime, result: ScanResult) -> None:
         for _ in range(CLOSE_ATTEMPTS):
-            ticket = await self._tickets.get(timer["ticketId"])
+            ticket = await self._ticket(timer["ticketId"])
             if ticket is None or not _close_due(ticket, now):
                 reason = "no longer due" if ticket else "ticket not found"
                 await self._drop(
-                    timer, {"code": "invalid_transition", "message": reason}, now, result
+                    timer, TicketRefused("invalid_transition", reason, None), now, result
                 )
                 return
-            reply = await self._tickets.close(ticket)
-            if reply["ok"]:
-                self._metrics.auto_closed.inc()
-                await self._timers.finish(timer, TimerState.FIRED, "closed", now)
-                result.closed += 1
-                log.info("ticket auto-closed", extra={"ticketId": ticket.ticket_id})
-                return
-            if reply["error"]["code"] != ErrorCode.CONFLICT:
-                await self._drop(timer, reply["error"], now, result)
-                return
+            try:
+                await self._tickets.change_status(_closing(ticket))
+            except TicketRefused as refused:
+                if refused.code != ErrorCode.CONFLICT:
+                    await self._drop(timer, refused, now, result)
+                    return
+                continue
+            self._metrics.auto_closed.inc()
+            await self._timers.finish(timer, TimerState.FIRED, "closed", now)
+            result.closed += 1
+            log.info("ticket auto-closed", extra={"ticketId": ticket.ticket_id})
+            return
         raise RuntimeError("the ticket kept changing while it was auto-closed")
 
     async def run(self, stop: asyncio.Event, refresh: Refresh | None = None) -> None:
@@ -238,6 +255,16 @@ class Scanner:
                 await asyncio.wait_for(stop.wait(), self._settings.scan_interval_seconds)
             except TimeoutError:
                 continue
+
+
+def _closing(ticket: Ticket) -> ChangeStatus:
+    return ChangeStatus(
+        actor=SYSTEM,
+        ticket_id=ticket.ticket_id,
+        status=TicketStatus.CLOSED,
+        reason=AUTO_CLOSE_REASON,
+        expected_revision=ticket.revision,
+    )
 
 
 def _close_due(ticket: Ticket, now: datetime) -> bool:

@@ -15,7 +15,7 @@ from contracts.enums import ErrorCode
 from contracts.replies import OkReply
 from contracts.tickets import Ticket
 from infra import logging as log_context
-from infra.inbox import payload
+from infra.inbox import correlation_of, payload
 from infra.messaging import command_queue, error_reply
 from services.ticket_service.access import with_visible_key
 from services.ticket_service.domain.errors import DomainError
@@ -95,7 +95,7 @@ def _subscribe(
     use_cases: Callable[[], TicketUseCases],
 ) -> None:
     async def handle(message: RabbitMessage) -> dict[str, Any]:
-        log_context.correlation_id.set(message.correlation_id)
+        log_context.correlation_id.set(correlation_of(message))
         return await execute(use_cases(), model, use_case, await payload(message))
 
     handle.__name__ = f"handle_{queue.rsplit('.', 1)[-1]}"

@@ -14,12 +14,11 @@ from typing import Any, TextIO
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import ConfigurationError
 
-from contracts import names
-from infra.dependencies import open_mongo, start_broker
-from infra.messaging import make_broker
+from contracts.client import TicketClientError, TicketRefused, TicketsClient
+from contracts.commands import CreateTicket
+from infra.dependencies import open_mongo, without_password
 from infra.settings import Settings
 from infra.startup import StartupError
-from infra.ticket_commands import TicketCommands, TicketRefused, TicketServiceUnavailable
 from services.ticket_service.domain.migration import BadRecord, plan
 
 CONCURRENCY = 8
@@ -69,7 +68,11 @@ def parse_filter(text: str) -> Raw:
 
 async def migrate(settings: Settings, options: Options, progress: TextIO = sys.stderr) -> Summary:
     source = await open_mongo(options.source_url, settings.startup_timeout_seconds)
-    broker = make_broker(settings.rabbitmq_url)
+    tickets = TicketsClient(
+        settings.rabbitmq_url,
+        timeout=REQUEST_TIMEOUT_SECONDS,
+        connect_timeout=settings.startup_timeout_seconds,
+    )
     try:
         try:
             database = source.get_default_database()
@@ -78,13 +81,22 @@ async def migrate(settings: Settings, options: Options, progress: TextIO = sys.s
                 "--from must name the CRM's database, e.g. mongodb://crm-db:27017/crm"
             ) from None
         if not options.dry_run:
-            await start_broker(broker, settings.rabbitmq_url, settings.startup_timeout_seconds)
+            await _reach(tickets, settings.rabbitmq_url)
         run = _Run(options, database[options.collection], database[options.customers], progress)
-        run.tickets = TicketCommands(broker, REQUEST_TIMEOUT_SECONDS)
+        run.tickets = tickets
         return await run.all()
     finally:
-        await broker.stop()
+        await tickets.close()
         await source.close()
+
+
+async def _reach(tickets: TicketsClient, url: str) -> None:
+    try:
+        await tickets.connect()
+    except TicketClientError as error:
+        raise StartupError(
+            f"RabbitMQ at {without_password(url)} cannot be reached ({error}); check RABBITMQ_URL"
+        ) from None
 
 
 class _Run:
@@ -100,7 +112,7 @@ class _Run:
         self.customers = customers
         self.bar = _Bar(progress)
         self.summary = Summary()
-        self.tickets: TicketCommands | None = None
+        self.tickets: TicketsClient | None = None
 
     async def all(self) -> Summary:
         pending = {"$and": [self.options.query, {"linkedTicketId": None}]}
@@ -128,7 +140,7 @@ class _Run:
             except BadRecord as error:
                 self.summary.bad.append((label, str(error)))
                 self.bar.note(f"skipped conversation {label}: {error}")
-            except (TicketServiceUnavailable, TicketRefused) as error:
+            except TicketClientError as error:
                 self.summary.failed.append((label, str(error)))
                 self.bar.note(f"failed conversation {label}: {error}")
             self.bar.step(self._counts)
@@ -143,16 +155,16 @@ class _Run:
             return None
         return await self.customers.find_one({"_id": reference})
 
-    async def _create_and_link(self, conversation: Raw, command: Raw) -> None:
+    async def _create_and_link(self, conversation: Raw, command: CreateTicket) -> None:
         assert self.tickets is not None
         try:
-            ticket = await self.tickets.send(names.CREATE, command)
+            ticket = await self.tickets.create(command)
         except TicketRefused as error:
             if error.code in BAD_DATA_CODES:
                 raise BadRecord(f"the ticket service refused it: {error}") from None
             raise
         await self.conversations.update_one(
-            {"_id": conversation["_id"]}, {"$set": {"linkedTicketId": ticket["ticketId"]}}
+            {"_id": conversation["_id"]}, {"$set": {"linkedTicketId": ticket.ticket_id}}
         )
 
 

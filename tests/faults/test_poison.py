@@ -15,6 +15,7 @@ import pytest
 from faststream.rabbit import RabbitBroker
 
 from contracts import names
+from contracts.client import RequestReplyClient
 from infra.messaging import EVENTS
 from infra.settings import Settings, WhatsAppSettings
 from services.assistant_gateway.main import AssistantGateway
@@ -103,9 +104,10 @@ async def test_poison_bodies_on_every_consumed_queue(endpoints: Endpoints, datab
             async with running(settings, services()):
                 broker = RabbitBroker(rabbit, logger=None)
                 await broker.start()
+                client = RequestReplyClient(rabbit, timeout=60)
                 try:
-                    replies = await _requests(broker)
-                    served = await _still_served(broker)
+                    replies = await _requests(client)
+                    served = await _still_served(client)
                     for body in one_way.values():
                         await broker.publish(body, queue=names.WHATSAPP_INBOUND)
                         await broker.publish(body, queue=names.WHATSAPP_OUTBOUND)
@@ -113,6 +115,7 @@ async def test_poison_bodies_on_every_consumed_queue(endpoints: Endpoints, datab
                     for queue in [*EVENT_QUEUES, names.WHATSAPP_INBOUND, names.WHATSAPP_OUTBOUND]:
                         await letters.wait_for_count(queue, len(one_way))
                 finally:
+                    await client.close()
                     await broker.stop()
     for queue in REQUEST_QUEUES:
         assert {name: r["error"]["code"] for name, r in replies[queue].items()} == dict.fromkeys(
@@ -130,25 +133,23 @@ async def test_poison_bodies_on_every_consumed_queue(endpoints: Endpoints, datab
         assert logged[queue] == len(one_way), queue
 
 
-async def _requests(broker: RabbitBroker) -> dict[str, dict[str, dict[str, Any]]]:
+async def _requests(client: RequestReplyClient) -> dict[str, dict[str, dict[str, Any]]]:
     """Every poison body to every request/reply queue, answered."""
     replies: dict[str, dict[str, dict[str, Any]]] = {}
     for queue in REQUEST_QUEUES:
         replies[queue] = {}
         for name, body in POISON.items():
-            reply = await broker.request(body, queue=queue, timeout=60)
-            replies[queue][name] = json.loads(reply.body)
+            replies[queue][name] = await client.request(queue, body)
     return replies
 
 
-async def _still_served(broker: RabbitBroker) -> dict[str, Any]:
+async def _still_served(client: RequestReplyClient) -> dict[str, Any]:
     """After the poison, the same consumers answer real requests."""
     get = {"actor": SYSTEM, "ticketId": "TICKET-2026-999999"}
-    reply = await broker.request(json.dumps(get).encode(), queue=names.GET, timeout=60)
+    reply = await client.request(names.GET, get)
     empty = {}
     for queue in REQUEST_QUEUES:
         if queue == names.RECORD_MESSAGES:  # one-way too: a bad body is dead-lettered there
             continue
-        answer = await broker.request(b"{}", queue=queue, timeout=60)
-        empty[queue] = json.loads(answer.body)
-    return {"get": json.loads(reply.body), "empty": empty}
+        empty[queue] = await client.request(queue, b"{}")
+    return {"get": reply, "empty": empty}

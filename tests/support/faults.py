@@ -17,10 +17,10 @@ from typing import Any, ClassVar
 from faststream.rabbit import RabbitBroker
 
 from contracts import names
+from contracts.client import RequestReplyClient, TicketServiceUnavailable
 from infra.mongo import connect
 from services.ticket_service.domain.ids import parse_ticket_id
 from tests.support.factories import create_body
-from tests.support.rpc import RpcClient
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +79,7 @@ class Load:
             for n in range(self.per_customer)
             for c in range(self.customers)
         ]
-        client = RpcClient(self.rabbit_url)
+        client = RequestReplyClient(self.rabbit_url, timeout=ATTEMPT_TIMEOUT_SECONDS)
         gate = asyncio.Semaphore(self.concurrency)
         try:
             async with asyncio.timeout(self.deadline_seconds):
@@ -90,12 +90,14 @@ class Load:
             await client.close()
         return self.outcomes
 
-    async def _one(self, client: RpcClient, gate: asyncio.Semaphore, outcome: Outcome) -> None:
+    async def _one(
+        self, client: RequestReplyClient, gate: asyncio.Semaphore, outcome: Outcome
+    ) -> None:
         body = json.dumps(create_body(outcome.phone, idempotencyKey=outcome.key)).encode()
         async with gate:
             while not outcome.answered and not outcome.refusals:
                 outcome.attempts += 1
-                reply = await client.request(names.CREATE, body, ATTEMPT_TIMEOUT_SECONDS)
+                reply = await _attempt(client, body)
                 if reply is not None and reply.get("ok"):
                     outcome.ticket_ids.append(reply["data"]["ticketId"])
                 elif reply is not None and reply["error"]["code"] not in RETRYABLE:
@@ -104,6 +106,14 @@ class Load:
                     await asyncio.sleep(0.5 + random.random())
         async with self._progress:
             self._progress.notify_all()
+
+
+async def _attempt(client: RequestReplyClient, body: bytes) -> dict[str, Any] | None:
+    """The reply, or None when none came in time (or the broker is away)."""
+    try:
+        return await client.request(names.CREATE, body)
+    except TicketServiceUnavailable:
+        return None
 
 
 @dataclass

@@ -10,6 +10,7 @@ from typing import Any
 
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
+from contracts.client import RequestReplyClient
 from infra.clock import Clock
 from infra.messaging import EVENTS
 from infra.mongo import connect
@@ -47,22 +48,16 @@ async def running(
 
 
 class Caller:
-    """A client of the command queues: publishes a request and waits for the reply."""
+    """A client of the command queues (the one client, sending raw bodies so tests can
+    send anything) and a broker to publish one-way messages with."""
 
-    def __init__(self, broker: RabbitBroker) -> None:
+    def __init__(self, broker: RabbitBroker, requests: RequestReplyClient) -> None:
         self.broker = broker
+        self.requests = requests
 
     async def call(self, queue: str, payload: Any, timeout: float = 30.0) -> dict[str, Any]:
         body = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-        reply = await self.broker.request(
-            body,
-            queue=queue,
-            timeout=timeout,
-            content_type="application/json",
-            correlation_id=uuid.uuid4().hex,
-        )
-        decoded: dict[str, Any] = json.loads(reply.body)
-        return decoded
+        return await self.requests.request(queue, body, timeout=timeout)
 
     async def ok(self, queue: str, payload: Any) -> dict[str, Any]:
         reply = await self.call(queue, payload)
@@ -105,9 +100,11 @@ async def client(rabbit_url: str) -> AsyncIterator[tuple[Caller, EventLog]]:
 
     await broker.start()
     await broker.declare_exchange(EVENTS)
+    requests = RequestReplyClient(rabbit_url)
     try:
-        yield Caller(broker), log
+        yield Caller(broker, requests), log
     finally:
+        await requests.close()
         await broker.stop()
 
 

@@ -1,19 +1,15 @@
 """A customer's message that answered a rating request: the ticket service already
 recorded (or refused) the rating and wrote the answer; the model is not asked. Pure."""
 
-from typing import Any
+from contracts.replies import CustomerMessageOutcome
 
 RATING_ACTIONS = frozenset({"csat_rated", "csat_refused", "csat_already_rated"})
 
 
-def rating_answer(outcome: Any) -> tuple[str, str | None] | None:
+def rating_answer(outcome: CustomerMessageOutcome | None) -> tuple[str, str | None] | None:
     """(the text to send, the rated ticket's id) from a `tickets.v1.customer_message`
     outcome, or None when the message was not a rating."""
-    if not isinstance(outcome, dict) or outcome.get("action") not in RATING_ACTIONS:
+    if outcome is None or outcome.action not in RATING_ACTIONS or not outcome.reply:
         return None
-    reply = outcome.get("reply")
-    if not isinstance(reply, str) or not reply:
-        return None
-    ticket = outcome.get("ticket")
-    ticket_id = ticket.get("ticketId") if isinstance(ticket, dict) else None
-    return reply, ticket_id if isinstance(ticket_id, str) else None
+    ticket_id = (outcome.ticket or {}).get("ticketId")
+    return outcome.reply, ticket_id if isinstance(ticket_id, str) else None

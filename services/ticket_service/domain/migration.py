@@ -5,7 +5,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from contracts.enums import Category, Priority
+from pydantic import ValidationError
+
+from contracts.actors import SystemActor
+from contracts.commands import CreateTicket, CustomerByPhone
+from contracts.enums import Category, Channel, Priority, Source
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 TITLE_LIMIT = 200
@@ -21,7 +25,7 @@ class BadRecord(Exception):
 @dataclass(frozen=True)
 class Planned:
     conversation_id: str
-    command: dict[str, Any]
+    command: CreateTicket
 
 
 def plan(conversation: Any, customer: Any) -> Planned:
@@ -33,21 +37,22 @@ def plan(conversation: Any, customer: Any) -> Planned:
     phone, name = _contact(conversation, customer)
     category = _choice(conversation.get("category"), Category, Category.OTHER, "category")
     priority = _choice(conversation.get("priority"), Priority, Priority.MEDIUM, "priority")
-    customer_body: dict[str, Any] = {"phone": phone}
-    if name:
-        customer_body["name"] = name[:100]
-    command = {
-        "actor": {"type": "System"},
-        "title": f"Migrated: {category.value}"[:TITLE_LIMIT],
-        "description": _description(conversation.get("lastMessage")),
-        "category": category.value,
-        "priority": priority.value,
-        "source": "system",
-        "channel": "whatsapp",
-        "customer": customer_body,
-        "conversationId": conversation_id,
-        "idempotencyKey": f"migrate:{conversation_id}",
-    }
+    try:
+        command = CreateTicket(
+            actor=SystemActor(),
+            title=f"Migrated: {category.value}"[:TITLE_LIMIT],
+            description=_description(conversation.get("lastMessage")),
+            category=category,
+            priority=priority,
+            source=Source.SYSTEM,
+            channel=Channel.WHATSAPP,
+            customer=CustomerByPhone(phone=phone, name=name[:100] if name else None),
+            conversation_id=conversation_id,
+            idempotency_key=f"migrate:{conversation_id}",
+        )
+    except ValidationError as error:
+        fields = ", ".join(".".join(map(str, e["loc"])) for e in error.errors())
+        raise BadRecord(f"not a ticket the contract accepts ({fields})") from None
     return Planned(conversation_id, command)
 
 
