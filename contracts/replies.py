@@ -11,6 +11,7 @@ from pydantic import (
 )
 
 from contracts.enums import ErrorCode
+from contracts.tickets import Ticket
 
 
 class ErrorBody(BaseModel):
@@ -43,6 +44,13 @@ class TicketPage(BaseModel):
     """`tickets.v1.list` data: one page of tickets."""
 
     items: list[dict[str, Any]]
+    pagination: Pagination
+
+
+class TicketList(BaseModel):
+    """`tickets.v1.list` data as a client reads it: one page of tickets."""
+
+    items: list[Ticket]
     pagination: Pagination
 
 

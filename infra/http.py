@@ -54,7 +54,7 @@ def build_fastapi(runtime: Runtime) -> FastAPI:
 
     @app.get("/asyncapi.json", tags=["ops"])
     async def asyncapi() -> dict[str, Any]:
-        """AsyncAPI 3.0 document of every RabbitMQ queue and event payload."""
+        """AsyncAPI 3.1 document of every RabbitMQ queue and event payload."""
         return build_document()
 
     @app.get("/healthz", tags=["ops"])

@@ -6,7 +6,10 @@
 #      .venv/.bootstrap-stamp records the current sha256 of requirements*.txt + pyproject.toml,
 #   4. fetch promtool and amtool into .venv/bin (Debian's prometheus packages, unpacked, not
 #      installed) for the checks of deploy/ - skipped with a note where apt-get cannot,
-#   5. make sure RabbitMQ answers at RABBITMQ_URL (default amqp://guest:guest@localhost:5672/),
+#   5. install the JavaScript tools the tests run (tests/js: the AsyncAPI parser) into
+#      tests/js/node_modules with `npm ci` - skipped when its stamp matches
+#      tests/js/package-lock.json, and with a note where npm is missing,
+#   6. make sure RabbitMQ answers at RABBITMQ_URL (default amqp://guest:guest@localhost:5672/),
 #      starting the local server when the target is the local default and it is installed.
 #
 # Works from any directory; may be called (bash scripts/bootstrap.sh) or sourced.
@@ -144,6 +147,25 @@ _bs_deploy_tools() {
     _bs_log "promtool and amtool unpacked into .venv/bin"
 }
 
+# --- 5. JavaScript tools for the tests ------------------------------------------------------
+
+_bs_js_tools() {
+    local dir="$ROOT/tests/js" want have=""
+    [[ -f "$dir/package-lock.json" ]] || return 0
+    if ! command -v npm >/dev/null 2>&1; then
+        _bs_log "npm not found: the tests that run JavaScript tools (tests/js) will fail"
+        return 0
+    fi
+    want="$(cat "$dir/package.json" "$dir/package-lock.json" | sha256sum | cut -d' ' -f1)"
+    [[ -f "$dir/node_modules/.bootstrap-stamp" ]] && have="$(<"$dir/node_modules/.bootstrap-stamp")"
+    [[ "$have" == "$want" ]] && return 0
+    _bs_log "installing the JavaScript test tools into tests/js/node_modules (npm ci)"
+    # tests/js/.npmrc: no install scripts, no audit; the lock names no registry.
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null) \
+        || _bs_die "npm ci in tests/js failed (see above)"
+    printf '%s\n' "$want" >"$dir/node_modules/.bootstrap-stamp"
+}
+
 # Serialise concurrent bootstraps (run.sh and test.sh started together) when flock exists.
 if command -v flock >/dev/null 2>&1; then
     _bs_lock="${TMPDIR:-/tmp}/tickets-bootstrap-$(printf '%s' "$ROOT" | sha256sum | cut -c1-16).lock"
@@ -151,13 +173,15 @@ if command -v flock >/dev/null 2>&1; then
         flock -w 900 9 || _bs_die "timed out waiting for another bootstrap ($_bs_lock)"
         _bs_setup_venv
         _bs_deploy_tools
+        _bs_js_tools
     ) 9>"$_bs_lock"
 else
     _bs_setup_venv
     _bs_deploy_tools
+    _bs_js_tools
 fi
 
-# --- 5. RabbitMQ ----------------------------------------------------------------------------
+# --- 6. RabbitMQ ----------------------------------------------------------------------------
 
 RABBITMQ_WAIT="${TICKETS_RABBITMQ_WAIT:-60}"
 [[ "$RABBITMQ_WAIT" =~ ^[0-9]+$ ]] || _bs_die "TICKETS_RABBITMQ_WAIT must be a whole number of seconds"
