@@ -36,13 +36,26 @@ class SlaPolicy(BaseModel):
 
     targets: dict[Priority, SlaTarget] = Field(
         default_factory=_default_targets,
+        description="First-response and resolution targets per priority (ISO 8601 durations "
+        "or seconds); priorities left out keep their defaults",
         examples=[{"urgent": {"first_response": "PT10M", "resolution": "PT2H"}}],
     )
-    warning_ratio: float = Field(default=0.8, gt=0, lt=1)
-    auto_close_after: timedelta = timedelta(hours=24)
-    reopen_window: timedelta = timedelta(days=7)
+    warning_ratio: float = Field(
+        default=0.8, gt=0, lt=1, description="Warning point as a share of each target"
+    )
+    auto_close_after: timedelta = Field(
+        default=timedelta(hours=24),
+        description="Quiet period before a resolved ticket closes (ISO 8601 or seconds)",
+    )
+    reopen_window: timedelta = Field(
+        default=timedelta(days=7),
+        description="A customer message this soon after closing reopens the ticket; later "
+        "opens a linked follow-up",
+    )
     business_hours: BusinessCalendar | None = Field(
         default=None,
+        description="Calendar the targets count in (weekly hours, holidays, time zone); "
+        "unset: 24x7",
         examples=[
             {
                 "timezone": "Europe/Madrid",
