@@ -8,10 +8,13 @@ from typing import Any
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp
 
 from contracts.asyncapi import build_document
+from contracts.rest import ErrorEnvelope
+from infra import openapi
 from infra.body_limit import BodyLimit
 from infra.docs import add_docs
 from infra.gate import Gate
@@ -45,30 +48,43 @@ def build_fastapi(runtime: Runtime) -> FastAPI:
         lifespan=lifespan,
         docs_url=None,  # served from local assets by add_docs
         redoc_url=None,
+        generate_unique_id_function=openapi.operation_id,
     )
     add_docs(app)
+    openapi.install(app)
     for service in runtime.services:
         for router in service.http_routers():
             app.include_router(router)
     app.add_exception_handler(HTTPException, _http_error)
 
-    @app.get("/asyncapi.json", tags=["ops"])
-    async def asyncapi() -> dict[str, Any]:
+    @app.get("/asyncapi.json", tags=["ops"], response_model=None, responses=ASYNCAPI)
+    async def get_asyncapi() -> dict[str, Any]:
         """AsyncAPI 3.1 document of every RabbitMQ queue and event payload."""
         return build_document()
 
     @app.get("/healthz", tags=["ops"])
-    async def healthz() -> dict[str, object]:
+    async def get_health() -> Health:
         """Liveness: the process runs and its services started."""
-        return {"ok": runtime.context is not None, "services": [s.name for s in runtime.services]}
+        return Health(ok=runtime.context is not None, services=[s.name for s in runtime.services])
 
-    @app.get("/readyz", tags=["ops"], responses={503: {"description": "Not ready"}})
-    async def readyz() -> JSONResponse:
+    @app.get(
+        "/readyz",
+        tags=["ops"],
+        response_model=Readiness,
+        responses={503: {"model": Readiness, "description": "Not ready: `checks` says why"}},
+    )
+    async def get_readiness() -> JSONResponse:
         """Readiness: MongoDB and RabbitMQ answer now (503 naming the one that does not)."""
         return await _readiness(runtime)
 
-    @app.get("/metrics", tags=["ops"], response_class=Response)
-    async def metrics(request: Request) -> Response:
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses=METRICS,
+        openapi_extra={"security": [{}, {"metricsToken": []}]},
+    )
+    async def get_metrics(request: Request) -> Response:
         """Prometheus exposition format; with `TICKETS_METRICS_TOKEN` set, only for
         `Authorization: Bearer <that token>` (Prometheus: `authorization.credentials`)."""
         if not _metrics_allowed(runtime.settings.metrics_token, request):
@@ -80,6 +96,34 @@ def build_fastapi(runtime: Runtime) -> FastAPI:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     return app
+
+
+class Health(BaseModel):
+    ok: bool = Field(description="The services started")
+    services: list[str]
+
+
+class Readiness(BaseModel):
+    ok: bool
+    checks: dict[str, str] = Field(
+        description="`mongodb`, `rabbitmq`: `ok`, or why not", examples=[{"mongodb": "ok"}]
+    )
+    services: list[str]
+
+
+ASYNCAPI: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "The AsyncAPI 3.1 document",
+        "content": {"application/json": {"schema": {"type": "object", "required": ["asyncapi"]}}},
+    }
+}
+METRICS: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "Prometheus text exposition format",
+        "content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}},
+    },
+    401: {"model": ErrorEnvelope, "description": "`TICKETS_METRICS_TOKEN` is set and not sent"},
+}
 
 
 def _metrics_allowed(token: str | None, request: Request) -> bool:

@@ -15,11 +15,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 
 from contracts.assistant import ToolCallsRequest, ToolCallsResponse
 from contracts.enums import ErrorCode
+from contracts.rest import ErrorEnvelope, FieldProblem
 from infra.api_keys import Scope
 from infra.identity import ServiceIdentity
 from services.assistant_gateway.domain.tools import tool_definitions
@@ -32,23 +33,20 @@ api_key_scheme = APIKeyHeader(
 )
 
 
-class FieldProblem(BaseModel):
-    field: str
-    message: str
+class ToolDefinitions(BaseModel):
+    """The same tools in both API shapes, as strict JSON Schemas."""
 
-
-class EndpointError(BaseModel):
-    success: bool = False
-    error: str
-    code: str
-    details: list[FieldProblem] | None = None
+    responses: list[dict[str, Any]] = Field(description="Responses API `tools` entries")
+    chatCompletions: list[dict[str, Any]] = Field(  # noqa: N815 - the wire name
+        description="Chat Completions `tools` entries"
+    )
 
 
 def _failure(
     status: int, code: str, message: str, details: list[dict[str, str]] | None = None
 ) -> JSONResponse:
     listed = [FieldProblem.model_validate(d) for d in details] if details else None
-    body = EndpointError(error=message, code=code, details=listed)
+    body = ErrorEnvelope(error=message, code=code, details=listed)
     return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
 
 
@@ -80,8 +78,12 @@ def build_api(executor: Callable[[], ToolExecutor]) -> APIRouter:
         identity = getattr(request.state, "identity", None)
         return isinstance(identity, ServiceIdentity) and Scope.ASSISTANT in identity.scopes
 
-    @router.get("/tools")
-    async def tools() -> dict[str, list[dict[str, Any]]]:
+    @router.get(
+        "/tools",
+        response_model=None,
+        responses={200: {"model": ToolDefinitions, "description": "The tool definitions"}},
+    )
+    async def list_tools() -> dict[str, list[dict[str, Any]]]:
         """The tool definitions as strict JSON Schemas, in the Responses API
         (`responses`) and Chat Completions (`chatCompletions`) shapes."""
         return tool_definitions()
@@ -90,13 +92,13 @@ def build_api(executor: Callable[[], ToolExecutor]) -> APIRouter:
         "/tool-calls",
         response_model=ToolCallsResponse,
         responses={
-            401: {"model": EndpointError, "description": UNAUTHORIZED},
-            403: {"model": EndpointError, "description": "The key lacks the `assistant` scope"},
-            429: {"model": EndpointError, "description": "Over the key's requests per minute"},
-            422: {"model": EndpointError, "description": "Not JSON, or not a request"},
+            401: {"model": ErrorEnvelope, "description": UNAUTHORIZED},
+            403: {"model": ErrorEnvelope, "description": "The key lacks the `assistant` scope"},
+            429: {"model": ErrorEnvelope, "description": "Over the key's requests per minute"},
+            422: {"model": ErrorEnvelope, "description": "Not JSON, or not a request"},
         },
     )
-    async def tool_calls(
+    async def execute_tool_calls(
         body: ToolCallsRequest, authorized: Annotated[bool, Depends(api_key)]
     ) -> ToolCallsResponse | JSONResponse:
         """Run the calls for the verified customer; every output is JSON, a failure is

@@ -15,10 +15,21 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
 from starlette.exceptions import HTTPException
 
+from contracts.rest import ErrorEnvelope
 from infra.identity import AgentIdentity
-from services.notifier.api_models import SecretRotation, WebhookCreate, WebhookUpdate
+from services.notifier.api_models import (
+    DeletedEnvelope,
+    DeliveryEnvelope,
+    DeliveryListEnvelope,
+    SecretRotation,
+    WebhookCreate,
+    WebhookEnvelope,
+    WebhookListEnvelope,
+    WebhookUpdate,
+)
 from services.notifier.documents import Webhook, new_secret, new_webhook_id
 from services.notifier.domain.webhooks import DeliveryStatus
 from services.notifier.repository import WebhookStore
@@ -80,6 +91,26 @@ class EnvelopeRoute(APIRoute):
 
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An admin's JWT")
+ADMIN_ONLY: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorEnvelope, "description": "The caller is not an admin"},
+    422: {
+        "model": ErrorEnvelope,
+        "description": "Invalid body or query; `details` names the fields",
+    },
+    500: {"model": ErrorEnvelope, "description": "Storage failed; nothing was changed"},
+}
+NO_WEBHOOK: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorEnvelope, "description": "No such webhook"}
+}
+
+
+def answers(model: type[BaseModel], description: str, status: int = 200) -> dict[str, Any]:
+    """A route's typed success answer (the route builds the envelope itself)."""
+    return {
+        "response_model": None,
+        "status_code": status,
+        "responses": {status: {"model": model, "description": description}, **ADMIN_ONLY},
+    }
 
 
 def build_api(
@@ -88,7 +119,12 @@ def build_api(
     check_target: Callable[[str], Awaitable[None]],
 ) -> APIRouter:
     """`check_target` raises ValueError for a URL the notifier would not call."""
-    router = APIRouter(prefix="/api/v2/webhooks", tags=["webhooks"], route_class=EnvelopeRoute)
+    router = APIRouter(
+        prefix="/api/v2/webhooks",
+        tags=["webhooks"],
+        route_class=EnvelopeRoute,
+        responses=NO_WEBHOOK,
+    )
 
     async def callable_target(url: str) -> None:
         try:
@@ -117,7 +153,7 @@ def build_api(
             raise ApiError(404, "not_found", f"Webhook {webhook_id} not found")
         return webhook
 
-    @router.post("", status_code=201)
+    @router.post("", **answers(WebhookEnvelope, "Registered; `secret` is shown only here", 201))
     async def create_webhook(
         body: WebhookCreate, agent: Annotated[AgentIdentity, admin_only]
     ) -> dict[str, Any]:
@@ -140,18 +176,18 @@ def build_api(
         await store().add(webhook)
         return {"success": True, "data": webhook.view(with_secret=True)}
 
-    @router.get("")
+    @router.get("", **answers(WebhookListEnvelope, "Every webhook, without secrets"))
     async def list_webhooks(_: Annotated[AgentIdentity, admin_only]) -> dict[str, Any]:
         webhooks = await store().all()
         return {"success": True, "data": [w.view() for w in webhooks], "count": len(webhooks)}
 
-    @router.get("/{webhook_id}")
+    @router.get("/{webhook_id}", **answers(WebhookEnvelope, "The webhook, without its secret"))
     async def get_webhook(
         webhook_id: str, _: Annotated[AgentIdentity, admin_only]
     ) -> dict[str, Any]:
         return {"success": True, "data": (await existing(webhook_id)).view()}
 
-    @router.put("/{webhook_id}")
+    @router.put("/{webhook_id}", **answers(WebhookEnvelope, "The changed webhook"))
     async def update_webhook(
         webhook_id: str, body: WebhookUpdate, _: Annotated[AgentIdentity, admin_only]
     ) -> dict[str, Any]:
@@ -164,8 +200,8 @@ def build_api(
             raise ApiError(404, "not_found", f"Webhook {webhook_id} not found")
         return {"success": True, "data": updated.view()}
 
-    @router.post("/{webhook_id}/secret")
-    async def rotate_secret(
+    @router.post("/{webhook_id}/secret", **answers(WebhookEnvelope, "Rotated; the new `secret`"))
+    async def rotate_webhook_secret(
         webhook_id: str, body: SecretRotation, _: Annotated[AgentIdentity, admin_only]
     ) -> dict[str, Any]:
         """A new signing secret, shown only now. For `overlapSeconds` (default a day) every
@@ -178,7 +214,7 @@ def build_api(
             raise ApiError(404, "not_found", f"Webhook {webhook_id} not found")
         return {"success": True, "data": rotated.view(with_secret=True)}
 
-    @router.delete("/{webhook_id}")
+    @router.delete("/{webhook_id}", **answers(DeletedEnvelope, "Removed"))
     async def delete_webhook(
         webhook_id: str, _: Annotated[AgentIdentity, admin_only]
     ) -> dict[str, Any]:
@@ -197,8 +233,10 @@ def _delivery_routes(
     admin_only: Any,
     existing: Callable[[str], Awaitable[Webhook]],
 ) -> None:
-    @router.get("/{webhook_id}/deliveries")
-    async def list_deliveries(
+    @router.get(
+        "/{webhook_id}/deliveries", **answers(DeliveryListEnvelope, "One page, newest first")
+    )
+    async def list_webhook_deliveries(
         webhook_id: str,
         _: Annotated[AgentIdentity, admin_only],
         status: DeliveryStatus | None = None,
@@ -220,8 +258,11 @@ def _delivery_routes(
             },
         }
 
-    @router.post("/{webhook_id}/deliveries/{delivery_id}/retry")
-    async def retry_delivery(
+    @router.post(
+        "/{webhook_id}/deliveries/{delivery_id}/retry",
+        **answers(DeliveryEnvelope, "The delivery, pending again"),
+    )
+    async def retry_webhook_delivery(
         webhook_id: str, delivery_id: str, _: Annotated[AgentIdentity, admin_only]
     ) -> dict[str, Any]:
         """Send a dead delivery again, with a fresh set of attempts."""

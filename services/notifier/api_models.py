@@ -1,11 +1,13 @@
 """Bodies of the webhook admin API: every URL checked in full, secrets of 32 bytes or more."""
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, field_validator
 
 from contracts.base import WireModel
-from services.notifier.domain.webhooks import valid_filter
+from contracts.replies import Pagination
+from services.notifier.domain.webhooks import DeliveryStatus, valid_filter
 from services.notifier.targets import parse_target
 
 MIN_SECRET_BYTES = 32
@@ -82,3 +84,73 @@ class SecretRotation(WireModel):
         le=30 * DAY_SECONDS,
         description="How long deliveries also carry a signature with the old secret",
     )
+
+
+class WebhookView(WireModel):
+    """A registered endpoint as the API shows it (never the previous secret)."""
+
+    id: str
+    url: str
+    events: list[str]
+    active: bool
+    description: str | None
+    previous_secret_until: datetime | None = Field(
+        description="Until when deliveries are also signed with the secret before the rotation"
+    )
+    created_by: str
+    created_at: datetime
+    updated_at: datetime
+    secret: str | None = Field(
+        default=None, description="Only in the answer that created or rotated it"
+    )
+
+
+class DeliveryView(WireModel):
+    """One event for one endpoint: `pending` -> `delivered`, or `retrying` -> `dead`."""
+
+    id: str
+    webhook_id: str
+    event_id: str
+    event_type: str
+    payload: dict[str, Any] = Field(description="The event as published (camelCase)")
+    status: DeliveryStatus
+    attempts: int
+    next_attempt_at: datetime
+    created_at: datetime
+    last_attempt_at: datetime | None
+    last_status_code: int | None
+    last_error: str | None
+    delivered_at: datetime | None
+
+
+class Deleted(WireModel):
+    id: str
+    deleted: Literal[True]
+
+
+class WebhookEnvelope(WireModel):
+    success: Literal[True]
+    data: WebhookView
+
+
+class WebhookListEnvelope(WireModel):
+    success: Literal[True]
+    data: list[WebhookView]
+    count: int
+
+
+class DeliveryEnvelope(WireModel):
+    success: Literal[True]
+    data: DeliveryView
+
+
+class DeliveryListEnvelope(WireModel):
+    success: Literal[True]
+    data: list[DeliveryView]
+    count: int
+    pagination: Pagination
+
+
+class DeletedEnvelope(WireModel):
+    success: Literal[True]
+    data: Deleted

@@ -27,10 +27,12 @@ from pydantic import TypeAdapter, ValidationError
 from pymongo.errors import PyMongoError
 
 from contracts.actors import PhoneNumber
+from contracts.rest import ErrorEnvelope
 from infra.http import failure
 from infra.identity import AgentIdentity, ServiceIdentity
 from infra.settings import WhatsAppSettings
 from services.whatsapp_channel import metrics
+from services.whatsapp_channel.api_models import ReceiptEnvelope, SendEnvelope, WindowEnvelope
 from services.whatsapp_channel.domain.signature import SIGNATURE_HEADER, valid_signature
 from services.whatsapp_channel.graph import GraphUnavailable, MediaInfo, MediaNotFound
 from services.whatsapp_channel.parts import ChannelParts, Parts
@@ -53,6 +55,15 @@ class ChannelError(Exception):
         return failure(self.status, self.code, self.message, headers)
 
 
+OFF: dict[int | str, dict[str, Any]] = {
+    503: {
+        "model": ErrorEnvelope,
+        "description": "The channel is off (`not_configured`), or "
+        "storage or the broker is away (`unavailable`; Meta retries)",
+    }
+}
+
+
 def _ok(data: object) -> JSONResponse:
     return JSONResponse({"success": True, "data": data})
 
@@ -66,8 +77,17 @@ def build_api(parts: Parts) -> APIRouter:
             raise ChannelError(503, "not_configured", NOT_CONFIGURED)
         return channel
 
-    @router.get("/webhook", response_class=PlainTextResponse)
-    async def verify(
+    @router.get(
+        "/webhook",
+        response_class=PlainTextResponse,
+        responses={
+            200: {"description": "The challenge, as plain text"},
+            403: {"model": ErrorEnvelope, "description": "Wrong mode or verify token"},
+            **OFF,
+        },
+        openapi_extra={"security": [{"metaVerifyToken": []}]},
+    )
+    async def verify_whatsapp_webhook(
         mode: Annotated[str | None, Query(alias="hub.mode")] = None,
         token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
         challenge: Annotated[str | None, Query(alias="hub.challenge", max_length=1000)] = None,
@@ -75,23 +95,68 @@ def build_api(parts: Parts) -> APIRouter:
         """Meta calls this once when the callback URL is registered."""
         return await _answer(lambda: _verify(started(), mode, token, challenge))
 
-    @router.post("/webhook")
-    async def receive(request: Request) -> Response:
+    @router.post(
+        "/webhook",
+        response_model=None,
+        responses={
+            200: {"model": ReceiptEnvelope, "description": "Recorded"},
+            400: {"model": ErrorEnvelope, "description": "The body is not JSON"},
+            403: {"model": ErrorEnvelope, "description": "Missing or wrong signature"},
+            **OFF,
+        },
+        openapi_extra={"security": [{"metaSignature": []}]},
+    )
+    async def receive_whatsapp_webhook(request: Request) -> Response:
         """WhatsApp notifications: customer messages and delivery reports."""
         return await _answer(lambda: _receive(started(), request))
 
-    @router.get("/media/{media_id}")
-    async def media(media_id: str, request: Request) -> Response:
+    @router.get(
+        "/media/{media_id}",
+        response_model=None,
+        response_class=StreamingResponse,
+        responses={
+            200: {
+                "description": "The file's bytes, with WhatsApp's content type",
+                "content": {
+                    "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+                },
+            },
+            404: {"model": ErrorEnvelope, "description": "Unknown here, or gone at WhatsApp"},
+            413: {
+                "model": ErrorEnvelope,
+                "description": "Over `TICKETS_WHATSAPP__MEDIA_MAX_BYTES`",
+            },
+            502: {"model": ErrorEnvelope, "description": "WhatsApp did not answer"},
+            **OFF,
+        },
+    )
+    async def get_whatsapp_media(media_id: str, request: Request) -> Response:
         """The bytes of a media id that came in on the webhook, fetched from WhatsApp."""
         return await _answer(lambda: _media(started(), media_id, request))
 
-    @router.get("/sends/{send_id}")
-    async def send(send_id: str, request: Request) -> Response:
+    @router.get(
+        "/sends/{send_id}",
+        response_model=None,
+        responses={
+            200: {"model": SendEnvelope, "description": "The outbound message"},
+            404: {"model": ErrorEnvelope, "description": "No outbound message with this id"},
+            **OFF,
+        },
+    )
+    async def get_whatsapp_send(send_id: str, request: Request) -> Response:
         """One outbound message: state, attempts, last error, WhatsApp's delivery report."""
         return await _answer(lambda: _send(started(), send_id, request))
 
-    @router.get("/customers/{phone}/window")
-    async def window(phone: str, request: Request) -> Response:
+    @router.get(
+        "/customers/{phone}/window",
+        response_model=None,
+        responses={
+            200: {"model": WindowEnvelope, "description": "The customer's window now"},
+            422: {"model": ErrorEnvelope, "description": "Not an E.164 phone number"},
+            **OFF,
+        },
+    )
+    async def get_whatsapp_window(phone: str, request: Request) -> Response:
         """Whether free-form messages reach this customer now, and until when."""
         return await _answer(lambda: _window(started(), phone, request))
 

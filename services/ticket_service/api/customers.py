@@ -82,14 +82,16 @@ def build_customers_router(
         return JSONResponse(body)
 
     @router.get("", response_model=CustomerEnvelope, summary="Find a customer by phone")
-    async def by_phone(caller: authenticated, query: Annotated[PhoneQuery, Query()]) -> Any:
+    async def find_customer_by_phone(
+        caller: authenticated, query: Annotated[PhoneQuery, Query()]
+    ) -> Any:
         """The customer with this phone (404 if none), their figures, and their tickets the
         caller may read (an agent: own + unassigned pool; an admin or a service: all)."""
         customer = await CustomerDesk(use_cases()).by_phone(query.phone)
         return await details(caller, customer, query)
 
     @router.get("/{customerId}", response_model=CustomerEnvelope, summary="One customer")
-    async def by_id(
+    async def get_customer(
         caller: authenticated,
         customer_id: CustomerIdPath,
         query: Annotated[TicketsPage, Query()],
@@ -99,7 +101,9 @@ def build_customers_router(
         return await details(caller, customer, query)
 
     @router.patch("/{customerId}", response_model=ProfileEnvelope, summary="Correct a customer")
-    async def edit(caller: authenticated, customer_id: CustomerIdPath, body: CustomerEdit) -> Any:
+    async def edit_customer(
+        caller: authenticated, customer_id: CustomerIdPath, body: CustomerEdit
+    ) -> Any:
         """`name` and/or `language`. A name entered here is kept: the customer's WhatsApp
         profile name never replaces it."""
         desk = CustomerDesk(use_cases())

@@ -14,13 +14,16 @@ from fastapi import Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.routing import APIRoute
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
 from contracts.enums import ErrorCode
+from contracts.rest import ErrorEnvelope, FieldProblem
 from services.ticket_service.domain.errors import DomainError, RateLimited
 
 log = logging.getLogger(__name__)
+
+__all__ = ["ErrorEnvelope", "FieldProblem"]
 
 STATUS_BY_CODE: dict[str, int] = {
     ErrorCode.VALIDATION: 400,
@@ -33,20 +36,6 @@ STATUS_BY_CODE: dict[str, int] = {
 }
 UNAUTHORIZED = "unauthorized"
 _LOCATIONS = frozenset({"body", "query", "path", "header"})
-
-
-class FieldProblem(BaseModel):
-    field: str
-    message: str
-
-
-class ErrorEnvelope(BaseModel):
-    """Every failure: a readable message and a stable code."""
-
-    success: bool = False
-    error: str
-    code: str
-    details: list[FieldProblem] | None = None
 
 
 class ApiError(Exception):

@@ -94,7 +94,7 @@ def build_messages_router(
         responses=_REPLY_ERRORS,
         summary="Reply to the customer",
     )
-    async def reply(
+    async def reply_to_customer(
         caller: authenticated, ticket_id: TicketIdPath, body: ReplyBody, key: IdempotencyKey = None
     ) -> Any:
         """Sent on WhatsApp (`whatsapp.outbound`); the first reply is the first response
@@ -108,7 +108,7 @@ def build_messages_router(
     @router.get(
         "/{ticketId}/messages", response_model=MessageListEnvelope, summary="The conversation"
     )
-    async def messages(
+    async def list_ticket_messages(
         caller: authenticated, ticket_id: TicketIdPath, query: Annotated[MessagesQuery, Query()]
     ) -> Any:
         """The customer's messages and the assistant's and agents' replies, oldest first."""
@@ -128,7 +128,7 @@ def build_messages_router(
         responses={409: {"model": ErrorEnvelope, "description": "A concurrent change won"}},
         summary="Record a response made outside the system",
     )
-    async def first_response(
+    async def record_first_response(
         caller: authenticated, ticket_id: TicketIdPath, body: ResponseBody | None = None
     ) -> Any:
         """E.g. the agent phoned the customer: the first response is recorded once (met or

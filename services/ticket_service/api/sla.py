@@ -36,7 +36,7 @@ def build_sla_router(
     authenticated = Annotated[Caller, Depends(authentication(use_cases, settings, limiter))]
 
     @router.get("/{ticketId}/sla", response_model=SlaEnvelope, summary="Explain the SLA clocks")
-    async def ticket_sla(caller: authenticated, ticket_id: TicketIdPath) -> Any:
+    async def get_ticket_sla(caller: authenticated, ticket_id: TicketIdPath) -> Any:
         """Each target's timeline (running, paused with the reason, out of hours), its due
         time, and the time remaining or the breach moment, as of now."""
         cases = use_cases()

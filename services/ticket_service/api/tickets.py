@@ -102,7 +102,9 @@ def build_api(
         return await page_of(caller, await use_cases().list(_listing(caller, query)))
 
     @router.get("/statistics", response_model=StatisticsEnvelope, summary="Ticket statistics")
-    async def statistics(caller: authenticated, query: Annotated[RangeQuery, Query()]) -> Any:
+    async def get_ticket_statistics(
+        caller: authenticated, query: Annotated[RangeQuery, Query()]
+    ) -> Any:
         """Counts by status, average first-response and resolution times (overall, by
         priority, by category; milliseconds), SLA compliance, reopen rate, CSAT and
         per-agent figures over the tickets created in the range that the caller may see."""
@@ -111,7 +113,7 @@ def build_api(
         return JSONResponse({"success": True, "data": report.to_wire()})
 
     @router.get("/agent/{agentId}", response_model=TicketListEnvelope, summary="Agent's tickets")
-    async def agent_tickets(
+    async def list_agent_tickets(
         caller: authenticated,
         query: Annotated[ListQuery, Query()],
         agent_id: Annotated[str, Path(alias="agentId", min_length=1, max_length=64)],
@@ -125,7 +127,7 @@ def build_api(
     @router.get(
         "/customer/{customerId}", response_model=TicketListEnvelope, summary="Customer's tickets"
     )
-    async def customer_tickets(
+    async def list_customer_tickets(
         caller: authenticated,
         query: Annotated[ListQuery, Query()],
         customer_id: Annotated[str, Path(alias="customerId", pattern=r"^[0-9a-f]{24}$")],
@@ -162,7 +164,9 @@ def build_api(
     @router.put(
         "/{ticketId}/assign", response_model=TicketEnvelope, responses=_CONFLICTS, summary="Assign"
     )
-    async def assign(caller: authenticated, ticket_id: TicketIdPath, body: AssignBody) -> Any:
+    async def assign_ticket(
+        caller: authenticated, ticket_id: TicketIdPath, body: AssignBody
+    ) -> Any:
         """Assigning a new/open/reopened ticket also moves it to in_progress."""
         command = cmd.AssignTicket(actor=caller.actor, ticket_id=ticket_id, **body.model_dump())
         return await one(caller, await use_cases().assign(command))
@@ -173,7 +177,7 @@ def build_api(
         responses=_CONFLICTS,
         summary="Return to the pool",
     )
-    async def unassign(
+    async def unassign_ticket(
         caller: authenticated, ticket_id: TicketIdPath, body: UnassignBody | None = None
     ) -> Any:
         """The ticket keeps its status and goes back to the unassigned pool."""
@@ -187,7 +191,7 @@ def build_api(
         responses=_CONFLICTS,
         summary="Change the status",
     )
-    async def change_status(
+    async def change_ticket_status(
         caller: authenticated, ticket_id: TicketIdPath, body: StatusBody
     ) -> Any:
         """Only the lifecycle's transitions are accepted; otherwise 409 naming the valid ones."""
@@ -200,7 +204,9 @@ def build_api(
         responses={409: {"model": ErrorEnvelope, "description": "A concurrent change won"}},
         summary="Add an internal note",
     )
-    async def add_note(caller: authenticated, ticket_id: TicketIdPath, body: NoteBody) -> Any:
+    async def add_ticket_note(
+        caller: authenticated, ticket_id: TicketIdPath, body: NoteBody
+    ) -> Any:
         """Internal unless `isVisible`; the ticket comes back with the note appended."""
         command = cmd.AddNote(actor=caller.actor, ticket_id=ticket_id, **body.model_dump())
         return await one(caller, await use_cases().add_note(command))
