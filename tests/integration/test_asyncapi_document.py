@@ -12,11 +12,11 @@ from unittest.mock import ANY
 
 import jsonschema
 import pytest
+from faststream.rabbit import RabbitBroker
 
 from contracts import names
 from contracts.asyncapi import build_document
 from tests.support.api import SERVICE, api_settings, whole_api
-from tests.support.rpc import RpcClient
 from tests.support.system import Endpoints
 
 pytestmark = pytest.mark.integration
@@ -113,15 +113,17 @@ async def test_replies_on_the_wire_match_their_documented_schemas(
     settings = api_settings(endpoints, database)
     async with whole_api(settings) as whole:
         assert (await whole.http.get("/healthz", headers=SERVICE)).status_code == 200
-        client = RpcClient(settings.rabbitmq_url)
-        try:
+        async with RabbitBroker(settings.rabbitmq_url, logger=None) as broker:
             replies = {
-                queue: await client.request(queue, json.dumps(body).encode(), 30)
-                for queue, body in ((names.CREATE, create), (names.LIST, listing))
+                queue: json.loads(
+                    (await broker.request(json.dumps(body).encode(), queue=queue, timeout=30)).body
+                )
+                for queue, body in (
+                    (names.CREATE, create),
+                    (names.LIST, listing),
+                    (names.GET, missing),
+                )
             }
-            replies[names.GET] = await client.request(names.GET, json.dumps(missing).encode(), 30)
-        finally:
-            await client.close()
     assert all(reply is not None for reply in replies.values()), replies
     assert replies == {
         names.CREATE: {"ok": True, "data": ANY},
