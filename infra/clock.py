@@ -39,3 +39,26 @@ class MovableClock:
     def set(self, moment: datetime) -> datetime:
         self._now = _to_millis(moment.astimezone(UTC))
         return self._now
+
+
+class OffsetClock:
+    """The system clock, moved forward by hand: `tickets up --demo` only, so a demo can
+    show what a day later looks like (auto-close) without waiting a day. It only moves
+    forward while the process runs; a restart starts from the real time again."""
+
+    def __init__(self, base: Clock | None = None) -> None:
+        self._base = base or SystemClock()
+        self._offset = timedelta(0)
+
+    @property
+    def offset(self) -> timedelta:
+        return self._offset
+
+    def now(self) -> datetime:
+        return _to_millis(self._base.now() + self._offset)
+
+    def advance(self, delta: timedelta) -> datetime:
+        if delta <= timedelta(0):
+            raise ValueError("the clock only moves forward")
+        self._offset += delta
+        return self.now()

@@ -1,11 +1,11 @@
 """One ASGI app for every HTTP surface of the services that run in this process."""
 
 import hmac
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
-from fastapi import FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field
@@ -23,16 +23,17 @@ from infra.metrics import HttpMetrics
 from infra.runtime import Runtime
 
 
-def build_app(runtime: Runtime) -> ASGIApp:
-    """FastAPI with every service's routes behind the gate (authentication and rate limits
-    before any route reads a body), wrapped by the services that wrap (Socket.IO)."""
-    asgi: ASGIApp = Gate(build_fastapi(runtime), runtime)
+def build_app(runtime: Runtime, routers: Sequence[APIRouter] = ()) -> ASGIApp:
+    """FastAPI with every service's routes (and `routers`, the process's own) behind the
+    gate (authentication and rate limits before any route reads a body), wrapped by the
+    services that wrap (Socket.IO)."""
+    asgi: ASGIApp = Gate(build_fastapi(runtime, routers), runtime)
     for service in runtime.services:
         asgi = service.wrap_http(asgi)
     return HttpMetrics(BodyLimit(asgi, runtime.settings.http_max_body_bytes))
 
 
-def build_fastapi(runtime: Runtime) -> FastAPI:
+def build_fastapi(runtime: Runtime, routers: Sequence[APIRouter] = ()) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await runtime.start()
@@ -52,9 +53,8 @@ def build_fastapi(runtime: Runtime) -> FastAPI:
     )
     add_docs(app)
     openapi.install(app)
-    for service in runtime.services:
-        for router in service.http_routers():
-            app.include_router(router)
+    for router in [r for s in runtime.services for r in s.http_routers()] + list(routers):
+        app.include_router(router)
     app.add_exception_handler(HTTPException, _http_error)
 
     @app.get("/asyncapi.json", tags=["ops"], response_model=None, responses=ASYNCAPI)

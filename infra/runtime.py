@@ -37,6 +37,8 @@ class Context:
     broker: RabbitBroker
     mongo: MongoClient
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    demo: bool = False
+    """`tickets up --demo`: a trial system (the assistant gateway's scripted model)."""
 
     def spawn(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> asyncio.Task[None]:
         task: asyncio.Task[None] = asyncio.create_task(work(), name=name)
@@ -67,11 +69,17 @@ class Service(Protocol):
 
 class Runtime:
     def __init__(
-        self, settings: Settings, services: list[Service], clock: Clock | None = None
+        self,
+        settings: Settings,
+        services: list[Service],
+        clock: Clock | None = None,
+        *,
+        demo: bool = False,
     ) -> None:
         self.settings = settings
         self.services = services
         self.clock = clock or SystemClock()
+        self.demo = demo
         self.embedded: EmbeddedMongo | None = None
         self.context: Context | None = None
 
@@ -92,7 +100,7 @@ class Runtime:
         for service in self.services:
             for router in service.routers():
                 broker.include_router(router)
-        context = Context(settings, self.clock, broker, mongo)
+        context = Context(settings, self.clock, broker, mongo, demo=self.demo)
         self.context = context
         for service in self.services:
             await service.start(context)

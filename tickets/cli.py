@@ -12,7 +12,7 @@ from importlib import metadata
 
 from contracts.enums import AgentRole
 from infra.auth import InvalidToken
-from infra.clock import SystemClock
+from infra.clock import OffsetClock, SystemClock
 from infra.dependencies import without_password
 from infra.http import build_app
 from infra.logging import configure_logging
@@ -22,6 +22,8 @@ from infra.settings import Settings
 from infra.startup import StartupError, load_settings, unknown_variables
 from tickets import keys
 from tickets import serve as serving
+from tickets.demo import command as demo_command
+from tickets.demo.clock_api import demo_clock_router
 from tickets.serve import bind
 
 log = logging.getLogger("tickets")
@@ -44,23 +46,34 @@ def load_service(name: str) -> Service:
     return service
 
 
-def serve(settings: Settings, names: Sequence[str]) -> None:
-    """The port first (nothing is consumed when it is taken), then the services."""
+def serve(settings: Settings, names: Sequence[str], *, demo: bool = False) -> None:
+    """The port first (nothing is consumed when it is taken), then the services. `demo`
+    (`tickets up --demo` only): a movable clock with its route, the scripted model."""
     sock = bind(settings.http_host, settings.http_port)
-    runtime = Runtime(settings, [load_service(name) for name in names])
+    services = [load_service(name) for name in names]
+    clock = OffsetClock() if demo else SystemClock()
+    runtime = Runtime(settings, services, clock, demo=demo)
+    routers = [demo_clock_router(clock)] if isinstance(clock, OffsetClock) else []
     port = sock.getsockname()[1]
     asyncio.run(
-        serving.serve(runtime, build_app(runtime), sock, lambda: _banner(settings, names, port))
+        serving.serve(
+            runtime,
+            build_app(runtime, routers),
+            sock,
+            lambda: _banner(settings, names, port, demo=demo),
+        )
     )
 
 
-def _banner(settings: Settings, names: Sequence[str], port: int) -> None:
+def _banner(settings: Settings, names: Sequence[str], port: int, *, demo: bool) -> None:
     where = f"http://{settings.http_host}:{port}"
     mongo = settings.mongodb_url or f"embedded ({settings.data_dir / 'mongo.sqlite'})"
+    model = "scripted" if not settings.openai_api_key else settings.openai_model
+    mode = f"; demo mode (model {model}, movable clock): run `tickets demo`" if demo else ""
     print(  # noqa: T201 - the one line a person starting the system looks for
         f"tickets: {', '.join(names)} listening on {where} (docs {where}/docs, "
         f"health {where}/healthz); MongoDB {without_password(mongo)}; "
-        f"RabbitMQ {without_password(settings.rabbitmq_url)}",
+        f"RabbitMQ {without_password(settings.rabbitmq_url)}{mode}",
         flush=True,
     )
 
@@ -71,6 +84,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("up", help="every service in one process (embedded defaults)")
     up.add_argument("--port", type=int, default=None, help="HTTP port (default 8000)")
+    up.add_argument(
+        "--demo",
+        action="store_true",
+        help="a trial system for `tickets demo`: a clock it may move forward, and a scripted "
+        "assistant when OPENAI_API_KEY is unset (never on a system with real customers)",
+    )
     run = commands.add_parser("run", help="one service, for production")
     run.add_argument("service", choices=sorted(SERVICES))
     run.add_argument("--port", type=int, default=None)
@@ -87,6 +106,7 @@ def _parser() -> argparse.ArgumentParser:
         agent_commands.add_parser(verb, help=what).add_argument("email")
     keys.add_parser(commands)
     _migrate_parser(commands)
+    demo_command.add_parser(commands)
     return parser
 
 
@@ -191,10 +211,12 @@ def _command(settings: Settings, args: argparse.Namespace) -> int:
         return migrate_command(settings, args)
     if args.command == "keys":
         return keys.keys_command(settings, args)
+    if args.command == "demo":
+        return demo_command.run(settings, args)
     if args.command == "up":
         from services.ticket_service.agents_cli import with_persistent_jwt_secret  # noqa: PLC0415
 
-        serve(with_persistent_jwt_secret(settings), list(SERVICES))
+        serve(with_persistent_jwt_secret(settings), list(SERVICES), demo=args.demo)
     elif args.command == "run":
         serve(settings, [args.service])
     return 0

@@ -30,6 +30,7 @@ from services.assistant_gateway.executor import ToolExecutor
 from services.assistant_gateway.handlers import build_router
 from services.assistant_gateway.inbound import InboundProcessor
 from services.assistant_gateway.llm_client import ChatCompletionsModel, Model, ResponsesModel
+from services.assistant_gateway.scripted_model import ScriptedModel
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ class AssistantGateway:
             budget,
         )
         assistant = Assistant(
-            self._model(settings),
+            self._model(settings, context.demo),
             self._executor,
             max_rounds=options.max_tool_rounds,
             turn_timeout=options.turn_timeout_seconds,
@@ -121,7 +122,10 @@ class AssistantGateway:
             clock=context.clock,
         )
 
-    def _model(self, settings: Settings) -> Model | None:
+    def _model(self, settings: Settings, demo: bool) -> Model | None:
+        if not settings.openai_api_key and demo:
+            log.warning("OPENAI_API_KEY unset: the demo's scripted model answers customers")
+            return ScriptedModel()
         if not settings.openai_api_key:
             log.warning("OPENAI_API_KEY unset: every WhatsApp message gets the fallback reply")
             return None

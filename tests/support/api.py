@@ -1,6 +1,6 @@
 """The REST API through a real ASGI client: the whole app (lifespan included) in-process."""
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 from asgi_lifespan import LifespanManager
+from fastapi import APIRouter
 
 from contracts.enums import AgentRole
 from infra.auth import issue_token
@@ -37,9 +38,12 @@ async def api_client(
 
 
 @asynccontextmanager
-async def served_app(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of the whole HTTP app of `runtime`, which its lifespan starts and stops."""
-    app = build_app(runtime)
+async def served_app(
+    runtime: Runtime, routers: Sequence[APIRouter] = ()
+) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of the whole HTTP app of `runtime` (plus the process's own `routers`),
+    which its lifespan starts and stops."""
+    app = build_app(runtime, routers)
     async with (
         LifespanManager(app, startup_timeout=60, shutdown_timeout=60) as manager,
         httpx.AsyncClient(transport=httpx.ASGITransport(app=manager.app), base_url=BASE_URL) as c,
