@@ -30,7 +30,7 @@ from services.whatsapp_channel.domain.sending import (
     plan_send,
 )
 from services.whatsapp_channel.loops import every
-from services.whatsapp_channel.sends import SendStore
+from services.whatsapp_channel.sends import DeliveryVerdict, SendStore
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,12 @@ class SendWorker:
     async def run_once(self) -> int:
         """Expires dead workers' claims, then sends what is due; returns how many."""
         now = self.clock.now()
-        for send_id in await self.store.expire_claims(now):
+        expired = await self.store.expire_claims(now)
+        for send_id in expired:
             metrics.SENDS.labels("unknown").inc()
             log.warning("whatsapp send outcome unknown (worker died)", extra={"sendId": send_id})
-            await self._verdict(send_id, "unknown", None)
+        if expired:
+            self.reported()
         claimed = await self.store.claim_due(now, self.lease, self.batch)
         await asyncio.gather(*(self._send_logged(record) for record in claimed))
         return len(claimed)
@@ -120,9 +122,12 @@ class SendWorker:
             fields["sentAt"] = now
         if outcome.verdict is Verdict.WINDOW_CLOSED:
             fields["windowClosed"] = True
-        if not await self.store.finish(record, fields):
+        finished = await self.store.finish(record, fields, _delivery_verdict(fields, now))
+        if not finished.recorded:
             log.warning("whatsapp send claim lost before recording", extra={"sendId": record.id})
             return
+        if finished.delivery_changed:
+            self.reported()
         metrics.SENDS.labels(str(label)).inc()
         log.info(
             "whatsapp send attempt",
@@ -135,14 +140,6 @@ class SendWorker:
                 "error": fields.get("lastError"),
             },
         )
-        if fields["state"] is SendState.DEAD:
-            await self._verdict(record.id, "failed", _delivery_error(fields.get("lastError")))
-        elif fields["state"] is SendState.UNKNOWN:
-            await self._verdict(record.id, "unknown", None)
-
-    async def _verdict(self, send_id: str, status: str, error: dict[str, Any] | None) -> None:
-        if await self.store.mark_delivery(send_id, status, self.clock.now(), error) is not None:
-            self.reported()
 
 
 def _state(outcome: Outcome) -> SendState:
@@ -165,6 +162,15 @@ def _fields(answer: GraphAnswer, plan: SendPlan, outcome: Outcome) -> dict[str, 
             "lastError": None,
         }
     return {"lastError": answer.error()}
+
+
+def _delivery_verdict(fields: dict[str, Any], now: datetime) -> DeliveryVerdict | None:
+    """What a dead or unknown send tells its delivery (none for the other states)."""
+    if fields["state"] is SendState.DEAD:
+        return DeliveryVerdict("failed", now, _delivery_error(fields.get("lastError")))
+    if fields["state"] is SendState.UNKNOWN:
+        return DeliveryVerdict("unknown", now)
+    return None
 
 
 def _delivery_error(error: object) -> dict[str, Any] | None:

@@ -1,6 +1,7 @@
 """Outbound messages in MongoDB: claimed one at a time by conditional updates, so with any
 number of channel replicas each is sent by one worker."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -15,6 +16,50 @@ from services.whatsapp_channel.domain.webhook import StatusReport
 
 BLOCKING_STATES = (SendState.PENDING, SendState.RETRYING, SendState.SENDING)
 """An older message to the same customer in one of these goes first."""
+Raw = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryVerdict:
+    """The channel's own word on a delivery: `failed` (dead) or `unknown` (answer lost)."""
+
+    status: str
+    at: datetime
+    error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Finished:
+    recorded: bool
+    """False: the claim was lost (another worker took the send over)."""
+    delivery_changed: bool
+    """The verdict replaced a lower delivery report: the ticket service must hear of it."""
+
+
+def _verdict_stages(verdict: DeliveryVerdict | None) -> list[Raw]:
+    """Sets the verdict as the delivery unless WhatsApp already reported something higher."""
+    if verdict is None:
+        return []
+    rank = REPORT_RANK[verdict.status]
+    delivery: Raw = {"status": verdict.status, "at": verdict.at}
+    if verdict.error is not None:
+        delivery["error"] = verdict.error
+    higher = {"$lt": [{"$ifNull": ["$deliveryRank", 0]}, rank]}
+    return [
+        {
+            "$set": {
+                "delivery": {"$cond": [higher, {"$literal": delivery}, "$delivery"]},
+                "deliveryRank": {"$cond": [higher, rank, "$deliveryRank"]},
+                "reportPending": {"$cond": [higher, True, "$reportPending"]},
+            }
+        }
+    ]
+
+
+def _raises(before: Raw | None, verdict: DeliveryVerdict | None) -> bool:
+    if before is None or verdict is None:
+        return False
+    return int(before.get("deliveryRank") or 0) < REPORT_RANK[verdict.status]
 
 
 class SendStore:
@@ -73,26 +118,43 @@ class SendStore:
         )
         return older is not None
 
-    async def finish(self, record: SendRecord, fields: dict[str, Any]) -> bool:
-        """Records the attempt's outcome if the claim is still ours."""
-        result = await self.sends.update_one(
+    async def finish(
+        self, record: SendRecord, fields: dict[str, Any], verdict: DeliveryVerdict | None = None
+    ) -> Finished:
+        """Records the attempt's outcome if the claim is still ours, with the channel's
+        `verdict` on the delivery in the same update (a dead send whose worker died
+        before a second write would never show `failed`)."""
+        literal = {name: {"$literal": value} for name, value in fields.items()}
+        stages = [{"$set": {**literal, "leaseUntil": None}}, *_verdict_stages(verdict)]
+        before = await self.sends.find_one_and_update(
             {"_id": record.id, "state": SendState.SENDING, "attempts": record.attempts},
-            {"$set": {**fields, "leaseUntil": None}},
+            stages,
+            projection={"deliveryRank": 1},
+            return_document=ReturnDocument.BEFORE,
         )
-        return result.modified_count == 1
+        return Finished(before is not None, _raises(before, verdict))
 
     async def expire_claims(self, now: datetime) -> list[str]:
-        """Claims whose worker died: the call may have gone out, so they end `unknown`."""
+        """Claims whose worker died: the call may have gone out, so they end `unknown`
+        (the delivery says so too, in the same update). Returns those whose delivery
+        changed."""
         cursor = self.sends.find(
             {"state": SendState.SENDING, "leaseUntil": {"$lte": now}}, {"_id": 1}
         )
+        verdict = DeliveryVerdict("unknown", now)
+        stages = [
+            {"$set": {"state": {"$literal": SendState.UNKNOWN}, "leaseUntil": None}},
+            *_verdict_stages(verdict),
+        ]
         expired: list[str] = []
         async for doc in cursor:
-            result = await self.sends.update_one(
+            before = await self.sends.find_one_and_update(
                 {"_id": doc["_id"], "state": SendState.SENDING, "leaseUntil": {"$lte": now}},
-                {"$set": {"state": SendState.UNKNOWN, "leaseUntil": None}},
+                stages,
+                projection={"deliveryRank": 1},
+                return_document=ReturnDocument.BEFORE,
             )
-            if result.modified_count == 1:
+            if before is not None:
                 expired.append(str(doc["_id"]))
         return expired
 
@@ -118,13 +180,6 @@ class SendStore:
                 {"$set": {"state": settled, "sentAt": report.at}},
             )
         return record
-
-    async def mark_delivery(
-        self, send_id: str, status: str, at: datetime, error: dict[str, Any] | None = None
-    ) -> SendRecord | None:
-        """The channel's own verdict (`failed` for a dead send, `unknown` for a lost
-        answer), unless WhatsApp already reported something higher."""
-        return await self._deliver({"_id": send_id}, status, at, error, {})
 
     async def _deliver(
         self,
