@@ -122,6 +122,8 @@ class TicketCreator:
         taken: set[int] = set()
         for _ in range(NUMBER_ATTEMPTS):
             reserved = await self.numbers.number_for(now.year, key, self.clock.now(), taken)
+            if reserved is None:  # another copy of this creation stored it meanwhile
+                return await self._stored_under(key)
             change = build(format_ticket_id(now.year, reserved.number), now)
             try:
                 await self.tickets.insert(change, key)
@@ -131,12 +133,20 @@ class TicketCreator:
                     await self._settle_number(now.year, key, earlier, change)
                     return earlier
                 doubtful = {reserved.number, *reserved.stale}
-                taken |= await self.tickets.stored_numbers(now.year, doubtful)
+                holders = await self.tickets.stored_numbers(now.year, doubtful)
+                taken |= set(holders)
+                self.numbers.stored(now.year, *filter(None, holders.values()))
                 log.warning("ticket number taken; taking another", extra={"n": reserved.number})
                 continue
             self.numbers.stored(now.year, key)
             return change
         raise Conflict("Could not take a ticket number; retry with the same idempotencyKey")
+
+    async def _stored_under(self, key: str) -> Ticket:
+        earlier = await self.tickets.by_creation_key(key)
+        if earlier is None:
+            raise Conflict("The ticket for this idempotencyKey is not readable yet; retry")
+        return earlier
 
     async def _settle_number(self, year: int, key: str, earlier: Ticket, mine: Change) -> None:
         if earlier.ticket_id == mine.ticket.ticket_id:

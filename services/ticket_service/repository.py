@@ -104,11 +104,18 @@ class TicketRepository:
         raw = await self.tickets.find_one(query, {"outbox": 0})
         return None if raw is None else Ticket.model_validate(raw)
 
-    async def stored_numbers(self, year: int, numbers: Collection[int]) -> set[int]:
-        """Which of these sequence numbers have a stored ticket this year."""
+    async def stored_numbers(self, year: int, numbers: Collection[int]) -> dict[int, str]:
+        """Which of these sequence numbers have a stored ticket this year, with the key
+        each was created under ("" for tickets from before creation keys)."""
         ids = [format_ticket_id(year, n) for n in numbers]
-        cursor = self.tickets.find({"ticketId": {"$in": ids}}, {"_id": 0, "ticketId": 1})
-        return {parse_ticket_id(raw["ticketId"])[1] async for raw in cursor}
+        fields = {"_id": 0, "ticketId": 1, "creationKey": 1, "idempotencyKey": 1}
+        cursor = self.tickets.find({"ticketId": {"$in": ids}}, fields)
+        return {
+            parse_ticket_id(raw["ticketId"])[1]: raw.get("creationKey")
+            or raw.get("idempotencyKey")
+            or ""
+            async for raw in cursor
+        }
 
     async def open_or_created(self, customer_id: str, keys: list[str]) -> list[tuple[str, str]]:
         """(creation key or "", status) of the customer's open tickets and of those

@@ -16,10 +16,16 @@ and storing its ticket. So:
   gets a new number while an older try may still store the old one (a gap).
 
 Entries are removed once their ticket is stored: `stored()` queues the key and the next
-number taken (or `flush()`) removes it in the same update, so a creation costs one update
-here. Without transactions this is the only way a number and its owner are written
-together: counting first and recording the number in a second write burns the number if
-the process dies in between.
+number taken (or `flush()`) moves it from `pending` to `stored`, the keys of the last
+`STORED_KEPT` stored tickets, in the same update, so a creation costs one update here.
+A key found in `stored` gets no number: its ticket exists. That is what a second copy of a
+request needs when both copies found no ticket under their key before the first stored
+it: without it, the second took a fresh number, found the key stored at its insert and
+freed the number, which stayed unused until some later creation took it (a gap).
+
+Without transactions this is the only way a number and its owner are written together:
+counting first and recording the number in a second write burns the number if the
+process dies in between.
 """
 
 from collections import defaultdict
@@ -34,18 +40,34 @@ from pymongo.errors import DuplicateKeyError
 
 Raw = dict[str, Any]
 GIVEN_UP = datetime(1970, 1, 1, tzinfo=UTC)
+STORED_KEPT = 100
+"""Keys of stored tickets the counter remembers (each a few dozen bytes)."""
 
 
 def _not_in(field: str, values: list[Any]) -> Raw:
     return {"$eq": [{"$in": [f"$$this.{field}", values]}, False]}
 
 
+def _forgetting(forget: list[str], taken: list[int]) -> Raw:
+    """The stage that moves the entries of stored tickets from `pending` to `stored` and
+    drops the numbers found taken."""
+    kept = {"$and": [_not_in("key", forget), _not_in("n", taken)]}
+    stored = {"$concatArrays": [{"$ifNull": ["$stored", []]}, {"$literal": forget}]}
+    return {
+        "$set": {
+            "lastSequence": {"$ifNull": ["$lastSequence", 0]},
+            "pending": {"$filter": {"input": {"$ifNull": ["$pending", []]}, "cond": kept}},
+            "stored": {"$slice": [stored, -STORED_KEPT]},
+        }
+    }
+
+
 def _allocation(
     key: str, now: datetime, stale: datetime, forget: list[str], taken: list[int]
 ) -> list[Raw]:
-    """The update pipeline: drop forgotten entries, then keep, adopt or take a number."""
+    """The update pipeline: forget stored entries, then (unless `key` is stored) keep,
+    adopt or take a number."""
     mine = {"key": {"$literal": key}, "at": now}
-    kept = {"$and": [_not_in("key", forget), _not_in("n", taken)]}
     is_mine = {"$eq": ["$$this.key", {"$literal": key}]}
     renewed = {
         "$map": {
@@ -54,14 +76,10 @@ def _allocation(
         }
     }
     return [
+        _forgetting(forget, taken),
         {
             "$set": {
-                "lastSequence": {"$ifNull": ["$lastSequence", 0]},
-                "pending": {"$filter": {"input": {"$ifNull": ["$pending", []]}, "cond": kept}},
-            }
-        },
-        {
-            "$set": {
+                "_done": {"$in": [{"$literal": key}, "$stored"]},
                 "_held": {"$in": [{"$literal": key}, "$pending.key"]},
                 "_stale": {
                     "$first": {
@@ -70,12 +88,22 @@ def _allocation(
                 },
             }
         },
-        {"$set": {"_adopt": {"$cond": ["$_held", None, {"$ifNull": ["$_stale.n", None]}]}}},
+        {
+            "$set": {
+                "_adopt": {
+                    "$cond": [
+                        {"$or": ["$_done", "$_held"]},
+                        None,
+                        {"$ifNull": ["$_stale.n", None]},
+                    ]
+                }
+            }
+        },
         {
             "$set": {
                 "lastSequence": {
                     "$cond": [
-                        {"$or": ["$_held", {"$ne": ["$_adopt", None]}]},
+                        {"$or": ["$_done", "$_held", {"$ne": ["$_adopt", None]}]},
                         "$lastSequence",
                         {"$add": ["$lastSequence", 1]},
                     ]
@@ -87,6 +115,7 @@ def _allocation(
                 "pending": {
                     "$switch": {
                         "branches": [
+                            {"case": "$_done", "then": "$pending"},
                             {"case": "$_held", "then": renewed},
                             {
                                 "case": {"$ne": ["$_adopt", None]},
@@ -111,7 +140,7 @@ def _allocation(
                 }
             }
         },
-        {"$unset": ["_held", "_stale", "_adopt"]},
+        {"$unset": ["_done", "_held", "_stale", "_adopt"]},
     ]
 
 
@@ -140,36 +169,39 @@ class SequenceAllocator:
 
     async def number_for(
         self, year: int, key: str, now: datetime, taken: Collection[int] = ()
-    ) -> Reservation:
+    ) -> Reservation | None:
         """The number reserved for `key` this year (the same on every call until its
-        ticket is stored); `taken`: numbers found to belong to stored tickets."""
+        ticket is stored); None once its ticket is stored. `taken`: numbers found to
+        belong to stored tickets."""
         forget = sorted(self._stored[year])
         stale = now - self._lease
         pipeline = _allocation(key, now, stale, forget, sorted(taken))
         try:
-            counter = await self._update(year, pipeline)
+            counter = await self._update(year, key, pipeline)
         except DuplicateKeyError:  # two first numbers of a year: the loser finds the document
-            counter = await self._update(year, pipeline)
+            counter = await self._update(year, key, pipeline)
         self._stored[year].difference_update(forget)
+        if counter.get("stored"):
+            return None
         pending: list[Raw] = counter["pending"]
         number = next(int(entry["n"]) for entry in pending if entry["key"] == key)
         others = (int(e["n"]) for e in pending if e["key"] != key and e["at"] <= stale)
         return Reservation(number, tuple(others))
 
-    async def _update(self, year: int, pipeline: list[Raw]) -> Raw:
+    async def _update(self, year: int, key: str, pipeline: list[Raw]) -> Raw:
         counter = await self._counters.find_one_and_update(
             {"year": year},
             pipeline,
             upsert=True,
             return_document=ReturnDocument.AFTER,
-            projection={"pending": 1},
+            projection={"pending": 1, "stored": {"$elemMatch": {"$eq": key}}},
         )
         assert counter is not None  # an upsert returning the document after always has one
         return counter
 
-    def stored(self, year: int, key: str) -> None:
-        """The ticket holding `key`'s number is stored: its entry can go."""
-        self._stored[year].add(key)
+    def stored(self, year: int, *keys: str) -> None:
+        """The tickets of these keys are stored: their entries can go."""
+        self._stored[year].update(keys)
 
     async def release(self, year: int, key: str) -> None:
         """`key`'s number turned out unused (its ticket was stored under another number,
@@ -195,12 +227,10 @@ class SequenceAllocator:
         await self._counters.update_one({"year": year}, pipeline)
 
     async def flush(self) -> None:
-        """Remove the entries of stored tickets now (idle time, shutdown)."""
+        """Move the entries of stored tickets now (idle time, shutdown)."""
         for year, keys in list(self._stored.items()):
             if not keys:
                 continue
             forget = sorted(keys)
-            await self._counters.update_one(
-                {"year": year}, {"$pull": {"pending": {"key": {"$in": forget}}}}
-            )
+            await self._counters.update_one({"year": year}, [_forgetting(forget, [])])
             keys.difference_update(forget)
