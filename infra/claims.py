@@ -3,10 +3,11 @@ work, store its result; a duplicate answers with the stored result.
 
 - A duplicate that finds the key claimed waits as long as the claim's lease runs (polling
   with a growing pause), then answers the result or takes the claim over.
-- A claim is never deleted. When the work fails, or its task is cancelled (a broker
-  connection lost mid-message), the claim stays and only gives up its lease, so a retry
-  takes it over at once. The work may have changed something before it failed, so it must
-  be safe to run again (each of its writes conditional or idempotent on the key).
+- When the work fails, or its task is cancelled (a broker connection lost mid-message),
+  the claim stays and only gives up its lease, so a retry takes it over at once (or, with
+  `keep_failed=False`, the claim is deleted: nothing is left of a run that failed). The
+  work may have changed something before it failed, so it must be safe to run again
+  (each of its writes conditional or idempotent on the key).
 - Completing is conditional on still holding the claim: a holder that was too slow and
   lost its lease does not overwrite the result of the one that took over.
 """
@@ -40,10 +41,18 @@ class Claim:
 class OnceByKey:
     """Results in `records`: `{_id: key, claimedAt, holder, result}`."""
 
-    def __init__(self, records: AsyncCollection[Raw], lease: timedelta, clock: Clock) -> None:
+    def __init__(
+        self,
+        records: AsyncCollection[Raw],
+        lease: timedelta,
+        clock: Clock,
+        *,
+        keep_failed: bool = True,
+    ) -> None:
         self._records = records
         self._lease = lease
         self._clock = clock
+        self._keep_failed = keep_failed
 
     async def once[T](
         self,
@@ -102,7 +111,9 @@ class OnceByKey:
         return Claim(holder if taken.modified_count == 1 else None)
 
     async def _give_up(self, key: str, holder: str) -> None:
-        """Keep the claim, end its lease: a retry takes it over without waiting."""
-        await self._records.update_one(
-            {"_id": key, "holder": holder, "result": None}, {"$set": {"claimedAt": GIVEN_UP}}
-        )
+        """End the claim's lease (or delete it): a retry takes it over without waiting."""
+        mine = {"_id": key, "holder": holder, "result": None}
+        if self._keep_failed:
+            await self._records.update_one(mine, {"$set": {"claimedAt": GIVEN_UP}})
+        else:
+            await self._records.delete_one(mine)

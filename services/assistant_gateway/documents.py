@@ -7,6 +7,7 @@ with the ticket service running in the same process.
 """
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -17,6 +18,8 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts.enums import Language
+from infra.claims import OnceByKey
+from infra.clock import Clock
 from services.assistant_gateway.domain.transcript import Entry, trimmed
 
 log = logging.getLogger(__name__)
@@ -158,50 +161,49 @@ class InboundLog:
         await self._collection.update_one({"_id": message_id}, {"$set": {"status": "answered"}})
 
 
-class JournalOutcome(StrEnum):
-    RUN = "run"
-    DONE = "done"
-    BUSY = "busy"
+class _NotKept(Exception):
+    """A failed output: answered, not journaled (the same call may be tried again)."""
 
-
-@dataclass(frozen=True, slots=True)
-class JournalClaim:
-    outcome: JournalOutcome
-    output: dict[str, Any] | None = None
+    def __init__(self, output: dict[str, Any]) -> None:
+        super().__init__("tool call failed")
+        self.output = output
 
 
 class ToolJournal:
-    """Outputs of state-changing tool calls by idempotency key, so a replayed comment or
-    hand-off answers the first output instead of adding a second note. (Ticket creation
-    needs none: the ticket service is idempotent on the key itself.)"""
+    """Outputs of state-changing tool calls by idempotency key (`infra.claims.OnceByKey`),
+    so a replayed comment or hand-off answers the first output instead of adding a second
+    note. A concurrent copy waits for the first as long as it holds its lease, then
+    answers its output. A failed output is not kept and leaves nothing behind: the same
+    call may run again (a waiting copy then runs it). (Ticket creation needs none: the
+    ticket service is idempotent on the key itself.)"""
 
-    def __init__(self, database: AsyncDatabase[dict[str, Any]], lease: timedelta) -> None:
+    def __init__(
+        self, database: AsyncDatabase[dict[str, Any]], lease: timedelta, clock: Clock
+    ) -> None:
         self._collection = database[TOOL_CALLS]
-        self._lease = lease
+        self._once = OnceByKey(self._collection, lease, clock, keep_failed=False)
 
-    async def claim(self, key: str, now: datetime) -> JournalClaim:
-        try:
-            await self._collection.insert_one({"_id": key, "claimedAt": now})
-        except DuplicateKeyError:
-            pass
-        else:
-            return JournalClaim(JournalOutcome.RUN)
-        raw = await self._collection.find_one({"_id": key})
-        if raw is None:
-            return await self.claim(key, now)
-        if raw.get("output") is not None:
-            return JournalClaim(JournalOutcome.DONE, raw["output"])
-        if raw["claimedAt"] + self._lease > now:
-            return JournalClaim(JournalOutcome.BUSY)
-        taken = await self._collection.update_one(
-            {"_id": key, "claimedAt": raw["claimedAt"], "output": None},
-            {"$set": {"claimedAt": now}},
+    async def upgrade(self) -> None:
+        """Outputs journaled before claims were kept (`output`) become claim results."""
+        await self._collection.update_many(
+            {"output": {"$ne": None}, "result": None},
+            [{"$set": {"result": "$output", "holder": ""}}, {"$unset": "output"}],
         )
-        return JournalClaim(JournalOutcome.RUN if taken.modified_count else JournalOutcome.BUSY)
 
-    async def complete(self, key: str, output: dict[str, Any]) -> None:
-        await self._collection.update_one({"_id": key}, {"$set": {"output": output}})
+    async def once(self, key: str, run: Callable[[], Awaitable[dict[str, Any]]]) -> dict[str, Any]:
+        """`run`'s output, run once per key while it succeeds; a replay's is the first."""
 
-    async def release(self, key: str) -> None:
-        """A failed call leaves nothing behind: the same call may be tried again."""
-        await self._collection.delete_one({"_id": key, "output": None})
+        async def work() -> dict[str, Any]:
+            output = await run()
+            if not output.get("success"):
+                raise _NotKept(output)
+            return output
+
+        try:
+            return await self._once.once(key, work, dict, _replayed)
+        except _NotKept as failed:
+            return failed.output
+
+
+async def _replayed(output: dict[str, Any]) -> dict[str, Any]:
+    return output

@@ -31,7 +31,7 @@ from infra import logging as log_context
 from infra.clock import Clock
 from services.assistant_gateway.budget import ConversationBudget
 from services.assistant_gateway.directory import Directory
-from services.assistant_gateway.documents import JournalOutcome, ToolJournal
+from services.assistant_gateway.documents import ToolJournal
 from services.assistant_gateway.domain import tools
 from services.assistant_gateway.domain.calls import CallRejected, ToolCall, parse_call
 from services.assistant_gateway.domain.messages import Text
@@ -151,7 +151,8 @@ class ToolExecutor:
     async def _journaled(
         self, call: ToolCall, sender: Sender, views: Views, key: str
     ) -> dict[str, object]:
-        """Replays of a journaled call answer the first successful output."""
+        """Replays of a journaled call answer the first successful output; a copy that
+        comes while the first runs waits for it."""
         try:
             parsed = parse_call(call)
         except CallRejected as rejected:
@@ -159,24 +160,15 @@ class ToolExecutor:
             failure = views.failure(rejected.error, rejected.text, rejected.detail)
             return (refused or failure).to_wire()
         invocation = Invocation(parsed.arguments, sender, views, key)
-        if parsed.spec.name not in JOURNALED:
-            refused = await self._spent(call, sender, views)
-            return (refused or await self._run(parsed.spec.name, invocation)).to_wire()
-        journal_key = f"{sender.phone}:{parsed.spec.name}:{key}"
-        claim = await self._journal.claim(journal_key, views.now)
-        if claim.outcome is JournalOutcome.DONE and claim.output is not None:
-            return claim.output
-        if claim.outcome is not JournalOutcome.RUN:
-            return views.failure("conflict", Text.TRY_AGAIN, "The same call is running").to_wire()
-        if refused := await self._spent(call, sender, views):
-            await self._journal.release(journal_key)
-            return refused.to_wire()
-        result = (await self._run(parsed.spec.name, invocation)).to_wire()
-        if result["success"]:
-            await self._journal.complete(journal_key, result)
-        else:
-            await self._journal.release(journal_key)
-        return result
+        name = parsed.spec.name
+        if name not in JOURNALED:
+            return await self._charged(call, name, invocation)
+        journal_key = f"{sender.phone}:{name}:{key}"
+        return await self._journal.once(journal_key, lambda: self._charged(call, name, invocation))
+
+    async def _charged(self, call: ToolCall, name: str, invocation: Invocation) -> dict[str, Any]:
+        refused = await self._spent(call, invocation.sender, invocation.views)
+        return (refused or await self._run(name, invocation)).to_wire()
 
     async def _run(self, name: str, invocation: Invocation) -> Output:
         views = invocation.views

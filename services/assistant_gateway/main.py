@@ -83,7 +83,8 @@ class AssistantGateway:
             timeout=options.ticket_timeout_seconds,
             trace=log_context.correlation_id.get,
         )
-        journal = ToolJournal(database, timedelta(seconds=JOURNAL_LEASE_SECONDS))
+        journal = ToolJournal(database, timedelta(seconds=JOURNAL_LEASE_SECONDS), context.clock)
+        await journal.upgrade()
         budget = ConversationBudget(
             RateLimiter(database[RATE_LIMITS]),
             Limits(

@@ -4,7 +4,8 @@ against a real ticket service: hostile and broken calls, replays, limits, langua
 import asyncio
 import json
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import httpx
@@ -12,6 +13,8 @@ import pytest
 from asgi_lifespan import LifespanManager
 
 from contracts import names
+from contracts.client import TicketsClient
+from infra.claims import Claim, OnceByKey
 from infra.http import build_app
 from infra.mongo import connect
 from infra.runtime import Runtime
@@ -474,8 +477,55 @@ async def test_a_replayed_hand_off_or_comment_changes_the_ticket_once(
         "Customer asked for a human agent: Wants a person",
         "Parcel 0042",
     ]
-    assert all(r["success"] or r["error"] == "conflict" for r in racing)
-    assert again["success"] is True
+    assert racing[0]["success"] is True
+    assert all(r == racing[0] for r in racing)
+    assert again == racing[0]
+
+
+async def test_copies_of_a_call_that_come_while_it_runs_wait_and_answer_its_output(
+    endpoints: Endpoints, database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first copy of a comment is held inside the ticket service call until every
+    other copy has asked for the call's claim: they wait (no `conflict`), then all answer
+    the first copy's output, and the note is added once."""
+    copies = 5
+    settings = settings_for(endpoints, database)
+    claimers: set[asyncio.Task[Any]] = set()
+    everyone_asked, first_sent = asyncio.Event(), asyncio.Event()
+    claim, request = OnceByKey.claim, TicketsClient.request
+
+    async def counted_claim(self: OnceByKey, key: str, now: datetime) -> Claim:
+        if key.endswith(":add_ticket_comment:n1"):
+            claimers.add(asyncio.current_task())  # type: ignore[arg-type]
+            if len(claimers) == copies:
+                everyone_asked.set()
+        return await claim(self, key, now)
+
+    async def held_request(self: TicketsClient, queue: str, body: Any, **options: Any) -> Any:
+        if queue == names.ADD_NOTE and not first_sent.is_set():
+            first_sent.set()
+            await everyone_asked.wait()
+        return await request(self, queue, body, **options)
+
+    monkeypatch.setattr(OnceByKey, "claim", counted_claim)
+    monkeypatch.setattr(TicketsClient, "request", held_request)
+    async with running(settings, services()), AsyncExitStack() as stack:
+        callers = [
+            (await stack.enter_async_context(client(endpoints.rabbit_url)))[0]
+            for _ in range(copies)  # one client each: a client sends one request at a time
+        ]
+        caller = callers[0]
+        created = await one(caller, "create_ticket_report", GOOD_CREATE, "c1")
+        comment = {"ticketId": created["ticketId"], "comment": "Parcel 0042"}
+        racing = await asyncio.gather(
+            *[one(each, "add_ticket_comment", comment, "n1") for each in callers]
+        )
+        ticket = await caller.ok(
+            names.GET, {"actor": {"type": "System"}, "ticketId": created["ticketId"]}
+        )
+    assert racing[0]["success"] is True
+    assert all(r == racing[0] for r in racing)
+    assert [n["content"] for n in ticket["internalNotes"]] == ["Parcel 0042"]
 
 
 async def test_with_the_ticket_service_down_a_create_fails_cleanly_and_never_runs_late(

@@ -4,6 +4,7 @@ import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 
@@ -109,6 +110,49 @@ async def test_failed_work_keeps_the_claim_and_gives_up_its_lease(records: Any) 
     assert left["claimedAt"] == GIVEN_UP
     assert retried == {"ticket": "T-3"}
     assert work.runs == 1
+
+
+async def test_without_keeping_failures_a_failed_claim_is_gone_and_a_waiting_copy_runs(
+    records: Any,
+) -> None:
+    clock = MovableClock(START)
+    once = OnceByKey(records, LEASE, clock, keep_failed=False)
+    failing = Held({})
+    first = asyncio.create_task(once.once("k", failing, keep, replay))
+    await failing.started.wait()
+    work = Held({"ticket": "T-4"})
+    work.release.set()
+    refused = asyncio.Event()
+    claim = once.claim
+
+    async def watched_claim(key: str, now: datetime) -> Any:
+        found = await claim(key, now)
+        if found.holder is None and found.result is None:
+            refused.set()
+        return found
+
+    once.claim = watched_claim  # type: ignore[method-assign]
+    copy = asyncio.create_task(once.once("k", work, keep, replay))
+    await refused.wait()  # the copy found the key held and waits
+    first.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    answered = await asyncio.wait_for(copy, 30)
+    assert answered == {"ticket": "T-4"}
+    assert work.runs == 1
+    assert await records.find_one({"_id": "k"}) == {
+        "_id": "k",
+        "claimedAt": START,
+        "holder": ANY,
+        "result": {"ticket": "T-4"},
+    }
+
+    async def fails() -> Raw:
+        raise RuntimeError("the ticket service refused")
+
+    with pytest.raises(RuntimeError):
+        await once.once("other", fails, keep, replay)
+    assert await records.find_one({"_id": "other"}) is None
 
 
 async def test_a_holder_that_lost_its_lease_does_not_overwrite_the_result(records: Any) -> None:
