@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import jsonschema
 import pytest
 
 from contracts.enums import AgentRole
@@ -15,6 +16,7 @@ from infra.clock import OffsetClock
 from infra.runtime import Runtime
 from infra.settings import Settings
 from services.ticket_service.main import TicketService
+from tests.integration.test_openapi_document import typed
 from tests.support.api import (
     SERVICE,
     api_client,
@@ -105,3 +107,28 @@ async def test_without_demo_mode_there_is_no_clock_to_move(
         read = await api.get(PATH, headers=SERVICE)
     assert moved.status_code == 404
     assert read.status_code == 404
+
+
+async def test_the_clock_is_declared_like_every_other_operation(
+    endpoints: Endpoints, database: str
+) -> None:
+    async with demo_process(api_settings(endpoints, database)) as (api, _):
+        document = (await api.get("/openapi.json")).json()
+        answered = await api.post(PATH, json={"advanceSeconds": 60}, headers=SERVICE)
+    item = document["paths"][PATH]
+    assert {item["get"]["operationId"], item["post"]["operationId"]} == {
+        "readClock",
+        "advanceClock",
+    }
+    for operation in (item["get"], item["post"]):
+        assert operation["security"] == [{"agentToken": []}, {"apiKey": ["tickets"]}]
+        assert typed(operation["responses"]["200"])
+        for status in ("401", "429", "503"):
+            schema = operation["responses"][status]["content"]["application/json"]["schema"]
+            assert schema == {"$ref": "#/components/schemas/ErrorEnvelope"}
+    post = item["post"]
+    assert {"403", "413", "422"} <= set(post["responses"])
+    body = post["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["advanceSeconds"]
+    reading = document["components"]["schemas"]["ClockReading"]
+    jsonschema.validate(answered.json()["data"], reading)

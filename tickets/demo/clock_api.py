@@ -2,13 +2,14 @@
 production process (`tickets run`, or `tickets up` without `--demo`) has no such route and
 its time cannot be moved by anyone."""
 
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from contracts.rest import ErrorEnvelope
 from infra.clock import OffsetClock
 from infra.http import failure
 from infra.identity import AgentIdentity, ServiceIdentity
@@ -21,7 +22,31 @@ MAX_ADVANCE_SECONDS = 366 * 24 * 3600
 
 class Advance(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    advance_seconds: int = Field(alias="advanceSeconds", gt=0, le=MAX_ADVANCE_SECONDS)
+    advance_seconds: int = Field(
+        alias="advanceSeconds", gt=0, le=MAX_ADVANCE_SECONDS, description="How far forward"
+    )
+
+
+class ClockReading(BaseModel):
+    now: datetime = Field(description="The time every service of the process sees")
+    offset_seconds: int = Field(alias="offsetSeconds", description="How far it was moved")
+
+
+class ClockEnvelope(BaseModel):
+    success: Literal[True] = True
+    data: ClockReading
+
+
+ADVANCE_BODY = {
+    "requestBody": {
+        "required": True,
+        "content": {"application/json": {"schema": Advance.model_json_schema(by_alias=True)}},
+    }
+}
+REFUSALS: dict[int | str, dict[str, Any]] = {
+    403: {"model": ErrorEnvelope, "description": "An agent who is not an admin"},
+    422: {"model": ErrorEnvelope, "description": "Not a whole number of seconds ahead"},
+}
 
 
 def _clock_body(clock: OffsetClock) -> dict[str, Any]:
@@ -40,12 +65,18 @@ def _may_move(request: Request) -> bool:
 def demo_clock_router(clock: OffsetClock) -> APIRouter:
     router = APIRouter(tags=["demo"])
 
-    @router.get(PATH, summary="The demo system's time")
+    @router.get(PATH, summary="The demo system's time", response_model=ClockEnvelope)
     async def read_clock() -> JSONResponse:
         """Now, as every service of this process sees it, and how far it was moved."""
         return JSONResponse(_clock_body(clock))
 
-    @router.post(PATH, summary="Move the demo system's time forward")
+    @router.post(
+        PATH,
+        summary="Move the demo system's time forward",
+        response_model=ClockEnvelope,
+        responses=REFUSALS,
+        openapi_extra=ADVANCE_BODY,
+    )
     async def advance_clock(request: Request) -> JSONResponse:
         """`{"advanceSeconds": n}` (1 s to 366 days): every service of this process sees
         the later time at once (SLA timers, auto-close, windows). Admins and API keys."""
