@@ -72,3 +72,17 @@ def test_statistics_read_as_a_person_would() -> None:
         "average first response 0.3 s, resolution 3.0 min",
         "SLA met: first response 100%, resolution -; reopen rate 0%",
     ]
+
+
+async def test_anything_else_going_wrong_is_still_one_line_naming_the_step() -> None:
+    out = io.StringIO()
+    progress = Progress(total=15, out=out, bound=30)
+
+    async def odd_answer() -> None:
+        ticket: dict[str, object] = {}
+        ticket["sla"]  # an answer without the field
+
+    with pytest.raises(StepFailed) as failed:
+        await progress.step("Ana waits for the customer", odd_answer)
+    assert str(failed.value) == "demo step 1/15 (Ana waits for the customer): KeyError: 'sla'"
+    assert "\n" not in str(failed.value)

@@ -50,7 +50,13 @@ class Phone:
                 f"no {names.WHATSAPP_INBOUND} queue at RabbitMQ {where} ({type(error).__name__}):"
                 " is the system running on this broker? (RABBITMQ_URL)"
             ) from None
-        self._channel = await self._connection.channel(on_return_raises=True)
+        try:
+            await self._listen(self._connection)
+        except AMQPError as error:
+            raise StepFailed(f"RabbitMQ refused {names.WHATSAPP_OUTBOUND}: {error!r}") from None
+
+    async def _listen(self, connection: AbstractConnection) -> None:
+        self._channel = await connection.channel(on_return_raises=True)
         await self._channel.set_qos(prefetch_count=0)
         outbound = await self._channel.declare_queue(names.WHATSAPP_OUTBOUND, durable=True)
         if outbound.declaration_result.consumer_count:

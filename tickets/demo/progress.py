@@ -47,6 +47,10 @@ class Progress:
         except StepFailed as error:
             self._end("FAILED")
             raise self._failed(title, str(error)) from None
+        except Exception as error:  # the system went away mid-step, or answered oddly
+            self._end("FAILED")
+            reason = f"{type(error).__name__}: {error}"
+            raise self._failed(title, reason) from error
         self._end(f"ok ({time.perf_counter() - started:.1f} s)")
         return result
 
