@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Lint, type check, then unit and integration tests. Fails at the first failing step.
+# Lint, type check, check the layering (import-linter), then unit and integration tests.
+# Fails at the first failing step.
 # Extra arguments go to pytest, e.g. ./scripts/test.sh tests/unit -x
 set -euo pipefail
 
@@ -20,6 +21,9 @@ step "ruff check ."
 
 step "mypy (strict; files from pyproject.toml)"
 "$VENV_BIN/mypy"
+
+step "lint-imports (layering contracts from pyproject.toml)"
+"$VENV_BIN/lint-imports" --no-cache
 
 step "pytest${*:+ $*}"
 rc=0
