@@ -21,7 +21,7 @@ from contracts.conversation import RecordMessages
 from contracts.delivery import RecordDelivery
 from contracts.replies import OkReply
 from infra import logging as log_context
-from infra.inbox import PoisonMessage, payload
+from infra.inbox import PoisonMessage, correlation_of, payload
 from infra.messaging import command_queue, error_reply
 from services.ticket_service.deliveries import DeliveryRecords
 from services.ticket_service.domain.errors import DomainError
@@ -40,7 +40,7 @@ def build_message_router(recorder: Callable[[], Recorder]) -> RabbitRouter:
     )
     async def handle_record_messages(message: RabbitMessage) -> dict[str, Any]:
         """Messages for a customer's ticket conversation; replies with the envelope."""
-        log_context.correlation_id.set(message.correlation_id or message.message_id)
+        log_context.correlation_id.set(correlation_of(message))
         try:
             command = RecordMessages.model_validate(await payload(message))
         except ValidationError as error:
@@ -71,7 +71,7 @@ def build_delivery_router(records: Callable[[], DeliveryRecords]) -> RabbitRoute
     )
     async def handle_record_delivery(message: RabbitMessage) -> None:
         """What became of a reply on WhatsApp (one-way, from the WhatsApp channel)."""
-        log_context.correlation_id.set(message.correlation_id or message.message_id)
+        log_context.correlation_id.set(correlation_of(message))
         try:
             command = RecordDelivery.model_validate(await payload(message))
         except ValidationError as error:
