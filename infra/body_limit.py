@@ -1,9 +1,10 @@
 """Refuse request bodies over a size limit before any route reads them (413, envelope)."""
 
-import json
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from infra.rest import envelope_bytes
 
 
 class BodyLimit:
@@ -47,13 +48,9 @@ class BodyLimit:
                 return messages
 
     async def _refuse(self, send: Send) -> None:
-        body = json.dumps(
-            {
-                "success": False,
-                "error": f"Request body larger than {self.max_bytes} bytes",
-                "code": "payload_too_large",
-            }
-        ).encode()
+        body = envelope_bytes(
+            "payload_too_large", f"Request body larger than {self.max_bytes} bytes"
+        )
         headers: list[Any] = [
             (b"content-type", b"application/json"),
             (b"content-length", str(len(body)).encode()),

@@ -18,7 +18,6 @@ the caller needs (no parser or library messages); the reason is logged.
 """
 
 import hashlib
-import json
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -31,6 +30,7 @@ from infra.api_keys import Scope as KeyScope
 from infra.auth import ExpiredToken, InactiveAgent, InvalidToken, bearer_token
 from infra.identity import AgentIdentity, Authenticator, Identity, ServiceIdentity
 from infra.ratelimit import COLLECTION, RateLimiter
+from infra.rest import envelope_bytes
 from infra.runtime import Context, Runtime
 
 log = logging.getLogger(__name__)
@@ -260,7 +260,7 @@ def _check_door(door: Door, identity: Identity) -> None:
 
 
 async def _refuse(refusal: Refusal, send: Send) -> None:
-    body = json.dumps({"success": False, "error": refusal.message, "code": refusal.code}).encode()
+    body = envelope_bytes(refusal.code, refusal.message)
     headers: list[Any] = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),

@@ -12,6 +12,7 @@ from aiormq.exceptions import AMQPError
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
 from contracts import names
+from infra.loops import every
 from infra.metrics import DEPENDENCY_UP, QUEUE_CONSUMERS, QUEUE_DEPTH
 from infra.mongo import MongoClient
 
@@ -102,15 +103,16 @@ async def keep_gauges_fresh(
 ) -> None:
     """Dependency and queue gauges every `interval` seconds until `stop`."""
     sampler = QueueSampler(url)
+
+    async def sample() -> None:
+        await check_dependencies(mongo, broker)
+        try:
+            await asyncio.wait_for(sampler.sample(consumed_queues(broker)), interval)
+        except Exception:  # a broker outage: the dependency gauge says so
+            log.debug("queue sampling failed", exc_info=True)
+            await sampler.close()
+
     try:
-        while not stop.is_set():
-            await check_dependencies(mongo, broker)
-            try:
-                await asyncio.wait_for(sampler.sample(consumed_queues(broker)), interval)
-            except Exception:  # a broker outage: the dependency gauge says so
-                log.debug("queue sampling failed", exc_info=True)
-                await sampler.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), interval)
+        await every(interval, stop, sample, "dependency gauges")
     finally:
         await sampler.close()

@@ -1,7 +1,7 @@
 """One ASGI app for every HTTP surface of the services that run in this process."""
 
 import hmac
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -20,6 +20,7 @@ from infra.docs import add_docs
 from infra.gate import Gate
 from infra.health import check_dependencies
 from infra.metrics import HttpMetrics
+from infra.rest import failure
 from infra.runtime import Runtime
 
 
@@ -88,10 +89,8 @@ def build_fastapi(runtime: Runtime, routers: Sequence[APIRouter] = ()) -> FastAP
         """Prometheus exposition format; with `TICKETS_METRICS_TOKEN` set, only for
         `Authorization: Bearer <that token>` (Prometheus: `authorization.credentials`)."""
         if not _metrics_allowed(runtime.settings.metrics_token, request):
-            return JSONResponse(
-                {"success": False, "error": "A metrics token is required", "code": "unauthorized"},
-                status_code=401,
-                headers={"WWW-Authenticate": "Bearer"},
+            return failure(
+                401, "unauthorized", "A metrics token is required", {"WWW-Authenticate": "Bearer"}
             )
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -148,14 +147,6 @@ async def _readiness(runtime: Runtime) -> JSONResponse:
 
 
 _CODES = {404: "not_found", 405: "method_not_allowed", 401: "unauthorized", 403: "forbidden"}
-
-
-def failure(
-    status: int, code: str, message: str, headers: Mapping[str, str] | None = None
-) -> JSONResponse:
-    """The customer's failure envelope: `{"success": false, "error", "code"}`."""
-    body = {"success": False, "error": message, "code": code}
-    return JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _http_error(_: Request, error: Exception) -> Response:

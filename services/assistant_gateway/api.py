@@ -7,25 +7,22 @@ key's request budget, all before the body is read; 422 `validation` for a body t
 not JSON or not a request.
 """
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Request, Response
-from fastapi.exceptions import RequestValidationError
+from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
 from fastapi.security import APIKeyHeader
 from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException
 
 from contracts.assistant import ToolCallsRequest, ToolCallsResponse
-from contracts.enums import ErrorCode
-from contracts.rest import ErrorEnvelope, FieldProblem
+from contracts.rest import ErrorEnvelope
 from infra.api_keys import Scope
 from infra.identity import ServiceIdentity
+from infra.rest import envelope_route, failure
 from services.assistant_gateway.domain.tools import tool_definitions
 from services.assistant_gateway.executor import ToolExecutor
-from services.assistant_gateway.tool_calls import problems, run_tool_calls, summary
+from services.assistant_gateway.tool_calls import run_tool_calls
 
 UNAUTHORIZED = "Missing or unknown X-API-Key"
 api_key_scheme = APIKeyHeader(
@@ -42,36 +39,8 @@ class ToolDefinitions(BaseModel):
     )
 
 
-def _failure(
-    status: int, code: str, message: str, details: list[dict[str, str]] | None = None
-) -> JSONResponse:
-    listed = [FieldProblem.model_validate(d) for d in details] if details else None
-    body = ErrorEnvelope(error=message, code=code, details=listed)
-    return JSONResponse(body.model_dump(exclude_none=True), status_code=status)
-
-
 def build_api(executor: Callable[[], ToolExecutor]) -> APIRouter:
-    class GatewayRoute(APIRoute):
-        """A body FastAPI cannot read or validate answers the gateway's envelope."""
-
-        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-            handler = super().get_route_handler()
-
-            async def run(request: Request) -> Response:
-                try:
-                    return await handler(request)
-                except RequestValidationError as error:
-                    found = problems(error.errors())
-                    return _failure(422, ErrorCode.VALIDATION, summary(found), found)
-                except HTTPException as error:  # not UTF-8, nested too deep: not a request
-                    if error.status_code != 400:
-                        raise
-                    found = [{"field": "body", "message": str(error.detail)}]
-                    return _failure(422, ErrorCode.VALIDATION, summary(found), found)
-
-            return run
-
-    router = APIRouter(prefix="/api/v2/assistant", tags=["assistant"], route_class=GatewayRoute)
+    router = APIRouter(prefix="/api/v2/assistant", tags=["assistant"], route_class=envelope_route())
 
     def api_key(request: Request, _key: Annotated[str | None, Depends(api_key_scheme)]) -> bool:
         """The gate checked the key and its scope; this fails closed without the gate."""
@@ -104,7 +73,7 @@ def build_api(executor: Callable[[], ToolExecutor]) -> APIRouter:
         """Run the calls for the verified customer; every output is JSON, a failure is
         `{success: false, error, userMessage}`. The call id is the idempotency key."""
         if not authorized:
-            return _failure(401, "unauthorized", UNAUTHORIZED)
+            return failure(401, "unauthorized", UNAUTHORIZED)
         return await run_tool_calls(executor(), body)
 
     return router

@@ -16,9 +16,10 @@ from contracts.replies import OkReply
 from infra import logging as log_context
 from infra.inbox import payload
 from infra.messaging import command_queue, error_reply
+from infra.rest import problems, summary
 from services.assistant_gateway.executor import ToolExecutor
 from services.assistant_gateway.inbound import InboundProcessor, ShuttingDown
-from services.assistant_gateway.tool_calls import problems, run_tool_calls, summary
+from services.assistant_gateway.tool_calls import run_tool_calls
 
 log = logging.getLogger(__name__)
 

@@ -6,20 +6,17 @@ Replies use the REST envelope `{"success": true, "data": ...}` /
 
 import logging
 import math
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from fastapi.routing import APIRoute
+from fastapi import APIRouter, Depends, Query, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
-from starlette.exceptions import HTTPException
 
 from contracts.rest import ErrorEnvelope
 from infra.identity import AgentIdentity
+from infra.rest import ApiError, envelope_route
 from services.notifier.api_models import (
     DeletedEnvelope,
     DeliveryEnvelope,
@@ -37,57 +34,7 @@ from services.notifier.repository import WebhookStore
 log = logging.getLogger(__name__)
 
 
-class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-
-
-def _failure(
-    status: int, code: str, message: str, details: list[dict[str, str]] | None = None
-) -> JSONResponse:
-    """The ticket REST API's failure envelope: `{success: false, error, code, details?}`."""
-    body: dict[str, Any] = {"success": False, "error": message, "code": code}
-    if details is not None:
-        body["details"] = details
-    return JSONResponse(body, status_code=status)
-
-
-def _field(location: tuple[int | str, ...]) -> str:
-    parts = [str(part) for part in location]
-    return ".".join(parts[1:] if len(parts) > 1 else parts) or "body"
-
-
-class EnvelopeRoute(APIRoute):
-    """Maps ApiError, request validation errors and unexpected failures to the failure
-    envelope (the ticket API's shapes; services do not import each other)."""
-
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        handler = super().get_route_handler()
-
-        async def run(request: Request) -> Response:
-            try:
-                return await handler(request)
-            except ApiError as error:
-                return _failure(error.status, error.code, error.message)
-            except RequestValidationError as error:
-                details = [
-                    {"field": _field(tuple(e["loc"])), "message": e["msg"]} for e in error.errors()
-                ]
-                summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
-                return _failure(422, "validation", f"Invalid request: {summary}", details)
-            except HTTPException as error:  # a body that is not UTF-8 or nested too deep
-                if error.status_code != 400:
-                    raise
-                details = [{"field": "body", "message": str(error.detail)}]
-                return _failure(
-                    422, "validation", f"Invalid request: body: {error.detail}", details
-                )
-            except Exception:  # MongoDB unavailable, say: the envelope, not a bare 500
-                log.exception("webhook API request failed", extra={"path": request.url.path})
-                return _failure(500, "internal", "Internal error; the request was not applied")
-
-        return run
+EnvelopeRoute = envelope_route()
 
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An admin's JWT")

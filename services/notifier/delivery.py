@@ -2,7 +2,6 @@
 slow endpoint never holds up the others; failures are retried with backoff, then dead."""
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections import Counter
@@ -11,6 +10,7 @@ from datetime import timedelta
 import httpx
 
 from infra.clock import Clock
+from infra.loops import every
 from services.notifier import metrics
 from services.notifier.documents import Delivery
 from services.notifier.domain.webhooks import DeliveryStatus, Outcome, RetryPolicy, after_attempt
@@ -66,16 +66,11 @@ class WebhookWorker:
 
     async def run(self, poll_seconds: float, stop: asyncio.Event) -> None:
         """Keeps up to `max_in_flight` sends going without waiting for a whole batch."""
-        while not stop.is_set():
-            try:
-                claimed = await self._claim()
-            except Exception:
-                log.exception("webhook claim failed")
-                claimed = []
-            for delivery in claimed:
-                self._start(delivery)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), poll_seconds)
+        await every(poll_seconds, stop, self._start_due, "webhook deliveries")
+
+    async def _start_due(self) -> None:
+        for delivery in await self._claim():
+            self._start(delivery)
 
     async def _claim(self) -> list[Delivery]:
         """Due deliveries up to the free room, each endpoint up to `max_per_endpoint`

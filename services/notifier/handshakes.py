@@ -7,7 +7,6 @@ creates them: past a cap the handshake answers 429 (an address over its rate) or
 Counted in memory per instance (a handshake and its session live on one instance).
 """
 
-import json
 import logging
 from collections import deque
 from collections.abc import Callable
@@ -17,6 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from infra.rest import envelope_bytes
 from services.notifier import metrics
 
 log = logging.getLogger(__name__)
@@ -102,10 +102,10 @@ async def _refuse(scope: Scope, receive: Receive, send: Send, refused: Refused) 
         await receive()  # websocket.connect
         await send({"type": "websocket.close", "code": 1013, "reason": refused.message})
         return
-    body = json.dumps({"success": False, "error": refused.message, "code": refused.code})
+    body = envelope_bytes(refused.code, refused.message)
     headers: list[Any] = [
         (b"content-type", b"application/json"),
         (b"retry-after", str(refused.retry_after).encode()),
     ]
     await send({"type": "http.response.start", "status": refused.status, "headers": headers})
-    await send({"type": "http.response.body", "body": body.encode()})
+    await send({"type": "http.response.body", "body": body})

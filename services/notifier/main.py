@@ -1,7 +1,6 @@
 """Composition root of the notifier: Socket.IO pushes and outbound webhooks."""
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from datetime import datetime, timedelta
@@ -16,6 +15,7 @@ from contracts.agents import AgentUpdated
 from contracts.events import Event
 from infra.gate import Failures
 from infra.identity import Authenticator
+from infra.loops import every
 from infra.ratelimit import COLLECTION as RATE_LIMITS
 from infra.ratelimit import RateLimiter
 from infra.runtime import Context
@@ -154,18 +154,11 @@ class Notifier:
         return await self.sockets.revalidate(now, roles)
 
     async def _revalidate_every(self, seconds: float, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), seconds)
-            if stop.is_set():
-                return
-            try:
-                ended = await self.revalidate()
-            except Exception:
-                log.exception("socket session check failed")
-                continue
-            if ended:
-                log.info("socket sessions ended", extra={"count": ended})
+        await every(seconds, stop, self._revalidate_logged, "socket sessions", wait_first=True)
+
+    async def _revalidate_logged(self) -> None:
+        if ended := await self.revalidate():
+            log.info("socket sessions ended", extra={"count": ended})
 
     async def agent_changed(self, event: AgentUpdated) -> None:
         """At once, not at the next session check: a deactivated agent's sessions end,

@@ -21,6 +21,7 @@ from contracts.actors import SystemActor
 from contracts.client import TicketsClient
 from contracts.commands import ListTickets
 from contracts.tickets import Ticket, TicketSummary
+from infra.loops import pause
 
 log = logging.getLogger(__name__)
 
@@ -96,10 +97,5 @@ async def resync_until_done(tickets: TicketsClient, plan: Plan, stop: asyncio.Ev
                 extra={"tickets": result.tickets, "planned": result.planned, "pages": result.pages},
             )
             return
-        if delay is None or stop.is_set():
+        if delay is None or await pause(delay, stop):
             return
-        try:
-            await asyncio.wait_for(stop.wait(), delay)
-        except TimeoutError:
-            continue
-        return

@@ -28,6 +28,7 @@ from contracts.sla import SlaPolicy
 from contracts.tickets import Ticket, TicketSummary
 from infra import logging as log_context
 from infra.clock import Clock
+from infra.loops import every
 from infra.settings import SlaMonitorSettings
 from services.sla_monitor.domain.timers import (
     SLA_KIND,
@@ -243,18 +244,15 @@ class Scanner:
         runs every `metrics_refresh_seconds`."""
         loop = asyncio.get_running_loop()
         next_refresh = loop.time()
-        while not stop.is_set():
-            try:
-                await self.scan_once()
-                if refresh is not None and loop.time() >= next_refresh:
-                    next_refresh = loop.time() + self._settings.metrics_refresh_seconds
-                    await refresh()
-            except Exception:
-                log.exception("sla scan failed")
-            try:
-                await asyncio.wait_for(stop.wait(), self._settings.scan_interval_seconds)
-            except TimeoutError:
-                continue
+
+        async def round_() -> None:
+            nonlocal next_refresh
+            await self.scan_once()
+            if refresh is not None and loop.time() >= next_refresh:
+                next_refresh = loop.time() + self._settings.metrics_refresh_seconds
+                await refresh()
+
+        await every(self._settings.scan_interval_seconds, stop, round_, "sla scan")
 
 
 def _closing(ticket: Ticket) -> ChangeStatus:

@@ -16,7 +16,7 @@ them with the verify token and the body's signature.
 import hmac
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from typing import Annotated, Any
 from urllib.parse import quote
@@ -28,8 +28,8 @@ from pymongo.errors import PyMongoError
 
 from contracts.actors import PhoneNumber
 from contracts.rest import ErrorEnvelope
-from infra.http import failure
 from infra.identity import AgentIdentity, ServiceIdentity
+from infra.rest import ApiError, envelope_route, failure
 from infra.settings import WhatsAppSettings
 from services.whatsapp_channel import metrics
 from services.whatsapp_channel.api_models import ReceiptEnvelope, SendEnvelope, WindowEnvelope
@@ -45,14 +45,12 @@ NOT_CONFIGURED = f"The WhatsApp channel is off: set {', '.join(WhatsAppSettings(
 PHONE = TypeAdapter[str](PhoneNumber)
 
 
-class ChannelError(Exception):
-    def __init__(self, status: int, code: str, message: str) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+def _unavailable(error: PyMongoError) -> Response:
+    log.warning("whatsapp route: MongoDB unavailable", extra={"error": str(error)[:300]})
+    return failure(503, "unavailable", "Storage unavailable, try again")
 
-    def response(self) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if self.status == 401 else None
-        return failure(self.status, self.code, self.message, headers)
+
+EnvelopeRoute = envelope_route([(PyMongoError, _unavailable)])
 
 
 OFF: dict[int | str, dict[str, Any]] = {
@@ -69,12 +67,12 @@ def _ok(data: object) -> JSONResponse:
 
 
 def build_api(parts: Parts) -> APIRouter:
-    router = APIRouter(prefix=PREFIX, tags=["whatsapp"])
+    router = APIRouter(prefix=PREFIX, tags=["whatsapp"], route_class=EnvelopeRoute)
 
     def started() -> ChannelParts:
         channel = parts()
         if channel is None:
-            raise ChannelError(503, "not_configured", NOT_CONFIGURED)
+            raise ApiError(503, "not_configured", NOT_CONFIGURED)
         return channel
 
     @router.get(
@@ -93,7 +91,7 @@ def build_api(parts: Parts) -> APIRouter:
         challenge: Annotated[str | None, Query(alias="hub.challenge", max_length=1000)] = None,
     ) -> Response:
         """Meta calls this once when the callback URL is registered."""
-        return await _answer(lambda: _verify(started(), mode, token, challenge))
+        return await _verify(started(), mode, token, challenge)
 
     @router.post(
         "/webhook",
@@ -108,7 +106,7 @@ def build_api(parts: Parts) -> APIRouter:
     )
     async def receive_whatsapp_webhook(request: Request) -> Response:
         """WhatsApp notifications: customer messages and delivery reports."""
-        return await _answer(lambda: _receive(started(), request))
+        return await _receive(started(), request)
 
     @router.get(
         "/media/{media_id}",
@@ -132,7 +130,7 @@ def build_api(parts: Parts) -> APIRouter:
     )
     async def get_whatsapp_media(media_id: str, request: Request) -> Response:
         """The bytes of a media id that came in on the webhook, fetched from WhatsApp."""
-        return await _answer(lambda: _media(started(), media_id, request))
+        return await _media(started(), media_id, request)
 
     @router.get(
         "/sends/{send_id}",
@@ -145,7 +143,7 @@ def build_api(parts: Parts) -> APIRouter:
     )
     async def get_whatsapp_send(send_id: str, request: Request) -> Response:
         """One outbound message: state, attempts, last error, WhatsApp's delivery report."""
-        return await _answer(lambda: _send(started(), send_id, request))
+        return await _send(started(), send_id, request)
 
     @router.get(
         "/customers/{phone}/window",
@@ -158,19 +156,9 @@ def build_api(parts: Parts) -> APIRouter:
     )
     async def get_whatsapp_window(phone: str, request: Request) -> Response:
         """Whether free-form messages reach this customer now, and until when."""
-        return await _answer(lambda: _window(started(), phone, request))
+        return await _window(started(), phone, request)
 
     return router
-
-
-async def _answer(work: Callable[[], Awaitable[Response]]) -> Response:
-    try:
-        return await work()
-    except ChannelError as error:
-        return error.response()
-    except PyMongoError as error:
-        log.warning("whatsapp route: MongoDB unavailable", extra={"error": str(error)[:300]})
-        return failure(503, "unavailable", "Storage unavailable, try again")
 
 
 async def _verify(
@@ -180,7 +168,7 @@ async def _verify(
     given = (token or "").encode("utf-8", "surrogateescape")
     if mode != "subscribe" or challenge is None or not hmac.compare_digest(given, expected):
         log.warning("webhook verification refused", extra={"mode": mode})
-        raise ChannelError(403, "forbidden", "Verification token does not match")
+        raise ApiError(403, "forbidden", "Verification token does not match")
     log.info("webhook verified by Meta")
     return PlainTextResponse(challenge)
 
@@ -191,18 +179,18 @@ async def _receive(channel: ChannelParts, request: Request) -> Response:
     if not valid_signature(secret, request.headers.get(SIGNATURE_HEADER), body):
         metrics.WEBHOOKS.labels("bad_signature").inc()
         log.warning("webhook refused: bad signature", extra={"bytes": len(body)})
-        raise ChannelError(403, "forbidden", f"Missing or wrong {SIGNATURE_HEADER}")
+        raise ApiError(403, "forbidden", f"Missing or wrong {SIGNATURE_HEADER}")
     try:
         payload = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as error:
         metrics.WEBHOOKS.labels("malformed").inc()
-        raise ChannelError(400, "validation", f"Body is not JSON: {error}") from error
+        raise ApiError(400, "validation", f"Body is not JSON: {error}") from error
     try:
         receipt = await channel.intake.receive(payload)
     except (BrokerUnavailable, PyMongoError) as error:
         metrics.WEBHOOKS.labels("unavailable").inc()
         log.warning("webhook not accepted, Meta will retry", extra={"error": str(error)[:300]})
-        raise ChannelError(503, "unavailable", "Not recorded yet; retry later") from error
+        raise ApiError(503, "unavailable", "Not recorded yet; retry later") from error
     metrics.WEBHOOKS.labels("accepted").inc()
     return _ok(receipt.to_wire())
 
@@ -211,23 +199,23 @@ async def _authenticate(_: ChannelParts, request: Request) -> None:
     """The gate (`infra.gate`) checked the agent's token or the service key (and counted
     the request) before the route ran; this fails closed without it."""
     if not isinstance(getattr(request.state, "identity", None), AgentIdentity | ServiceIdentity):
-        raise ChannelError(401, "unauthorized", "Missing credentials")
+        raise ApiError(401, "unauthorized", "Missing credentials", {"WWW-Authenticate": "Bearer"})
 
 
 async def _media(channel: ChannelParts, media_id: str, request: Request) -> Response:
     await _authenticate(channel, request)
     record = await channel.inbox.media_record(media_id)
     if record is None:
-        raise ChannelError(404, "not_found", "No media with this id came in on WhatsApp")
+        raise ApiError(404, "not_found", "No media with this id came in on WhatsApp")
     try:
         info = await channel.graph.media_info(media_id)
     except MediaNotFound as error:
-        raise ChannelError(404, "not_found", "WhatsApp no longer has this media") from error
+        raise ApiError(404, "not_found", "WhatsApp no longer has this media") from error
     except GraphUnavailable as error:
-        raise ChannelError(502, "bad_gateway", f"WhatsApp did not answer: {error}") from error
+        raise ApiError(502, "bad_gateway", f"WhatsApp did not answer: {error}") from error
     limit = channel.options.media_max_bytes
     if info.file_size is not None and info.file_size > limit:
-        raise ChannelError(413, "payload_too_large", f"The media is over {limit} bytes")
+        raise ApiError(413, "payload_too_large", f"The media is over {limit} bytes")
     return await _stream(channel, info, record, limit)
 
 
@@ -239,7 +227,7 @@ async def _stream(
         upstream = await stack.enter_async_context(channel.graph.download(info.url))
     except (MediaNotFound, GraphUnavailable) as error:
         await stack.aclose()
-        raise ChannelError(502, "bad_gateway", f"Download failed: {error}") from error
+        raise ApiError(502, "bad_gateway", f"Download failed: {error}") from error
 
     async def chunks() -> AsyncIterator[bytes]:
         sent = 0
@@ -264,7 +252,7 @@ async def _send(channel: ChannelParts, send_id: str, request: Request) -> Respon
     await _authenticate(channel, request)
     record = await channel.sends.get(send_id)
     if record is None:
-        raise ChannelError(404, "not_found", "No outbound message with this id")
+        raise ApiError(404, "not_found", "No outbound message with this id")
     return _ok(record.view())
 
 
@@ -273,6 +261,6 @@ async def _window(channel: ChannelParts, phone: str, request: Request) -> Respon
     try:
         number = PHONE.validate_python(phone)
     except ValidationError as error:
-        raise ChannelError(422, "validation", "phone must be in E.164 form") from error
+        raise ApiError(422, "validation", "phone must be in E.164 form") from error
     state = await channel.worker.window_of(number)
     return _ok({"phone": number, **state.to_wire()})

@@ -18,10 +18,10 @@ from faststream.rabbit import RabbitBroker
 
 from contracts import names
 from infra.clock import Clock
+from infra.loops import every
 from infra.messaging import command_queue
 from services.whatsapp_channel import metrics
 from services.whatsapp_channel.inbox import InboxStore
-from services.whatsapp_channel.loops import every
 
 log = logging.getLogger(__name__)
 

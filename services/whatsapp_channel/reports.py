@@ -15,9 +15,9 @@ from faststream.rabbit import RabbitBroker
 
 from contracts import names
 from contracts.delivery import RecordDelivery
+from infra.loops import every
 from infra.messaging import command_queue
 from services.whatsapp_channel.documents import SendRecord
-from services.whatsapp_channel.loops import every
 from services.whatsapp_channel.sends import SendStore
 
 DELIVERY_QUEUE = command_queue(names.RECORD_DELIVERY)

@@ -15,6 +15,7 @@ from typing import Any
 from contracts.whatsapp import WhatsAppTemplate
 from contracts.window import WindowState, window_closed_message, window_state
 from infra.clock import Clock
+from infra.loops import every
 from services.whatsapp_channel import metrics
 from services.whatsapp_channel.documents import SendRecord
 from services.whatsapp_channel.domain.sending import (
@@ -29,7 +30,6 @@ from services.whatsapp_channel.domain.sending import (
     message_body,
     plan_send,
 )
-from services.whatsapp_channel.loops import every
 from services.whatsapp_channel.sends import DeliveryVerdict, SendStore
 
 log = logging.getLogger(__name__)

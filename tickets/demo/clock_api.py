@@ -11,8 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from contracts.rest import ErrorEnvelope
 from infra.clock import OffsetClock
-from infra.http import failure
 from infra.identity import AgentIdentity, ServiceIdentity
+from infra.rest import failure
 
 ROUTE = "/demo/clock"
 """Under the REST API's prefix."""

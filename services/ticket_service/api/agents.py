@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 
 from contracts.replies import Pagination
+from contracts.rest import ErrorEnvelope
 from infra.ratelimit import RateLimiter
 from infra.settings import Settings
 from services.ticket_service.agents import (
@@ -20,7 +21,7 @@ from services.ticket_service.agents import (
     entry,
 )
 from services.ticket_service.api.caller import Caller, authentication
-from services.ticket_service.api.errors import ERROR_RESPONSES, EnvelopeRoute, ErrorEnvelope
+from services.ticket_service.api.errors import ERROR_RESPONSES, EnvelopeRoute
 from services.ticket_service.usecases import TicketUseCases
 
 AgentIdPath = Annotated[str, Path(alias="agentId", pattern=r"^[0-9a-f]{24}$")]

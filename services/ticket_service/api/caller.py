@@ -13,7 +13,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 from contracts.actors import AgentActor, SystemActor
 from contracts.enums import AgentRole
 from infra.identity import AgentIdentity, ServiceIdentity
-from services.ticket_service.api.errors import UNAUTHORIZED, ApiError
+from infra.rest import ApiError
 
 bearer_scheme = HTTPBearer(auto_error=False, description="An agent's JWT (`tickets agents token`)")
 api_key_scheme = APIKeyHeader(
@@ -40,7 +40,7 @@ async def current_caller(
         return Caller(AgentActor(id=identity.id), identity.budget_key, identity.role)
     if isinstance(identity, ServiceIdentity):
         return Caller(SystemActor(), identity.budget_key)
-    raise ApiError(401, UNAUTHORIZED, "Missing credentials", {"WWW-Authenticate": "Bearer"})
+    raise ApiError(401, "unauthorized", "Missing credentials", {"WWW-Authenticate": "Bearer"})
 
 
 def authentication(*_: Any) -> Callable[..., Awaitable[Caller]]:

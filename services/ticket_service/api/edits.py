@@ -13,10 +13,10 @@ from pydantic import Field, model_validator
 from contracts import commands as cmd
 from contracts.base import WireModel
 from contracts.enums import Category, Priority
+from contracts.rest import ErrorEnvelope
 from infra.ratelimit import RateLimiter
 from infra.settings import Settings
 from services.ticket_service.api.caller import Caller, authentication
-from services.ticket_service.api.errors import ErrorEnvelope
 from services.ticket_service.api.models import TicketEnvelope
 from services.ticket_service.api.tickets import TicketIdPath, ticket_router
 from services.ticket_service.api.tickets import _one as ticket_reply

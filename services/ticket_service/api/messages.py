@@ -20,11 +20,11 @@ from contracts.conversation import (
     TicketMessage,
 )
 from contracts.replies import Pagination
+from contracts.rest import ErrorEnvelope
 from infra.ratelimit import RateLimiter
 from infra.settings import Settings
 from services.ticket_service.access import with_visible_key
 from services.ticket_service.api.caller import Caller, authentication
-from services.ticket_service.api.errors import ErrorEnvelope
 from services.ticket_service.api.models import TicketEnvelope, etag
 from services.ticket_service.api.tickets import TicketIdPath, ticket_router
 from services.ticket_service.conversation import Conversations

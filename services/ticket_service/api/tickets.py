@@ -11,12 +11,13 @@ from fastapi.responses import JSONResponse
 from contracts import commands as cmd
 from contracts.enums import Source
 from contracts.replies import TicketPage
+from contracts.rest import ErrorEnvelope
 from contracts.tickets import Ticket
 from infra.ratelimit import RateLimiter
 from infra.settings import Settings
 from services.ticket_service.access import with_visible_key
 from services.ticket_service.api.caller import Caller, authentication
-from services.ticket_service.api.errors import ERROR_RESPONSES, EnvelopeRoute, ErrorEnvelope
+from services.ticket_service.api.errors import ERROR_RESPONSES, EnvelopeRoute
 from services.ticket_service.api.models import (
     AssignBody,
     ListQuery,
