@@ -3,7 +3,7 @@
 The ticket reply names the assigned agent by id only; the customer's tool contract shows
 the agent's name and email, and a customer's stored language picks the texts. Reading
 those two fields directly is a deliberate, read-only coupling to the ticket service's
-schema (documented in the README); the gateway never writes there.
+schema (documented in docs/assistant.md); the gateway never writes there.
 """
 
 import logging

@@ -1,6 +1,6 @@
-"""The README's "An agent's day" block, run as written against `tickets up`: curl for the
-REST calls, a real python-socketio client for the pushes, the WhatsApp side on the real
-broker. The only change is the port (the test's server listens on a free one)."""
+"""The block of docs/agents-day.md, run as written against `tickets up`: curl for the REST
+calls, a real python-socketio client for the pushes, the WhatsApp side on the real broker.
+The only change is the port (the test's server listens on a free one)."""
 
 import asyncio
 import os
@@ -19,9 +19,9 @@ ROOT = Path(__file__).parents[2]
 TICKET = re.compile(r"TICKET-\d{4}-\d{6}")
 
 
-def readme_block(heading: str) -> str:
-    """The first ```sh block after `heading` in the README."""
-    text = (ROOT / "README.md").read_text()
+def docs_block(page: str, heading: str) -> str:
+    """The first ```sh block after `heading` in docs/`page`."""
+    text = (ROOT / "docs" / page).read_text()
     after = text[text.index(heading) :]
     start = after.index("```sh\n") + len("```sh\n")
     return after[start : after.index("\n```", start)]
@@ -49,7 +49,7 @@ async def run_bash(script: str, cwd: Path, env: dict[str, str]) -> tuple[int, st
     return process.returncode, out.decode(), err.decode()
 
 
-async def test_the_agents_day_in_the_readme_runs_as_written(
+async def test_the_agents_day_in_the_docs_runs_as_written(
     endpoints: Endpoints, tmp_path: Path
 ) -> None:
     if os.environ.get("MONGODB_URL"):
@@ -60,7 +60,9 @@ async def test_the_agents_day_in_the_readme_runs_as_written(
     session.mkdir()
     (session / ".venv").symlink_to(ROOT / ".venv")
     async with outbound(endpoints.rabbit_url) as whatsapp, tickets_running("up", env=env) as up:
-        script = readme_block("## An agent's day").replace("http://127.0.0.1:8000", up.base)
+        script = docs_block("agents-day.md", "# An agent's day").replace(
+            "http://127.0.0.1:8000", up.base
+        )
         status, out, err = await run_bash(script, session, env)
         replies = list(whatsapp.messages)
 
