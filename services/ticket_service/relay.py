@@ -21,7 +21,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from infra.clock import Clock
-from infra.loops import every
+from infra.loops import dependency_of, every
 from services.ticket_service import metrics
 
 log = logging.getLogger(__name__)
@@ -66,11 +66,16 @@ class OutboxRelay:
         """Publish the entries of a change this process just committed."""
         try:
             await self._deliver(key, entries)
-        except Exception:
+        except Exception as error:
+            dependency = dependency_of(error)
             log.warning(
                 "event publish failed; the sweep will retry",
-                exc_info=True,
-                extra=self._about(key),
+                exc_info=dependency is None,
+                extra={
+                    **self._about(key),
+                    "dependency": dependency,
+                    "error": f"{type(error).__name__}: {error}"[:300],
+                },
             )
 
     async def publish_claimed(self, key: Any, entries: list[dict[str, Any]]) -> None:

@@ -8,7 +8,6 @@ the confirm and the mark, and it carries the WhatsApp message id as its AMQP mes
 """
 
 import asyncio
-import contextlib
 import logging
 from dataclasses import dataclass
 from datetime import timedelta
@@ -77,11 +76,10 @@ class InboundRelay:
                     content_type="application/json",
                 )
         except Exception as error:
-            log.warning(
-                "inbound message not published",
-                extra={"messageId": message_id, "error": f"{type(error).__name__}: {error}"[:300]},
-            )
-            raise BrokerUnavailable(str(error)) from error
+            detail = f"{type(error).__name__}: {error}"[:300]
+            raise BrokerUnavailable(
+                f"inbound message {message_id} not published: {detail}"
+            ) from error
 
     async def sweep(self) -> int:
         now = self.clock.now()
@@ -92,6 +90,6 @@ class InboundRelay:
         await every(interval, stop, self._sweep_logged, "whatsapp-inbound-relay")
 
     async def _sweep_logged(self) -> None:
-        with contextlib.suppress(BrokerUnavailable):  # logged where it happened
-            if published := await self.sweep():
-                log.info("pending inbound messages published", extra={"count": published})
+        """A broker outage fails the round: the loop logs it once, not every sweep."""
+        if published := await self.sweep():
+            log.info("pending inbound messages published", extra={"count": published})
