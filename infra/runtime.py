@@ -85,8 +85,16 @@ class Runtime:
 
     async def start(self) -> Context:
         """Raises StartupError (one line) when MongoDB or RabbitMQ does not answer within
-        `startup_timeout_seconds`, WeakSecret for a secret too short; call `stop()`
-        afterwards either way."""
+        `startup_timeout_seconds`, WeakSecret for a secret too short. A start that fails
+        half-way stops what it started (consumers, loops, the embedded database) before it
+        raises; `stop()` may be called again."""
+        try:
+            return await self._start()
+        except BaseException:
+            await asyncio.shield(self.stop())
+            raise
+
+    async def _start(self) -> Context:
         settings = self.settings
         check_secrets(settings)
         url = settings.mongodb_url

@@ -20,7 +20,7 @@ from tests.support.factories import (
     customer,
     make_agent,
 )
-from tests.support.system import Endpoints, client, running, settings_for
+from tests.support.system import Endpoints, client, published, running, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -48,7 +48,8 @@ async def test_same_idempotency_key_twenty_times_yields_one_ticket(
     body = create_body(idempotencyKey="call_abc123")
     async with running(settings), running(settings), client(endpoints.rabbit_url) as (caller, log):
         replies = await asyncio.gather(*[caller.call(names.CREATE, body) for _ in range(20)])
-        await asyncio.sleep(0.5)  # let any stray duplicate event arrive before counting
+        await published()
+        await log.barrier()  # a stray duplicate event would have arrived before this
         counters = await TicketCounter.find_all().to_list()
         owner = await Customer.find_one(Customer.phone_number == CUSTOMER_A)
     ticket_ids = {r["data"]["ticketId"] for r in replies}
@@ -149,7 +150,8 @@ async def test_customer_lifecycle_leaves_the_history_and_events_a_user_expects(
             "ticket.status_changed",  # customer wrote -> reopened
         ]
         await log.wait_for(len(expected_keys))
-        await asyncio.sleep(0.5)  # anything published twice would arrive now
+        await published()
+        await log.barrier()  # anything published twice has arrived by now
     assert responded["sla"]["firstResponseMet"] is True
     assert resumed["action"] == "resumed"
     assert reopened["action"] == "reopened"

@@ -1,6 +1,5 @@
 """The outbox relay: what a crash left unsent is published after a restart, once."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -17,7 +16,7 @@ from services.ticket_service.domain.operations import NewTicket, open_ticket
 from services.ticket_service.main import TicketService
 from services.ticket_service.repository import TicketRepository
 from tests.support.factories import SYSTEM, create_body
-from tests.support.system import Endpoints, client, running, settings_for
+from tests.support.system import Endpoints, client, published, running, settings_for
 
 pytestmark = pytest.mark.integration
 
@@ -50,16 +49,13 @@ async def test_events_written_but_not_published_go_out_after_restart(
     async with client(endpoints.rabbit_url) as (_, log):
         async with running(settings, clock=clock):
             await log.wait_for(2)
-            await asyncio.sleep(0.3)
-            pending = await TicketDocument.get_pymongo_collection().count_documents(
-                {"outbox.0": {"$exists": True}}
-            )
+            await published()
+            await log.barrier()
         assert sorted(e["ticketId"] for e in log.events) == [
             "TICKET-2026-000001",
             "TICKET-2026-000002",
         ]
         assert {e["type"] for e in log.events} == {"ticket.created"}
-        assert pending == 0
 
 
 async def test_a_fresh_event_is_left_to_its_writer_by_the_sweep(
@@ -81,7 +77,8 @@ async def test_a_fresh_event_is_left_to_its_writer_by_the_sweep(
         assert relay is not None
         assert await relay.sweep() == 0  # already published by the writer, nothing left
         await caller.ok(names.GET, {"actor": SYSTEM, "ticketId": ticket["ticketId"]})
-        await asyncio.sleep(0.3)
+        await published()
+        await log.barrier()
     assert [e["type"] for e in log.events] == ["ticket.created"]
 
 

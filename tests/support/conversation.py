@@ -17,6 +17,7 @@ from infra.messaging import WHATSAPP_OUTBOUND
 from infra.mongo import connect
 from infra.settings import Settings
 from tests.support.system import Endpoints
+from tests.support.waiting import eventually
 
 POLL_SECONDS = 0.05
 
@@ -32,13 +33,18 @@ async def _stored(
     """Waits until `count` documents match (a positive marker); oldest first."""
     mongo = connect(endpoints.mongo_url)
     try:
-        async with asyncio.timeout(timeout):
-            while True:
-                cursor = mongo[database][collection].find(query)
-                found = await cursor.sort([("createdAt", 1), ("_id", 1)]).to_list()
-                if len(found) >= count:
-                    return found
-                await asyncio.sleep(POLL_SECONDS)
+
+        async def stored() -> list[dict[str, Any]] | None:
+            cursor = mongo[database][collection].find(query)
+            found = await cursor.sort([("createdAt", 1), ("_id", 1)]).to_list()
+            return found if len(found) >= count else None
+
+        return await eventually(
+            stored,
+            what=f"{count} documents in {collection} matching {query}",
+            timeout=timeout,
+            interval=POLL_SECONDS,
+        )
     finally:
         await mongo.close()
 
@@ -67,13 +73,13 @@ class Outbound:
     async def wait_for(
         self, match: Callable[[dict[str, Any]], bool], timeout: float = 30
     ) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                for message in self.messages:
-                    if match(message):
-                        return message
-                self.arrived.clear()
-                await self.arrived.wait()
+
+        def first() -> dict[str, Any] | None:
+            return next((m for m in self.messages if match(m)), None)
+
+        return await eventually(
+            first, what="a matching message", timeout=timeout, wake=self.arrived
+        )
 
     def of(self, message_id: str) -> list[dict[str, Any]]:
         return [m for m in self.messages if m.get("messageId") == message_id]
@@ -126,10 +132,12 @@ class LogLines(logging.Handler):
         self._arrived.set()
 
     async def seen(self, message: str, timeout: float = 30) -> None:
-        async with asyncio.timeout(timeout):
-            while message not in self.messages:
-                self._arrived.clear()
-                await self._arrived.wait()
+        await eventually(
+            lambda: message in self.messages,
+            what=f"the log line {message!r}",
+            timeout=timeout,
+            wake=self._arrived,
+        )
 
 
 @contextmanager

@@ -16,6 +16,7 @@ from typing import Any
 from aiohttp import web
 
 from services.whatsapp_channel.domain.signature import SIGNATURE_HEADER, sign
+from tests.support.waiting import eventually
 
 VERSION = "v23.0"
 PHONE_NUMBER_ID = "106540352242922"
@@ -60,10 +61,12 @@ class FakeGraph:
         return [s for s in self.accepted if s.get("biz_opaque_callback_data") == send_id]
 
     async def wait_sends(self, send_id: str, count: int, timeout: float = 30) -> None:
-        async with asyncio.timeout(timeout):
-            while len(self.for_id(send_id)) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
+        await eventually(
+            lambda: len(self.for_id(send_id)) >= count,
+            what=f"{count} sends of {send_id} at the fake Graph API",
+            timeout=timeout,
+            wake=self.arrived,
+        )
 
     def _authorized(self, request: web.Request) -> bool:
         if request.headers.get("Authorization") == f"Bearer {TOKEN}":

@@ -17,6 +17,8 @@ import uvicorn
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
 
+from tests.support.waiting import eventually
+
 Outputs = list[dict[str, Any]]
 """The function outputs (decoded) found in the request, oldest first."""
 
@@ -73,10 +75,12 @@ class FakeOpenAI:
 
     async def received(self, count: int, timeout: float = 30) -> None:
         """Until `count` requests have come in."""
-        async with asyncio.timeout(timeout):
-            while len(self.requests) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
+        await eventually(
+            lambda: len(self.requests) >= count,
+            what=f"{count} requests to the fake OpenAI",
+            timeout=timeout,
+            wake=self.arrived,
+        )
 
     async def answer(self, path: str, body: dict[str, Any]) -> Response:
         self.requests.append((path, body))
@@ -199,9 +203,7 @@ async def fake_openai() -> AsyncIterator[FakeOpenAI]:
     config = uvicorn.Config(_app(fake), log_config=None, lifespan="off")
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    async with asyncio.timeout(30):
-        while not server.started:  # noqa: ASYNC110 - uvicorn offers a flag, not an event
-            await asyncio.sleep(0.01)
+    await eventually(lambda: server.started, what="the fake OpenAI server to listen")
     try:
         yield fake
     finally:

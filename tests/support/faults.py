@@ -21,6 +21,7 @@ from contracts.client import RequestReplyClient, TicketServiceUnavailable
 from infra.mongo import connect
 from services.ticket_service.domain.ids import parse_ticket_id
 from tests.support.factories import create_body
+from tests.support.waiting import eventually
 
 log = logging.getLogger(__name__)
 
@@ -189,14 +190,20 @@ class Report:
 
 async def settle(mongo_url: str, database: str, watch: EventWatch, timeout: float = 120) -> None:
     """Until every stored ticket's outbox is published and its creation event arrived."""
-    async with connect(mongo_url) as mongo, asyncio.timeout(timeout):
+    async with connect(mongo_url) as mongo:
         tickets = mongo[database]["tickets"]
-        while True:
+
+        async def settled() -> bool:
             pending = await tickets.count_documents({"outbox.0": {"$exists": True}})
             ids = [t["ticketId"] async for t in tickets.find({}, {"ticketId": 1})]
-            if pending == 0 and all(i in watch.created for i in ids):
-                return
-            await asyncio.sleep(0.5)
+            return pending == 0 and all(i in watch.created for i in ids)
+
+        await eventually(
+            settled,
+            what="every outbox published, every creation event arrived",
+            timeout=timeout,
+            interval=0.5,
+        )
 
 
 def _client_key(ticket: dict[str, Any]) -> str:

@@ -10,6 +10,7 @@ import aio_pika
 
 from contracts import names
 from infra.inbox import QUEUE_HEADER, REASON_HEADER
+from tests.support.waiting import eventually
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,7 @@ class DeadLetters:
         await self._until(lambda: len(self.from_queue(queue)) >= count, timeout)
 
     async def _until(self, done: Callable[[], bool], timeout: float) -> None:
-        async with asyncio.timeout(timeout):
-            while not done():
-                self.arrived.clear()
-                await self.arrived.wait()
+        await eventually(done, what="the dead letters", timeout=timeout, wake=self.arrived)
 
 
 @asynccontextmanager

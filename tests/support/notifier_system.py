@@ -23,6 +23,7 @@ from infra.http import build_app
 from infra.messaging import EVENTS, publish_event
 from infra.runtime import Runtime, Service
 from services.notifier.handlers import webhook_queue
+from tests.support.waiting import eventually
 
 
 @dataclass
@@ -53,12 +54,14 @@ async def serving(
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve(sockets=[sock]))
-    async with asyncio.timeout(60):
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("uvicorn stopped during start-up")
-            await asyncio.sleep(0.02)
+
+    def listening() -> bool:
+        if task.done():
+            task.result()
+            raise RuntimeError("uvicorn stopped during start-up")
+        return bool(server.started)
+
+    await eventually(listening, what="the notifier to listen")
     try:
         yield Served(f"http://127.0.0.1:{port}", runtime)
     finally:
@@ -97,13 +100,16 @@ class Inbox:
         return [name for name, data in self.pushes if data.get("ticketId") == ticket_id]
 
     async def wait_for(self, event: str, ticket_id: str, timeout: float = 30) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                for name, data in self.pushes:
-                    if name == event and data.get("ticketId") == ticket_id:
-                        return data
-                self.arrived.clear()
-                await self.arrived.wait()
+
+        def push() -> dict[str, Any] | None:
+            for name, data in self.pushes:
+                if name == event and data.get("ticketId") == ticket_id:
+                    return data
+            return None
+
+        return await eventually(
+            push, what=f"a {event} push for {ticket_id}", timeout=timeout, wake=self.arrived
+        )
 
 
 class Refused(Exception):

@@ -16,7 +16,9 @@ from infra.messaging import EVENTS
 from infra.mongo import connect
 from infra.runtime import Runtime, Service
 from infra.settings import Settings
+from services.ticket_service.documents import TicketDocument
 from services.ticket_service.main import TicketService
+from tests.support.waiting import WAIT_SECONDS, eventually
 
 
 @dataclass(frozen=True)
@@ -71,17 +73,34 @@ class EventLog:
     """Every event published on `tickets.events`, in arrival order."""
 
     events: list[dict[str, Any]] = field(default_factory=list)
-    routing_keys: list[str] = field(default_factory=list)
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    markers: set[str] = field(default_factory=set)
+    broker: RabbitBroker | None = None
 
     def of(self, ticket_id: str) -> list[dict[str, Any]]:
         return [e for e in self.events if e.get("ticketId") == ticket_id]
 
-    async def wait_for(self, count: int, timeout: float = 30.0) -> None:
-        async with asyncio.timeout(timeout):
-            while len(self.events) < count:
-                self.arrived.clear()
-                await self.arrived.wait()
+    async def wait_for(self, count: int, timeout: float = WAIT_SECONDS) -> None:
+        await eventually(
+            lambda: len(self.events) >= count,
+            what=f"{count} events (have {len(self.events)})",
+            timeout=timeout,
+            wake=self.arrived,
+        )
+
+    async def barrier(self) -> None:
+        """Returns once every event published before the call has arrived: a marker
+        published now on the same exchange reaches this log's queue after them (one queue
+        keeps the order in which RabbitMQ accepted the messages). What a test wants to rule
+        out must be published before the call (e.g. wait until the outbox is empty)."""
+        assert self.broker is not None
+        marker = uuid.uuid4().hex
+        await self.broker.publish(
+            {"testMarker": marker}, exchange=EVENTS, routing_key="test.marker"
+        )
+        await eventually(
+            lambda: marker in self.markers, what=f"the marker {marker}", wake=self.arrived
+        )
 
 
 @asynccontextmanager
@@ -95,17 +114,35 @@ async def client(rabbit_url: str) -> AsyncIterator[tuple[Caller, EventLog]]:
 
     @broker.subscriber(queue, EVENTS)
     async def collect(body: dict[str, Any]) -> None:
-        log.events.append(body)
+        if "testMarker" in body:
+            log.markers.add(body["testMarker"])
+        else:
+            log.events.append(body)
         log.arrived.set()
 
     await broker.start()
     await broker.declare_exchange(EVENTS)
+    log.broker = broker
     requests = RequestReplyClient(rabbit_url)
     try:
         yield Caller(broker, requests), log
     finally:
         await requests.close()
         await broker.stop()
+
+
+async def published() -> None:
+    """Waits until no ticket holds an event its relay has still to publish (after this no
+    relay publishes again; pair it with `EventLog.barrier` to rule out a late duplicate)."""
+    tickets = TicketDocument.get_pymongo_collection()
+    await eventually(
+        lambda: _none_pending(tickets), what="every ticket's outbox published and emptied"
+    )
+
+
+async def _none_pending(tickets: Any) -> bool:
+    pending: int = await tickets.count_documents({"outbox.0": {"$exists": True}})
+    return pending == 0
 
 
 async def drop_database(endpoints: Endpoints, database: str) -> None:

@@ -36,6 +36,7 @@ from tests.support.fake_meta import (
     signed,
 )
 from tests.support.system import Endpoints, settings_for
+from tests.support.waiting import eventually
 
 WEBHOOK = "/api/v2/whatsapp/webhook"
 OUTBOUND = RabbitQueue(names.WHATSAPP_OUTBOUND, durable=True)
@@ -131,17 +132,21 @@ class Tap:
         return [b for _, b in self.seen if all(b.get(k) == v for k, v in fields.items())]
 
     async def wait_where(self, timeout: float = 60, **fields: Any) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while not self.where(**fields):
-                self.arrived.clear()
-                await self.arrived.wait()
-        return self.where(**fields)[0]
+        found = await eventually(
+            lambda: self.where(**fields),
+            what=f"an inbound message with {fields}",
+            timeout=timeout,
+            wake=self.arrived,
+        )
+        return found[0]
 
     async def wait_for(self, message_id: str, timeout: float = 60) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while message_id not in self.ids():
-                self.arrived.clear()
-                await self.arrived.wait()
+        await eventually(
+            lambda: message_id in self.ids(),
+            what=f"the inbound message {message_id}",
+            timeout=timeout,
+            wake=self.arrived,
+        )
         return self.body(message_id)
 
 
