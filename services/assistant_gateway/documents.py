@@ -18,7 +18,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts.enums import Language
-from infra.claims import OnceByKey
+from infra.claims import KeyLeases, OnceByKey
 from infra.clock import Clock
 from services.assistant_gateway.domain.transcript import Entry, trimmed
 
@@ -113,49 +113,46 @@ class ClaimOutcome(StrEnum):
 class Claim:
     outcome: ClaimOutcome
     record: InboundRecord | None = None
+    holder: str | None = None
+    """Our token while the outcome is RUN: `replied` only counts while we hold it."""
 
 
 class InboundLog:
+    """Inbound message ids claimed with a lease (`infra.claims.KeyLeases`), open while
+    `processing`."""
+
     def __init__(self, database: AsyncDatabase[dict[str, Any]], lease: timedelta) -> None:
         self._collection = database[INBOUND]
-        self._lease = lease
+        self._leases = KeyLeases(self._collection, lease, unfinished={"status": "processing"})
 
     async def claim(
         self, message_id: str, phone: str, now: datetime, *, redelivered: bool
     ) -> Claim:
         """`redelivered` (RabbitMQ's flag) tells our own unacknowledged delivery coming
-        back after a crash from a second copy of the message published by the sender."""
-        fresh = {"_id": message_id, "phone": phone, "status": "processing", "claimedAt": now}
-        try:
-            await self._collection.insert_one(fresh)
-        except DuplicateKeyError:
-            pass
-        else:
-            return Claim(ClaimOutcome.RUN)
-        raw = await self._collection.find_one({"_id": message_id})
-        if raw is None:
-            return await self.claim(message_id, phone, now, redelivered=redelivered)
-        record = InboundRecord.model_validate(raw)
-        if record.status is InboundStatus.REPLIED:
+        back after a crash from a second copy of the message published by the sender: it
+        takes an unfinished claim over at once."""
+        lease = await self._leases.claim(message_id, now, {"phone": phone}, take_over=redelivered)
+        record = None if lease.found is None else InboundRecord.model_validate(lease.found)
+        if lease.held:
+            return Claim(ClaimOutcome.RUN, record, lease.holder)
+        if record is not None and record.status is InboundStatus.REPLIED:
             return Claim(ClaimOutcome.PUBLISH_AGAIN, record)
-        if record.status is InboundStatus.PROCESSING and (
-            redelivered or record.claimed_at + self._lease <= now
-        ):
-            taken = await self._collection.update_one(
-                {"_id": message_id, "status": "processing", "claimedAt": record.claimed_at},
-                {"$set": {"claimedAt": now}},
-            )
-            if taken.modified_count:
-                return Claim(ClaimOutcome.RUN, record)
         await self._collection.update_one({"_id": message_id}, {"$inc": {"duplicates": 1}})
         return Claim(ClaimOutcome.SKIP, record)
 
     async def replied(
-        self, message_id: str, reply: str, *, fallback: bool, ticket_id: str | None = None
-    ) -> None:
-        """`ticket_id`: the ticket the turn worked on, where the conversation is recorded."""
+        self,
+        message_id: str,
+        holder: str,
+        reply: str,
+        *,
+        fallback: bool,
+        ticket_id: str | None = None,
+    ) -> bool:
+        """`ticket_id`: the ticket the turn worked on, where the conversation is recorded.
+        False when this holder lost its lease: the copy that took over answers."""
         update = {"status": "replied", "reply": reply, "fallback": fallback, "ticketId": ticket_id}
-        await self._collection.update_one({"_id": message_id}, {"$set": update})
+        return await self._leases.complete(message_id, holder, update)
 
     async def answered(self, message_id: str) -> None:
         await self._collection.update_one({"_id": message_id}, {"$set": {"status": "answered"}})

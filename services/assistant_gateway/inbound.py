@@ -8,7 +8,8 @@ when this returns, so RabbitMQ redelivers it after a crash):
    number answering a rating request is answered with the ticket service's text instead
    of 3;
 3. run the model with the tools (ticket creation is idempotent per message and position);
-4. append the turn to the conversation, record the reply (`replied`);
+4. append the turn to the conversation, record the reply (`replied`, only while the
+   claim is still ours: a copy that took it over after our lease ran out answers);
 5. send the message and the reply to the ticket's conversation (`tickets.v1.record_messages`,
    one-way and persistent: it waits in the queue while the ticket service is away), publish
    the reply (persistent, confirmed), mark the message `answered`.
@@ -134,7 +135,12 @@ class InboundProcessor:
             outcome, chosen = await self._answer(message)
             reply, fallback = outcome.reply, outcome.fallback
             kind = "hand_off" if outcome.handed_off else "fallback" if fallback else "model"
-        await self.inbound.replied(message.message_id, reply, fallback=fallback, ticket_id=chosen)
+        assert claim.holder is not None
+        if not await self.inbound.replied(
+            message.message_id, claim.holder, reply, fallback=fallback, ticket_id=chosen
+        ):
+            log.warning("inbound lease lost; the copy that took over answers")
+            return
         await self._record(message, reply, fallback, chosen)
         await self._publish(message, reply)
         REPLIES.labels(kind).inc()

@@ -8,7 +8,7 @@ from unittest.mock import ANY
 
 import pytest
 
-from infra.claims import GIVEN_UP, OnceByKey
+from infra.claims import CLAIM_INSERTS, GIVEN_UP, KeyLeases, OnceByKey
 from infra.clock import MovableClock
 from infra.mongo import connect
 from tests.support.system import Endpoints
@@ -169,3 +169,112 @@ async def test_a_holder_that_lost_its_lease_does_not_overwrite_the_result(record
     await first
     later = await once.once("k", quick, keep, replay)
     assert taken_over == later == {"ticket": "quick"}
+
+
+# ---- the lease-claim itself (KeyLeases) ------------------------------------------------
+
+
+async def test_of_two_concurrent_claimers_one_holds_the_key(records: Any) -> None:
+    leases = KeyLeases(records, LEASE)
+    first, second = await asyncio.gather(
+        leases.claim("k", START, {"phone": "+1"}), leases.claim("k", START, {"phone": "+2"})
+    )
+    assert sorted([first.held, second.held]) == [False, True]
+    winner = first if first.held else second
+    stored = await records.find_one({"_id": "k"})
+    assert stored["holder"] == winner.holder
+    assert stored["result"] is None
+
+
+async def test_a_claim_is_taken_over_only_after_its_lease_on_the_moved_clock(
+    records: Any,
+) -> None:
+    clock = MovableClock(START)
+    leases = KeyLeases(records, LEASE)
+    first = await leases.claim("k", clock.now())
+    clock.advance(LEASE - timedelta(seconds=1))
+    early = await leases.claim("k", clock.now())
+    clock.advance(timedelta(seconds=2))
+    late = await leases.claim("k", clock.now())
+    assert first.held
+    assert not early.held
+    assert late.held
+    assert early.found is not None
+    assert early.found["holder"] == first.holder
+    assert (await records.find_one({"_id": "k"}))["claimedAt"] == clock.now()
+
+
+async def test_a_released_claim_is_taken_over_at_once_and_a_finished_one_never(
+    records: Any,
+) -> None:
+    leases = KeyLeases(records, LEASE)
+    first = await leases.claim("k", START)
+    assert first.holder is not None
+    await leases.release("k", first.holder)
+    second = await leases.claim("k", START)
+    assert second.holder is not None
+    assert await leases.complete("k", second.holder, {"result": {"ticket": "T-5"}})
+    later = await leases.claim("k", START + LEASE * 10, take_over=True)
+    assert not later.held
+    assert later.found is not None
+    assert later.found["result"] == {"ticket": "T-5"}
+
+
+async def test_a_holder_that_lost_its_lease_does_not_complete_over_the_winner(
+    records: Any,
+) -> None:
+    leases = KeyLeases(records, LEASE)
+    slow = await leases.claim("k", START)
+    quick = await leases.claim("k", START + LEASE + timedelta(seconds=1))
+    assert slow.holder is not None
+    assert quick.holder is not None
+    assert await leases.complete("k", quick.holder, {"result": {"ticket": "quick"}})
+    assert not await leases.complete("k", slow.holder, {"result": {"ticket": "slow"}})
+    await leases.release("k", slow.holder)
+    await leases.delete("k", slow.holder)
+    stored = await records.find_one({"_id": "k"})
+    assert stored["result"] == {"ticket": "quick"}
+    assert stored["holder"] == quick.holder
+
+
+class Vanishing:
+    """The collection as a claimer sees it when the record it ran into is deleted just
+    before each read (and, with `reclaimed_by`, claimed by that claimer right after)."""
+
+    def __init__(self, records: Any, reclaimed_by: KeyLeases | None = None) -> None:
+        self._records = records
+        self._reclaimed_by = reclaimed_by
+        self.reads = 0
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._records, name)
+
+    async def find_one(self, query: Raw) -> Raw | None:
+        self.reads += 1
+        await self._records.delete_one(query)
+        found: Raw | None = await self._records.find_one(query)
+        if self._reclaimed_by is not None:
+            await self._reclaimed_by.claim(query["_id"], START)
+        return found
+
+
+async def test_a_vanished_record_is_claimed_again_once(records: Any) -> None:
+    await records.insert_one({"_id": "k", "claimedAt": START, "holder": "other", "result": None})
+    vanishing = Vanishing(records)
+    lease = await KeyLeases(vanishing, LEASE).claim("k", START)  # type: ignore[arg-type]
+    assert lease.held
+    assert lease.found is None
+    assert vanishing.reads == 1
+    assert (await records.find_one({"_id": "k"}))["holder"] == lease.holder
+
+
+async def test_a_vanished_record_claimed_by_another_meanwhile_is_theirs(records: Any) -> None:
+    await records.insert_one({"_id": "k", "claimedAt": START, "holder": "gone", "result": None})
+    other = KeyLeases(records, LEASE)
+    vanishing = Vanishing(records, reclaimed_by=other)
+    lease = await KeyLeases(vanishing, LEASE).claim("k", START)  # type: ignore[arg-type]
+    assert not lease.held
+    assert lease.found is None
+    assert vanishing.reads == CLAIM_INSERTS  # it vanished on every read: bounded anyway
+    stored = await records.find_one({"_id": "k"})
+    assert stored["holder"] not in {"gone", None}
