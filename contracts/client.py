@@ -62,7 +62,7 @@ from contracts.commands import (
     UpdateTicket,
 )
 from contracts.conversation import RecordMessages, RecordOutcome
-from contracts.replies import CustomerMessageOutcome, Pagination
+from contracts.replies import CustomerMessageOutcome, TicketPagination
 from contracts.tickets import Ticket
 
 log = logging.getLogger(__name__)
@@ -110,7 +110,7 @@ class TicketList(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     items: list[Ticket]
-    pagination: Pagination
+    pagination: TicketPagination
 
 
 class _Error(BaseModel):

@@ -3,7 +3,7 @@
 from datetime import UTC, datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, AwareDatetime, Field
+from pydantic import AfterValidator, AwareDatetime, Field, model_validator
 
 from contracts.actors import Actor, AgentActor, CustomerActor, PhoneNumber, SystemActor
 from contracts.base import WireModel
@@ -102,6 +102,19 @@ SortKey = Literal[
 ]
 
 
+ListCursor = Annotated[
+    str,
+    Field(
+        min_length=1,
+        max_length=512,
+        pattern=r"^[A-Za-z0-9_-]+$",
+        description="`pagination.nextCursor` of the previous page, with the same filters and "
+        "sort: the next page, by position rather than by offset (deep pages stay fast, "
+        "tickets created meanwhile never shift one onto two pages); instead of `page`",
+    ),
+]
+
+
 class ListTickets(WireModel):
     actor: Actor
     status: list[TicketStatus] | None = None
@@ -118,6 +131,13 @@ class ListTickets(WireModel):
     page: int = Field(default=1, ge=1, le=100_000)
     limit: int = Field(default=20, ge=1, le=100)
     sort: SortKey = "-createdAt"
+    cursor: ListCursor | None = None
+
+    @model_validator(mode="after")
+    def _page_or_cursor(self) -> "ListTickets":
+        if self.cursor is not None and self.page != 1:
+            raise ValueError("give page or cursor, not both")
+        return self
 
 
 class AssignTicket(WireModel):

@@ -40,18 +40,33 @@ class Pagination(BaseModel):
     pages: int
 
 
+class TicketPagination(Pagination):
+    """A ticket listing's page, with the cursor of the next one."""
+
+    model_config = ConfigDict(
+        validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
+    )
+
+    next_cursor: str | None = Field(
+        default=None,
+        alias="nextCursor",
+        description="Pass as `cursor` (same filters and sort) for the next page; null on the "
+        "last page. With a cursor, `page` is the number of the page it leads to.",
+    )
+
+
 class TicketPage(BaseModel):
     """`tickets.v1.list` data: one page of tickets."""
 
     items: list[dict[str, Any]]
-    pagination: Pagination
+    pagination: TicketPagination
 
 
 class TicketList(BaseModel):
     """`tickets.v1.list` data as a client reads it: one page of tickets."""
 
     items: list[Ticket]
-    pagination: Pagination
+    pagination: TicketPagination
 
 
 class CustomerMessageOutcome(BaseModel):

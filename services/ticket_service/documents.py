@@ -23,6 +23,10 @@ class OutboxEntry(StoredModel):
     created_at: datetime
 
 
+LIST_SORT_FIELDS = ("createdAt", "updatedAt", "priorityRank", "sla.resolutionDueAt")
+"""What the ticket list sorts on (listing.py); one descending index serves both directions."""
+
+
 class TicketDocument(Document, Ticket):
     id: PydanticObjectId | None = Field(default=None, alias="_id")
     priority_rank: int = 0
@@ -37,9 +41,15 @@ class TicketDocument(Document, Ticket):
             IndexModel([("customerId", ASCENDING), ("updatedAt", DESCENDING)]),
             IndexModel([("assignedAgent", ASCENDING), ("status", ASCENDING)]),
             IndexModel([("category", ASCENDING), ("priority", ASCENDING)]),
-            IndexModel([("createdAt", DESCENDING)]),
             IndexModel(
                 [("status", ASCENDING), ("priorityRank", DESCENDING), ("createdAt", DESCENDING)]
+            ),
+            # The list's other filters and its sorts, each with the tie-breaker the keyset
+            # pages resume on (listing.py): `sortField > last or (= last and ticketId > id)`.
+            IndexModel([("priority", ASCENDING), ("createdAt", DESCENDING)]),
+            *(
+                IndexModel([(field, DESCENDING), ("ticketId", DESCENDING)])
+                for field in LIST_SORT_FIELDS
             ),
             IndexModel("sla.firstResponseBreachAt"),
             IndexModel("sla.resolutionBreachAt"),

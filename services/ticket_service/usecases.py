@@ -14,7 +14,7 @@ from typing import Any
 from contracts import commands as cmd
 from contracts.actors import CustomerActor
 from contracts.enums import ActorType, Source, TicketStatus
-from contracts.replies import CustomerMessageOutcome, Pagination, TicketPage
+from contracts.replies import CustomerMessageOutcome, TicketPage, TicketPagination
 from contracts.sla import SlaPolicy
 from contracts.tickets import Ticket
 from infra.claims import OnceByKey
@@ -38,7 +38,14 @@ from services.ticket_service.domain.errors import (
     ValidationFailed,
 )
 from services.ticket_service.domain.model import Change, change_status
-from services.ticket_service.listing import build_query, build_sort, search_words
+from services.ticket_service.listing import (
+    after,
+    build_query,
+    build_sort,
+    decode_cursor,
+    encode_cursor,
+    search_words,
+)
 from services.ticket_service.relay import OutboxRelay
 from services.ticket_service.repository import (
     AgentRepository,
@@ -211,23 +218,30 @@ class TicketUseCases:
             return await self._readable(principal, command.ticket_id)
 
     async def list(self, command: cmd.ListTickets) -> TicketPage:
+        """A page by offset (`page`) or after a cursor; one more ticket than the page is
+        read to know whether there is a next page (its cursor)."""
+        position = decode_cursor(command) if command.cursor is not None else None
+        page_number = position.page if position else command.page
         principal = await self.principal(command.actor)
         if principal is NOBODY_CUSTOMER:
-            return TicketPage(
-                items=[],
-                pagination=Pagination(page=command.page, limit=command.limit, total=0, pages=0),
-            )
+            return TicketPage(items=[], pagination=_pagination(command, page_number, 0))
         words = search_words(command.q) if command.q else []
         matches = await self.customers.ids_matching(words) if words else {}
         filters, scope = build_query(command, matches), principal.scope()
         query = {"$and": [filters, scope]} if scope else filters
         total = await self.tickets.count(query)
-        skip = (command.page - 1) * command.limit
-        items = await self.tickets.find(query, build_sort(command.sort), skip, command.limit)
-        pages = -(-total // command.limit)
+        if position is not None:
+            query = {"$and": [query, after(command.sort, position)]}
+        skip = 0 if position else (command.page - 1) * command.limit
+        sort = build_sort(command.sort)
+        items = await self.tickets.find(query, sort, skip, command.limit + 1)
+        next_cursor = None
+        if len(items) > command.limit:
+            items = items[: command.limit]
+            next_cursor = encode_cursor(command, items[-1], page_number + 1)
         return TicketPage(
             items=[t.to_wire() for t in items],
-            pagination=Pagination(page=command.page, limit=command.limit, total=total, pages=pages),
+            pagination=_pagination(command, page_number, total, next_cursor),
         )
 
     async def agent_tickets(self, command: cmd.ListTickets) -> TicketPage:
@@ -395,6 +409,15 @@ class TicketUseCases:
         return CustomerMessageOutcome(
             action="follow_up_created", ticket=ticket.to_wire(), related_ticket_id=closed.ticket_id
         )
+
+
+def _pagination(
+    command: cmd.ListTickets, page: int, total: int, next_cursor: str | None = None
+) -> TicketPagination:
+    pages = -(-total // command.limit)
+    return TicketPagination(
+        page=page, limit=command.limit, total=total, pages=pages, next_cursor=next_cursor
+    )
 
 
 async def _replayed_outcome(earlier: dict[str, Any]) -> CustomerMessageOutcome:

@@ -1,5 +1,6 @@
 """The agents' REST API through a real ASGI client over the real RabbitMQ and Mongo server."""
 
+import asyncio
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -10,8 +11,8 @@ import pytest
 
 from contracts.enums import AgentRole
 from tests.support.api import SERVICE, api_client, api_settings, bearer, new_ticket
-from tests.support.factories import make_agent
-from tests.support.system import Endpoints
+from tests.support.factories import SYSTEM, make_agent
+from tests.support.system import Endpoints, client
 
 pytestmark = pytest.mark.integration
 
@@ -386,9 +387,11 @@ async def test_pages_cover_every_ticket_once_with_the_right_arithmetic(
             TICKETS, params={"priority": "urgent,high", "limit": 100}, headers=SERVICE
         )
     bodies = [p.json() for p in pages]
+    cursors = [b["pagination"].pop("nextCursor") for b in bodies]
     assert [b["pagination"] for b in bodies] == [
         {"page": n, "limit": 10, "total": 23, "pages": 3} for n in (1, 2, 3, 4)
     ]
+    assert [c is not None for c in cursors] == [True, True, False, False]
     assert [b["count"] for b in bodies] == [10, 10, 3, 0]
     seen = [t["ticketId"] for b in bodies for t in b["data"]]
     assert len(seen) == len(set(seen)) == 23
@@ -539,3 +542,103 @@ async def test_every_route_refuses_bad_input_with_422_naming_the_field(
         assert field in refused(response, 422, "validation"), (field, response.text)
     assert after["revision"] == ticket["revision"]
     assert after["internalNotes"] == []
+
+
+async def _cursor_pages(
+    api: httpx.AsyncClient, params: dict[str, Any], between: Any
+) -> tuple[list[str], list[dict[str, Any]]]:
+    """Every page by cursor, running `between()` concurrently with each page's request."""
+    seen: list[str] = []
+    paginations: list[dict[str, Any]] = []
+    cursor: str | None = None
+    while True:
+        wanted = {**params, **({"cursor": cursor} if cursor else {})}
+        response, _ = await asyncio.gather(
+            api.get(TICKETS, params=wanted, headers=SERVICE), between()
+        )
+        body = response.json()
+        assert response.status_code == 200, body
+        seen += [t["ticketId"] for t in body["data"]]
+        paginations.append(body["pagination"])
+        cursor = body["pagination"]["nextCursor"]
+        if cursor is None:
+            return seen, paginations
+
+
+@pytest.mark.parametrize("sort", ["-createdAt", "priority", "-updatedAt", "slaDueAt"])
+async def test_cursor_pages_visit_every_ticket_once_while_tickets_are_created(
+    endpoints: Endpoints, database: str, sort: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    priorities = ["low", "medium", "high", "urgent"]
+    created = iter(range(1000))
+
+    async def create_two() -> None:
+        for _ in range(2):
+            i = next(created)
+            body = new_ticket(f"+3462{i:07d}", priority=priorities[i % 4])
+            ok(await api.post(TICKETS, json=body, headers=SERVICE), 201)
+
+    async with api_client(settings) as api:
+        for _ in range(9):
+            await create_two()
+        before = {
+            t["ticketId"]
+            for t in ok(await api.get(TICKETS, params={"limit": 100}, headers=SERVICE))
+        }
+        seen, paginations = await _cursor_pages(api, {"limit": 4, "sort": sort}, create_two)
+    assert len(before) == 18
+    assert len(seen) == len(set(seen)), "a ticket came on two pages"
+    assert before <= set(seen), "a ticket that existed before paging was skipped"
+    assert [p["page"] for p in paginations] == list(range(1, len(paginations) + 1))
+    assert all(p["limit"] == 4 for p in paginations)
+
+
+async def test_a_malformed_or_foreign_cursor_is_refused_with_the_error_envelope(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api, client(endpoints.rabbit_url) as (caller, _):
+        for i in range(3):
+            ok(await api.post(TICKETS, json=new_ticket(f"+3463{i:07d}"), headers=SERVICE), 201)
+        first = (await api.get(TICKETS, params={"limit": 2}, headers=SERVICE)).json()
+        cursor = first["pagination"]["nextCursor"]
+        assert first["pagination"]["page"] == 1
+        assert cursor
+
+        async def listed(**params: Any) -> httpx.Response:
+            return await api.get(TICKETS, params={"limit": 2, **params}, headers=SERVICE)
+
+        last = (await listed(cursor=cursor)).json()
+        unreadable = await listed(cursor="bm90LWEtY3Vyc29y")
+        other_sort = await listed(cursor=cursor, sort="priority")
+        other_filter = await listed(cursor=cursor, category="billing")
+        not_base64 = await listed(cursor="a cursor?")
+        with_page = await listed(cursor=cursor, page=2)
+        tampered = await listed(cursor=cursor[:-3] + ("AAA" if cursor[-3:] != "AAA" else "BBB"))
+        by_queue = await caller.call("tickets.v1.list", {"actor": SYSTEM, "cursor": "bm90"})
+    assert [t["ticketId"] for t in last["data"]]
+    assert last["pagination"]["nextCursor"] is None
+    assert last["pagination"]["page"] == 2
+    assert "cursor" in refused(unreadable, 400, "validation")
+    assert "other filters or another sort" in refused(other_sort, 400, "validation")
+    assert "other filters or another sort" in refused(other_filter, 400, "validation")
+    assert "cursor" in refused(not_base64, 422, "validation")
+    assert "page or cursor" in refused(with_page, 422, "validation")
+    assert "cursor" in refused(tampered, 400, "validation")
+    assert by_queue["ok"] is False
+    assert by_queue["error"]["code"] == "validation"
+    assert "cursor" in by_queue["error"]["message"]
+
+
+async def test_the_openapi_document_describes_the_cursor_and_next_cursor(
+    endpoints: Endpoints, database: str
+) -> None:
+    settings = api_settings(endpoints, database)
+    async with api_client(settings) as api:
+        schema = (await api.get("/openapi.json")).json()
+    listing = schema["paths"][TICKETS]["get"]
+    assert "cursor" in {p["name"] for p in listing["parameters"]}
+    assert "400" in listing["responses"]
+    pagination = schema["components"]["schemas"]["TicketPagination"]["properties"]
+    assert "nextCursor" in pagination

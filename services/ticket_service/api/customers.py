@@ -77,7 +77,7 @@ def build_customers_router(
         body = {
             "success": True,
             "data": found.to_wire(),
-            "pagination": tickets.pagination.model_dump(),
+            "pagination": tickets.pagination.model_dump(exclude={"next_cursor"}),
         }
         return JSONResponse(body)
 

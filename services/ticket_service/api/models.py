@@ -18,7 +18,7 @@ from pydantic import (
 from contracts import commands as cmd
 from contracts.base import WireModel
 from contracts.enums import Category, Channel, Priority, TicketStatus
-from contracts.replies import Pagination
+from contracts.replies import TicketPagination
 from contracts.tickets import Ticket
 from contracts.window import WhatsAppWindow
 from services.ticket_service.customers import CustomerRef
@@ -115,6 +115,13 @@ class ListQuery(WireModel):
     page: int = Field(default=1, ge=1, le=100_000)
     limit: int = Field(default=20, ge=1, le=100)
     sort: cmd.SortKey = "-createdAt"
+    cursor: cmd.ListCursor | None = None
+
+    @model_validator(mode="after")
+    def _page_or_cursor(self) -> "ListQuery":
+        if self.cursor is not None and self.page != 1:
+            raise ValueError("give page or cursor, not both")
+        return self
 
 
 class RangeQuery(WireModel):
@@ -153,7 +160,7 @@ class TicketListEnvelope(BaseModel):
     success: Literal[True] = True
     data: list[TicketReply]
     count: int = Field(description="Tickets on this page")
-    pagination: Pagination
+    pagination: TicketPagination
 
 
 class StatisticsEnvelope(BaseModel):

@@ -49,6 +49,15 @@ _CONFLICTS: dict[int | str, dict[str, Any]] = {
 }
 
 
+_BAD_CURSOR: dict[int | str, dict[str, Any]] = {
+    400: {
+        "model": ErrorEnvelope,
+        "description": "A `cursor` this API did not issue, or one made for other filters or "
+        "another sort (`validation`)",
+    }
+}
+
+
 async def _one(
     cases: TicketUseCases, caller: Caller, ticket: Ticket, status_code: int = 200
 ) -> JSONResponse:
@@ -96,10 +105,16 @@ def build_api(
     async def page_of(caller: Caller, page: TicketPage) -> JSONResponse:
         return await _page(use_cases(), caller, page)
 
-    @router.get("", response_model=TicketListEnvelope, summary="List tickets")
+    @router.get(
+        "",
+        response_model=TicketListEnvelope,
+        responses=_BAD_CURSOR,
+        summary="List tickets",
+    )
     async def list_tickets(caller: authenticated, query: Annotated[ListQuery, Query()]) -> Any:
         """The tickets the caller may see (an agent: own + unassigned pool; an admin: all),
-        filtered, searched (`q`), sorted and paged (`limit` at most 100)."""
+        filtered, searched (`q`), sorted and paged (`limit` at most 100): by `page`, or,
+        for deep pages, by `cursor` (the previous page's `pagination.nextCursor`)."""
         return await page_of(caller, await use_cases().list(_listing(caller, query)))
 
     @router.get("/statistics", response_model=StatisticsEnvelope, summary="Ticket statistics")
@@ -113,7 +128,12 @@ def build_api(
         report = await use_cases().statistics(command)
         return JSONResponse({"success": True, "data": report.to_wire()})
 
-    @router.get("/agent/{agentId}", response_model=TicketListEnvelope, summary="Agent's tickets")
+    @router.get(
+        "/agent/{agentId}",
+        response_model=TicketListEnvelope,
+        responses=_BAD_CURSOR,
+        summary="Agent's tickets",
+    )
     async def list_agent_tickets(
         caller: authenticated,
         query: Annotated[ListQuery, Query()],
@@ -126,7 +146,10 @@ def build_api(
         return await page_of(caller, await use_cases().agent_tickets(command))
 
     @router.get(
-        "/customer/{customerId}", response_model=TicketListEnvelope, summary="Customer's tickets"
+        "/customer/{customerId}",
+        response_model=TicketListEnvelope,
+        responses=_BAD_CURSOR,
+        summary="Customer's tickets",
     )
     async def list_customer_tickets(
         caller: authenticated,
