@@ -22,6 +22,7 @@ from contracts.tickets import Ticket
 from tests.support.cli import EXIT_BOUND_SECONDS, clean_env, run_tickets, tickets_running
 from tests.support.notifier_system import receiving
 from tests.support.system import Endpoints
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -81,16 +82,17 @@ async def delivery_statuses(
 ) -> list[str]:
     """The webhook's deliveries once none is still on its way (the notifier records the
     outcome just after the receiver answered)."""
-    async with asyncio.timeout(EXIT_BOUND_SECONDS):
-        while True:
-            reply = await http.get(
-                f"{base}/api/v2/webhooks/{webhook_id}/deliveries", headers=headers
-            )
-            assert reply.status_code == 200, reply.text
-            statuses = [delivery["status"] for delivery in reply.json()["data"]]
-            if statuses and "pending" not in statuses:
-                return statuses
-            await asyncio.sleep(0.1)
+
+    async def settled() -> list[str] | None:
+        reply = await http.get(f"{base}/api/v2/webhooks/{webhook_id}/deliveries", headers=headers)
+        if reply.status_code != 200:
+            raise RuntimeError(f"deliveries refused: {reply.text}")
+        statuses = [delivery["status"] for delivery in reply.json()["data"]]
+        return statuses if statuses and "pending" not in statuses else None
+
+    return await eventually(
+        settled, what="the deliveries settled", timeout=EXIT_BOUND_SECONDS, interval=0.1
+    )
 
 
 async def test_the_events_consumer_receives_a_real_ticket_created(

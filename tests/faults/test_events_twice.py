@@ -28,6 +28,7 @@ from tests.support.factories import SYSTEM, create_body
 from tests.support.infra import broker_rows, rabbit_vhost
 from tests.support.notifier_system import Receiver, receiving
 from tests.support.system import Caller, Endpoints, client, running, settings_for
+from tests.support.waiting import eventually
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -42,12 +43,12 @@ def _queue_depths(rabbit_url: str) -> dict[str, int]:
 
 async def drained(rabbit_url: str) -> None:
     """Until the consumers hold no message, delivered or not (ready + unacknowledged)."""
-    async with asyncio.timeout(60):
-        while True:
-            depths = await asyncio.to_thread(_queue_depths, rabbit_url)
-            if not any(depths.get(queue) for queue in CONSUMED):
-                return
-            await asyncio.sleep(0.2)
+
+    async def empty() -> bool:
+        depths = await asyncio.to_thread(_queue_depths, rabbit_url)
+        return not any(depths.get(queue) for queue in CONSUMED)
+
+    await eventually(empty, what="the consumed queues to drain", interval=0.2)
 
 
 @dataclass
@@ -61,10 +62,7 @@ class Tap:
         return Counter(event_id for _, _, event_id in self.events)
 
     async def wait_until(self, done: Callable[[], bool]) -> None:
-        async with asyncio.timeout(60):
-            while not done():
-                self.arrived.clear()
-                await self.arrived.wait()
+        await eventually(done, what="the tapped events", wake=self.arrived)
 
 
 @asynccontextmanager
@@ -155,10 +153,11 @@ async def test_every_event_delivered_twice_changes_nothing(
 
 
 async def receiver_got(receiver: Receiver, count: int) -> None:
-    async with asyncio.timeout(60):
-        while len(receiver.requests) < count:
-            receiver.arrived.clear()
-            await receiver.arrived.wait()
+    await eventually(
+        lambda: len(receiver.requests) >= count,
+        what=f"{count} webhook requests",
+        wake=receiver.arrived,
+    )
 
 
 async def _publish_again(rabbit_url: str, events: list[tuple[bytes, str, str]]) -> None:

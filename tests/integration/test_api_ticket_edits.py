@@ -13,6 +13,7 @@ from tests.integration.test_api_tickets import ok, refused
 from tests.support.api import SERVICE, api_client, api_settings, bearer, new_ticket
 from tests.support.factories import agent_actor, customer, make_agent
 from tests.support.system import Endpoints, EventLog, client
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -24,10 +25,11 @@ def at(text: str) -> datetime:
 
 
 async def events_of(log: EventLog, ticket_id: str, count: int) -> list[dict[str, Any]]:
-    async with asyncio.timeout(30):
-        while len(log.of(ticket_id)) < count:
-            log.arrived.clear()
-            await log.arrived.wait()
+    await eventually(
+        lambda: len(log.of(ticket_id)) >= count,
+        what=f"{count} events of {ticket_id}",
+        wake=log.arrived,
+    )
     return log.of(ticket_id)
 
 

@@ -33,6 +33,7 @@ from tests.support.fake_openai import (
 )
 from tests.support.letters import dead_letters
 from tests.support.system import Endpoints, client, running, settings_for
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -89,13 +90,12 @@ class WhatsApp:
         return message_id
 
     async def reply_to(self, message_id: str, timeout: float = 60) -> dict[str, Any]:
-        async with asyncio.timeout(timeout):
-            while True:
-                found = [r for r in self.replies if r.get("replyTo") == message_id]
-                if found:
-                    return found[0]
-                self.arrived.clear()
-                await self.arrived.wait()
+        return await eventually(
+            lambda: next((r for r in self.replies if r.get("replyTo") == message_id), None),
+            what=f"the reply to {message_id}",
+            timeout=timeout,
+            wake=self.arrived,
+        )
 
     def count(self, message_id: str) -> int:
         return sum(r.get("replyTo") == message_id for r in self.replies)
@@ -248,12 +248,12 @@ async def until_duplicates(
     """Wait until the gateway has seen (and skipped) `count` copies of a message."""
     mongo = connect(endpoints.mongo_url)
     try:
-        async with asyncio.timeout(30):
-            while True:
-                record = await mongo[database]["assistant_inbound"].find_one({"_id": message_id})
-                if record and record.get("duplicates", 0) >= count:
-                    return
-                await asyncio.sleep(0.05)
+
+        async def skipped() -> bool:
+            record = await mongo[database]["assistant_inbound"].find_one({"_id": message_id})
+            return bool(record and record.get("duplicates", 0) >= count)
+
+        await eventually(skipped, what=f"{count} copies of {message_id} skipped")
     finally:
         await mongo.close()
 

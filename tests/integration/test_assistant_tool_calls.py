@@ -22,6 +22,7 @@ from infra.settings import AssistantSettings, Settings
 from services.assistant_gateway.main import AssistantGateway
 from services.ticket_service.main import TicketService
 from tests.support.system import Caller, Endpoints, client, running, settings_for
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -234,10 +235,11 @@ async def test_the_same_call_id_ten_times_opens_one_ticket(
         # Events are confirmed before a create answers: once a later create's event is
         # here, every event of the ten replays is here too (one queue, in order).
         barrier = await one(caller, "create_ticket_report", GOOD_CREATE, "call_barrier")
-        async with asyncio.timeout(30):
-            while barrier["ticketId"] not in {e.get("ticketId") for e in log.events}:
-                log.arrived.clear()
-                await log.arrived.wait()
+        await eventually(
+            lambda: barrier["ticketId"] in {e.get("ticketId") for e in log.events},
+            what="the barrier ticket's event",
+            wake=log.arrived,
+        )
     assert {r[0]["ticketId"] for r in replies} == {state["tickets"][0]["ticketId"]}
     assert all(r[0]["success"] for r in replies)
     assert len(state["tickets"]) == 1

@@ -2,7 +2,6 @@
 real broker, the assistant (scripted model behind the official SDK) answering, both
 recorded on the ticket, listed over REST and pushed to real Socket.IO clients."""
 
-import asyncio
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -42,6 +41,7 @@ from tests.support.factories import SYSTEM, make_agent
 from tests.support.fake_openai import Call, Fail, FakeOpenAI, Say
 from tests.support.notifier_system import Inbox, connect, created, publish, publisher, serving
 from tests.support.system import Caller, Endpoints, client, running, settings_for
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 __all__ = ["model"]  # the fake OpenAI server fixture
@@ -112,17 +112,21 @@ async def pushed(
     inbox: Inbox, ticket_id: str, count: int, timeout: float = 30
 ) -> list[dict[str, Any]]:
     """Waits for `count` `ticket_message` pushes about the ticket."""
-    async with asyncio.timeout(timeout):
-        while True:
-            found = [
-                data
-                for name, data in inbox.pushes
-                if name == "ticket_message" and data["ticketId"] == ticket_id
-            ]
-            if len(found) >= count:
-                return found
-            inbox.arrived.clear()
-            await inbox.arrived.wait()
+
+    def found() -> list[dict[str, Any]] | None:
+        pushes = [
+            data
+            for name, data in inbox.pushes
+            if name == "ticket_message" and data["ticketId"] == ticket_id
+        ]
+        return pushes if len(pushes) >= count else None
+
+    return await eventually(
+        found,
+        what=f"{count} ticket_message pushes about {ticket_id}",
+        timeout=timeout,
+        wake=inbox.arrived,
+    )
 
 
 async def test_the_customers_message_and_the_reply_are_on_the_ticket_and_pushed_to_its_readers(

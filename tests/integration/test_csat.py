@@ -3,7 +3,6 @@
 message, a number after the window is an ordinary message; the full WhatsApp path answers
 a rating without the model."""
 
-import asyncio
 import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +28,7 @@ from tests.support.conversation import Outbound, messages_of, outbound
 from tests.support.factories import SYSTEM, agent_actor, create_body, customer, make_agent
 from tests.support.fake_openai import FakeOpenAI
 from tests.support.system import Caller, Endpoints, client, running, settings_for
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 __all__ = ["model"]  # the fake OpenAI server fixture
@@ -65,13 +65,12 @@ async def asked(side: Outbound, ticket_id: str) -> dict[str, Any]:
 
 
 async def asked_on(side: WhatsApp, ticket_id: str, timeout: float = 30) -> dict[str, Any]:
-    async with asyncio.timeout(timeout):
-        while True:
-            for reply in side.replies:
-                if reply.get("ticketId") == ticket_id:
-                    return reply
-            side.arrived.clear()
-            await side.arrived.wait()
+    return await eventually(
+        lambda: next((r for r in side.replies if r.get("ticketId") == ticket_id), None),
+        what=f"the rating question for {ticket_id}",
+        timeout=timeout,
+        wake=side.arrived,
+    )
 
 
 def message(phone: str, text: str, message_id: str, at: datetime) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from services.ticket_service.main import TicketService
 from tests.support.infra import broker_rows
 from tests.support.letters import dead_letters
 from tests.support.system import Endpoints, running, settings_for
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -69,10 +70,7 @@ async def test_a_consumer_holds_at_most_prefetch_messages(endpoints: Endpoints) 
     try:
         for n in range(10):
             await broker.publish({"n": n}, queue=queue.name)
-        async with asyncio.timeout(30):
-            while len(started) < 2:
-                changed.clear()
-                await changed.wait()
+        await eventually(lambda: len(started) >= 2, what="two handlers started", wake=changed)
         waiting = await _ready(endpoints.rabbit_url, queue.name)
         held = len(started)
         release.set()

@@ -29,6 +29,7 @@ from tests.support.notifier_system import (
     serving,
 )
 from tests.support.system import Endpoints, settings_for
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -87,8 +88,7 @@ async def test_deactivation_ends_open_sessions_at_once_and_a_promotion_joins_adm
         off = await http.patch(
             f"/api/v2/agents/{ben_id}", json={"isActive": False}, headers=as_root
         )
-        async with asyncio.timeout(30):
-            await ben.gone.wait()
+        await eventually(ben.gone.is_set, what="Ben's session ended")
         with pytest.raises(Refused) as refusal:
             await connect(served.url, ben_token)
         rest = await http.get("/api/v2/tickets", headers={"Authorization": f"Bearer {ben_token}"})
@@ -119,8 +119,7 @@ async def test_tickets_agents_deactivate_ends_sessions_at_once(
         ana_token = token(settings, ana_id)
         ana = await connect(served.url, ana_token)
         done = await deactivate(endpoints, database, "ana-agent@example.com", endpoints.rabbit_url)
-        async with asyncio.timeout(30):
-            await ana.gone.wait()
+        await eventually(ana.gone.is_set, what="Ana's session ended")
         async with httpx.AsyncClient(base_url=served.url) as http:
             rest = await http.get(
                 "/api/v2/tickets", headers={"Authorization": f"Bearer {ana_token}"}

@@ -34,6 +34,7 @@ from tests.support.notifier_system import (
     serving,
 )
 from tests.support.system import Endpoints, settings_for
+from tests.support.waiting import at_least, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -68,10 +69,12 @@ class Admin:
 
     async def wait_deliveries(self, webhook_id: str, count: int) -> list[dict[str, Any]]:
         """Deliveries are recorded by the event consumer, shortly after the publish."""
-        async with asyncio.timeout(30):
-            while len(items := await self.deliveries(webhook_id)) < count:  # noqa: ASYNC110 - state in Mongo, no event to await
-                await asyncio.sleep(0.05)
-        return items
+
+        async def recorded() -> list[dict[str, Any]] | None:
+            items = await self.deliveries(webhook_id)
+            return items if len(items) >= count else None
+
+        return await eventually(recorded, what=f"{count} deliveries of {webhook_id}")
 
     async def run_worker(self) -> int:
         worker = self.notifier.worker
@@ -313,17 +316,17 @@ async def test_a_slow_endpoint_does_not_hold_up_a_fast_one(
         fast_hook = await admin.hook(fast.url, ["ticket.created"])
         for _ in range(3):
             await publish(rabbit, created(new_ticket_id()))
-        async with asyncio.timeout(30):
-            await slow.arrived.wait()
-            await admin.wait_deliveries(fast_hook, 3)
-            while await admin.statuses(fast_hook) != {"delivered"}:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+        await eventually(slow.arrived.is_set, what="the slow receiver's first request")
+        await admin.wait_deliveries(fast_hook, 3)
+        await eventually(
+            lambda: delivered(admin, fast_hook), what="the fast hook's deliveries delivered"
+        )
         slow_while_held = await admin.deliveries(slow_hook)
         held_requests = len(slow.requests)
         slow.gate.set()
-        async with asyncio.timeout(30):
-            while await admin.statuses(slow_hook) != {"delivered"}:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+        await eventually(
+            lambda: delivered(admin, slow_hook), what="the slow hook's deliveries delivered"
+        )
 
     assert len(fast.requests) == 3
     assert held_requests == 1
@@ -415,10 +418,8 @@ async def test_the_background_worker_sends_due_deliveries_by_itself(
         webhook = await admin.hook(receiver.url, ["ticket.*"])
         event = created(new_ticket_id())
         await publish(rabbit, event)
-        async with asyncio.timeout(30):
-            await receiver.arrived.wait()
-            while (await admin.deliveries(webhook))[0]["status"] != "delivered":  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+        await eventually(receiver.arrived.is_set, what="the receiver's request")
+        await eventually(lambda: delivered(admin, webhook), what="the delivery delivered")
 
     assert [json.loads(r.body)["eventId"] for r in receiver.requests] == [event.event_id]
 
@@ -443,15 +444,20 @@ async def test_bad_events_are_dead_lettered_unknown_types_skipped_and_the_rest_g
         event = created(new_ticket_id())
         await publish(rabbit, event)
         [delivery] = await admin.wait_deliveries(webhook, 1)
-        async with asyncio.timeout(30):
-            while await dead_letters(endpoints.rabbit_url) < before + 2:  # noqa: ASYNC110
-                await asyncio.sleep(0.05)
+        await eventually(
+            lambda: at_least(dead_letters(endpoints.rabbit_url), before + 2),
+            what="the two bad events dead-lettered",
+        )
         after = await dead_letters(endpoints.rabbit_url)
         taken = await take_dead_letters(endpoints.rabbit_url, [*bad, newer])
 
     assert delivery["eventId"] == event.event_id
     assert sorted(taken) == sorted(bad)
     assert after == before + 2
+
+
+async def delivered(admin: Admin, webhook_id: str) -> bool:
+    return await admin.statuses(webhook_id) == {"delivered"}
 
 
 async def dead_letters(rabbit_url: str) -> int:

@@ -1,7 +1,6 @@
 """The metrics every process exports and `/readyz`, read as Prometheus and a load balancer
 read them: deltas over `/metrics` and the readiness answer."""
 
-import asyncio
 from datetime import UTC, datetime, timedelta
 
 import aio_pika
@@ -16,6 +15,7 @@ from tests.support.api import api_client, api_settings, bearer, new_ticket, serv
 from tests.support.factories import make_agent
 from tests.support.metrics import grew, scrape
 from tests.support.system import Endpoints, client
+from tests.support.waiting import at_least, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -118,10 +118,11 @@ async def test_queue_depth_follows_the_dead_letters(endpoints: Endpoints, databa
         channel = await connection.channel()
         depth_before = await _depth(channel, names.DEAD_LETTER_QUEUE)
         await caller.call(names.CREATE, b"\xff not json")
-        for _ in range(600):  # the reject lands just before the reply, or just after
-            if await _depth(channel, names.DEAD_LETTER_QUEUE) > depth_before:
-                break
-            await asyncio.sleep(0.05)
+        # the reject lands just before the reply, or just after
+        await eventually(
+            lambda: at_least(_depth(channel, names.DEAD_LETTER_QUEUE), depth_before + 1),
+            what="the malformed command dead-lettered",
+        )
         await sampler.sample([names.DEAD_LETTER_QUEUE, "tickets.no-such-queue", names.CREATE])
         after = await scrape(api)
         await sampler.close()

@@ -23,6 +23,7 @@ from services.sla_monitor.main import SlaMonitor
 from services.ticket_service.main import TicketService
 from tests.support.factories import SYSTEM, agent_actor, create_body, customer, make_agent
 from tests.support.system import Caller, Endpoints, EventLog, client, running, settings_for
+from tests.support.waiting import WAIT_SECONDS, at_least, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -74,30 +75,31 @@ async def monitored(
         yield monitor, caller, log
 
 
-async def until(log: EventLog, condition: Callable[[], bool], timeout: float = 15.0) -> None:
+async def until(
+    log: EventLog, condition: Callable[[], bool], timeout: float = WAIT_SECONDS
+) -> None:
     """Wait for events until `condition` holds."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            log.arrived.clear()
-            await log.arrived.wait()
+    await eventually(condition, what="the awaited events", timeout=timeout, wake=log.arrived)
 
 
-async def planned(monitor: SlaMonitor, ticket: dict[str, Any], timeout: float = 15.0) -> None:
+async def planned(
+    monitor: SlaMonitor, ticket: dict[str, Any], timeout: float = WAIT_SECONDS
+) -> None:
     """Wait until the monitor planned the ticket's timers from (at least) its revision."""
     timers = monitor.timers
     assert timers is not None
     ticket_id, revision = ticket["ticketId"], ticket["revision"]
-    async with asyncio.timeout(timeout):
-        while True:
-            view = await timers.tickets.find_one({"_id": ticket_id})
-            docs = await timers.of_ticket(ticket_id)
-            if (
-                view
-                and view["revision"] >= revision
-                and all(d["revision"] >= revision for d in docs)
-            ):
-                return
-            await asyncio.sleep(0.02)
+
+    async def caught_up() -> bool:
+        view = await timers.tickets.find_one({"_id": ticket_id})
+        docs = await timers.of_ticket(ticket_id)
+        return bool(
+            view and view["revision"] >= revision and all(d["revision"] >= revision for d in docs)
+        )
+
+    await eventually(
+        caught_up, what=f"timers of {ticket_id} at revision {revision}", timeout=timeout
+    )
 
 
 def alerts(log: EventLog, kind: str = "sla.breached", ticket_id: str | None = None) -> list[Any]:
@@ -112,7 +114,7 @@ def has_breaches(log: EventLog, expected: set[tuple[str, str]]) -> bool:
     return expected <= {(e["ticketId"], e["kind"]) for e in alerts(log)}
 
 
-async def settle(caller: Caller, log: EventLog, timeout: float = 15.0) -> None:
+async def settle(caller: Caller, log: EventLog, timeout: float = WAIT_SECONDS) -> None:
     """Everything published before now has reached `log`: the scanner's publishes are
     confirmed before `scan_once` returns, so a marker sent to the log's own queue after
     them arrives after them (one consumer, FIFO). The marker is taken out again."""
@@ -120,10 +122,9 @@ async def settle(caller: Caller, log: EventLog, timeout: float = 15.0) -> None:
     assert isinstance(subscriber, RabbitSubscriber)
     marker = {"type": "test.barrier", "id": uuid.uuid4().hex}
     await caller.broker.publish(json.dumps(marker).encode(), queue=subscriber.queue.name)
-    async with asyncio.timeout(timeout):
-        while marker not in log.events:
-            log.arrived.clear()
-            await log.arrived.wait()
+    await eventually(
+        lambda: marker in log.events, what="the barrier marker", timeout=timeout, wake=log.arrived
+    )
     log.events.remove(marker)
 
 
@@ -494,11 +495,12 @@ async def test_a_malformed_event_is_dead_lettered_and_planning_goes_on(
         ticket = await create(caller, monitor, priority="urgent")
         assert monitor.timers is not None
         timers = await monitor.timers.of_ticket(ticket["ticketId"])
-        for _ in range(200):  # the broker routes rejections asynchronously
-            after = await dead_letter_count(endpoints.rabbit_url)
-            if after >= before + 2:
-                break
-            await asyncio.sleep(0.05)
+        # the broker routes rejections asynchronously
+        await eventually(
+            lambda: at_least(dead_letter_count(endpoints.rabbit_url), before + 2),
+            what="both malformed events dead-lettered",
+        )
+        after = await dead_letter_count(endpoints.rabbit_url)
     assert after == before + 2
     assert {t["kind"] for t in timers} == {
         "first_response_warning",

@@ -3,7 +3,6 @@ writes on Meta's webhook, the assistant opens the ticket, an agent answers from 
 ticket (as text inside the 24-hour window, as the approved template or a 409 outside it),
 and WhatsApp's `failed` report shows on the message and reaches the agent over Socket.IO."""
 
-import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -37,6 +36,7 @@ from tests.support.fake_meta import (
 from tests.support.fake_openai import Call, FakeOpenAI, Say, fake_openai
 from tests.support.notifier_system import Inbox, connect, hang_up, serving
 from tests.support.system import Endpoints
+from tests.support.waiting import eventually
 from tests.support.whatsapp import WEBHOOK, channel_settings, empty_whatsapp_queues
 
 pytestmark = pytest.mark.integration
@@ -222,14 +222,17 @@ async def test_with_refusal_chosen_a_reply_outside_the_window_is_a_409_that_says
 async def wait_accepted(desk: Support, ticket_id: str, words: str) -> dict[str, Any]:
     """The customer's new message reaches the ticket service through the assistant; until
     it has, the reply is still refused."""
-    async with asyncio.timeout(60):
-        while True:
-            response = await desk.reply(ticket_id, words)
-            if response.status_code == 201:
-                data: dict[str, Any] = response.json()["data"]
-                return data
-            assert response.status_code == 409, response.text
-            await asyncio.sleep(0.1)
+
+    async def accepted() -> dict[str, Any] | None:
+        response = await desk.reply(ticket_id, words)
+        if response.status_code == 201:
+            data: dict[str, Any] = response.json()["data"]
+            return data
+        if response.status_code != 409:
+            raise RuntimeError(f"the reply was refused for good: {response.text}")
+        return None
+
+    return await eventually(accepted, what=f"the reply on {ticket_id} accepted", interval=0.1)
 
 
 async def test_a_pending_ticket_reminds_the_customer_once_before_the_window_closes(
@@ -269,13 +272,18 @@ async def test_a_pending_ticket_reminds_the_customer_once_before_the_window_clos
 
 async def pushed_reminder(inbox: Inbox) -> dict[str, Any]:
     """The `ticket_message` push of the reminder (the agent sees it on the ticket)."""
-    async with asyncio.timeout(30):
-        while True:
-            for data in inbox.named("ticket_message"):
-                if data["message"]["author"].get("name") == "WhatsApp reminder":
-                    return data
-            inbox.arrived.clear()
-            await inbox.arrived.wait()
+
+    def reminder() -> dict[str, Any] | None:
+        return next(
+            (
+                data
+                for data in inbox.named("ticket_message")
+                if data["message"]["author"].get("name") == "WhatsApp reminder"
+            ),
+            None,
+        )
+
+    return await eventually(reminder, what="the reminder's push", wake=inbox.arrived)
 
 
 async def test_the_rating_question_after_the_window_goes_as_the_csat_template(
@@ -305,9 +313,15 @@ async def test_the_rating_question_after_the_window_goes_as_the_csat_template(
 
 async def rating_question(desk: Support, ticket_id: str) -> dict[str, Any]:
     """The survey's message on the ticket, once the ticket service has written it."""
-    async with asyncio.timeout(30):
-        while True:
-            for message in await desk.messages(ticket_id):
-                if message["author"].get("name") == "Satisfaction survey":
-                    return message
-            await asyncio.sleep(0.1)
+
+    async def question() -> dict[str, Any] | None:
+        return next(
+            (
+                message
+                for message in await desk.messages(ticket_id)
+                if message["author"].get("name") == "Satisfaction survey"
+            ),
+            None,
+        )
+
+    return await eventually(question, what=f"the survey on {ticket_id}", interval=0.1)

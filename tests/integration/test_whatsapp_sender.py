@@ -40,6 +40,7 @@ from tests.support.fake_meta import (
     text,
 )
 from tests.support.system import Endpoints
+from tests.support.waiting import eventually
 from tests.support.whatsapp import (
     channel_app,
     channel_settings,
@@ -101,13 +102,15 @@ async def wait_field(
     client: httpx.AsyncClient, send_id: str, name: str, value: object, timeout: float = 30
 ) -> dict[str, Any]:
     """The send once its `name` is `value` (polled: a positive marker)."""
-    async with asyncio.timeout(timeout):
-        while True:
-            response = await client.get(f"/api/v2/whatsapp/sends/{send_id}", headers=SERVICE)
-            if response.status_code == 200 and response.json()["data"][name] == value:
-                record: dict[str, Any] = response.json()["data"]
-                return record
-            await asyncio.sleep(0.05)
+
+    async def send() -> dict[str, Any] | None:
+        response = await client.get(f"/api/v2/whatsapp/sends/{send_id}", headers=SERVICE)
+        if response.status_code == 200 and response.json()["data"][name] == value:
+            record: dict[str, Any] = response.json()["data"]
+            return record
+        return None
+
+    return await eventually(send, what=f"send {send_id} with {name}={value!r}", timeout=timeout)
 
 
 async def test_a_reply_inside_the_window_goes_as_text_outside_as_the_template_once(
@@ -305,10 +308,7 @@ async def test_an_outbound_body_that_is_not_a_message_goes_to_the_dead_letters(
             ):
                 for body in bad:
                     await out.publish(body, queue=names.WHATSAPP_OUTBOUND, persist=True)
-                async with asyncio.timeout(30):
-                    while len(seen) < 2:
-                        arrived.clear()
-                        await arrived.wait()
+                await eventually(lambda: len(seen) >= 2, what="two dead letters", wake=arrived)
         finally:
             await watcher.stop()
     assert [body for body, _ in seen] == bad

@@ -28,6 +28,7 @@ from tests.support.api import SERVICE, api_settings, whole_api
 from tests.support.conversation import messages_of
 from tests.support.fake_openai import Call, FakeOpenAI, Say, fake_openai
 from tests.support.system import Endpoints, client, running
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -79,11 +80,11 @@ class WhatsApp:
             "timestamp": "2026-11-29T10:00:00Z",
         }
         await self.broker.publish(json.dumps(body).encode(), queue=names.WHATSAPP_INBOUND)
-        async with asyncio.timeout(60):
-            while not (found := [r for r in self.replies if r.get("replyTo") == message_id]):
-                self.arrived.clear()
-                await self.arrived.wait()
-        return found[0]
+        return await eventually(
+            lambda: next((r for r in self.replies if r.get("replyTo") == message_id), None),
+            what=f"the reply to {message_id}",
+            wake=self.arrived,
+        )
 
 
 @asynccontextmanager

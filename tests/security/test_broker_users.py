@@ -34,6 +34,7 @@ from services.sla_monitor.main import SlaMonitor
 from services.ticket_service.main import TicketService
 from tests.support.fake_meta import change, fake_graph, notification, text
 from tests.support.system import Endpoints, client, running, settings_for
+from tests.support.waiting import eventually
 from tests.support.whatsapp import channel_app, channel_settings, post_webhook
 
 pytestmark = pytest.mark.integration
@@ -103,9 +104,11 @@ async def service_users(base: str) -> AsyncIterator[dict[str, str]]:
 
 async def stored(mongo: Any, database: str, collection: str, query: dict[str, Any]) -> None:
     """Until a document matching `query` is in `collection` (written by a consumer)."""
-    async with asyncio.timeout(30):
-        while not await mongo[database][collection].find_one(query):  # noqa: ASYNC110 - state in Mongo
-            await asyncio.sleep(0.05)
+
+    async def found() -> bool:
+        return bool(await mongo[database][collection].find_one(query))
+
+    await eventually(found, what=f"a document in {collection} matching {query}")
 
 
 async def ignore(_: aio_pika.abc.AbstractIncomingMessage) -> None:
@@ -199,15 +202,14 @@ async def test_each_service_works_under_its_own_user_and_nothing_more(
             moment = int(clock.now().timestamp())
             note = text("wamid.users.1", "+34600000078", "Hola, ¿mi pedido?", moment)
             accepted = await post_webhook(meta, notification(change([note])))
-            async with asyncio.timeout(30):
-                while not graph.sends:
-                    graph.arrived.clear()
-                    await graph.arrived.wait()
+            await eventually(lambda: graph.sends, what="the reply sent", wake=graph.arrived)
             clock.advance(timedelta(hours=25))  # past any first-response target
-            async with asyncio.timeout(30):
-                while "sla.breached" not in (types := [e.get("type") for e in events.events]):
-                    events.arrived.clear()
-                    await events.arrived.wait()
+            await eventually(
+                lambda: "sla.breached" in [e.get("type") for e in events.events],
+                what="an sla.breached event",
+                wake=events.arrived,
+            )
+            types = [e.get("type") for e in events.events]
         notifier_sends = await refused(urls["notifier"], "publish", names.CREATE)
         gateway_steals = await refused(urls["assistant_gateway"], "consume", names.CREATE)
         monitor_steals = await refused(urls["sla_monitor"], "consume", names.WHATSAPP_INBOUND)

@@ -3,7 +3,6 @@ on loopback: a URL with port 99999 was accepted and its delivery was re-claimed 
 with a traceback; names were resolved again at connect time (DNS rebinding); weak secrets
 were accepted and could not be rotated."""
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -33,6 +32,7 @@ from tests.support.notifier_system import (
     serving,
 )
 from tests.support.system import Endpoints, settings_for
+from tests.support.waiting import at_least, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -72,13 +72,17 @@ class Hooks:
         items: list[dict[str, Any]] = listed.json()["data"]
         return items
 
+    async def _count(self, webhook_id: str) -> int:
+        return len(await self.deliveries(webhook_id))
+
     async def one_delivery(self, webhook_id: str) -> dict[str, Any]:
         """Publish one event, wait until its delivery is queued, run the worker once."""
         before = len(await self.deliveries(webhook_id))
         await publish(self.rabbit, created(new_ticket_id()))
-        async with asyncio.timeout(30):
-            while len(await self.deliveries(webhook_id)) <= before:  # noqa: ASYNC110 - state in Mongo
-                await asyncio.sleep(0.05)
+        await eventually(
+            lambda: at_least(self._count(webhook_id), before + 1),
+            what=f"a new delivery of {webhook_id}",
+        )
         assert self.notifier.worker is not None
         await self.notifier.worker.run_once()
         return (await self.deliveries(webhook_id))[0]

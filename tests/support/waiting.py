@@ -78,3 +78,8 @@ async def eventually(
         else:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(wake.wait(), pause)
+
+
+async def at_least(count: Awaitable[int], floor: int) -> bool:
+    """A probe of a count read anew each try: `eventually(lambda: at_least(depth(), n))`."""
+    return await count >= floor
