@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
+import engineio
 import socketio
 
 from contracts.enums import AgentRole
@@ -50,6 +51,39 @@ def allowed_origins(setting: str) -> str | list[str] | None:
     return [origin.strip() for origin in setting.split(",") if origin.strip()]
 
 
+class FanOutManager(socketio.AsyncManager):  # type: ignore[misc]
+    """python-socketio's manager, except that a push without an acknowledgement callback
+    is queued on each recipient's socket in one pass, encoded once: no task per recipient
+    (the stock manager makes one each and waits for them all; at 200 clients that was
+    about a tenth of the notifier's time per push). Queuing never waits, the Engine.IO
+    queues being unbounded; each socket's own writer task sends. Pushes also keep their
+    order per client, which the task per recipient did not promise."""
+
+    async def emit(
+        self,
+        event: str,
+        data: object,
+        namespace: str,
+        room: object = None,
+        skip_sid: object = None,
+        callback: object = None,
+        **kwargs: object,
+    ) -> None:
+        if callback is not None or skip_sid is not None or namespace not in self.rooms:
+            await super().emit(event, data, namespace, room, skip_sid, callback, **kwargs)
+            return
+        encoded = self.server.packet_class(
+            socketio.packet.EVENT, namespace=namespace, data=[event, data]
+        ).encode()
+        messages = [
+            engineio.packet.Packet(engineio.packet.MESSAGE, part)
+            for part in (encoded if isinstance(encoded, list) else [encoded])
+        ]
+        for _sid, eio_sid in self.get_participants(namespace, room):
+            for message in messages:
+                await self.server.eio.send_packet(eio_sid, message)
+
+
 class PushServer:
     def __init__(self, cors_origins: str, authenticator: Callable[[], Authenticator]) -> None:
         self.sio = socketio.AsyncServer(
@@ -57,6 +91,7 @@ class PushServer:
             cors_allowed_origins=allowed_origins(cors_origins),
             logger=False,
             engineio_logger=False,
+            client_manager=FanOutManager(),
         )
         self._authenticator = authenticator
         self._connected: dict[str, AgentIdentity] = {}
