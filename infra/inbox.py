@@ -95,6 +95,19 @@ def correlation_of(message: StreamMessage[Any]) -> str | None:
     return message.correlation_id or message.message_id or None
 
 
+def ticket_of(body: dict[str, Any]) -> str | None:
+    """The ticket a message is about, to log it under (None when it does not say)."""
+    found = body.get("ticketId", body.get("ticket_id"))
+    return found if isinstance(found, str) and found else None
+
+
+async def _body_or_nothing(message: StreamMessage[Any]) -> dict[str, Any]:
+    try:
+        return await payload(message)
+    except PoisonMessage:
+        return {}
+
+
 def delivery_count(message: StreamMessage[Any]) -> int:
     """Earlier deliveries of this message (0 on queues that do not count them)."""
     value = (message.headers or {}).get(COUNT_HEADER, 0)
@@ -136,17 +149,21 @@ class Inbox:
         if not getattr(queue, "exclusive", False):
             await self._dead_letter(message, name, reason, count)
             count_dead_letter(message, name)
+        extra: dict[str, Any] = {
+            "queue": name,
+            "reason": reason[:300],
+            "deliveries": count,
+            "correlationId": correlation_of(message),
+            "bytes": len(message.body),
+        }
+        ticket = ticket_of(await _body_or_nothing(message))
+        if ticket is not None:
+            extra["ticketId"] = ticket
         log.warning(
             "message dead-lettered"
             if not getattr(queue, "exclusive", False)
             else "message dropped",
-            extra={
-                "queue": name,
-                "reason": reason[:300],
-                "deliveries": count,
-                "correlationId": message.correlation_id,
-                "bytes": len(message.body),
-            },
+            extra=extra,
         )
 
     async def _dead_letter(

@@ -24,7 +24,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
 
 from faststream.rabbit import RabbitBroker
 from pydantic import ValidationError
@@ -36,7 +35,7 @@ from contracts.replies import CustomerMessageOutcome
 from contracts.whatsapp import WhatsAppInbound as InboundMessage
 from contracts.whatsapp import WhatsAppOutbound
 from infra.clock import Clock
-from infra.inbox import PoisonMessage, RequeueNow
+from infra.inbox import RequeueNow
 from infra.messaging import WHATSAPP_OUTBOUND, send_to_queue
 from services.assistant_gateway.conversation import Assistant, TurnOutcome
 from services.assistant_gateway.documents import ClaimOutcome, ConversationStore, InboundLog
@@ -97,13 +96,6 @@ class InboundProcessor:
     clock: Clock
     stopping: bool = False
     _locks: KeyedLocks = field(default_factory=KeyedLocks)
-
-    @staticmethod
-    def parse(payload: Any) -> InboundMessage:
-        try:
-            return InboundMessage.model_validate(payload)
-        except ValidationError as error:
-            raise PoisonMessage(str(error.errors(include_input=False))[:500]) from None
 
     async def process(self, message: InboundMessage, *, redelivered: bool) -> None:
         """One customer's messages are answered one at a time, in delivery order (within

@@ -18,35 +18,23 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.rabbit import Channel, RabbitQueue, RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
-from pydantic import TypeAdapter, ValidationError
+from pydantic import TypeAdapter
 
 from contracts.agents import AgentUpdated
 from contracts.events import Event
-from infra import logging as log_context
-from infra.inbox import PoisonMessage, payload
+from infra.inbox import payload
 from infra.messaging import EVENTS, durable_queue
+from infra.subscribers import subscriber
 from services.notifier.domain.webhooks import EVENT_TYPES
 
 log = logging.getLogger(__name__)
 
 WEBHOOK_QUEUE = "notifier.v1.webhooks"
 
-EVENT = TypeAdapter[Event](Event)
-
 EventHandler = Callable[[Event, dict[str, Any]], Awaitable[None]]
 AgentHandler = Callable[[AgentUpdated], Awaitable[None]]
-AGENT_UPDATED = "agent.updated"
-
-
-async def _on_agent(body: dict[str, Any], agent_changed: AgentHandler) -> None:
-    try:
-        event = AgentUpdated.model_validate(body)
-    except ValidationError as error:
-        raise PoisonMessage(f"not a valid agent.updated event: {error}") from None
-    try:
-        await agent_changed(event)
-    except Exception:
-        log.exception("agent sessions not updated", extra={"agentId": event.agent_id})
+PUSHED = TypeAdapter[Event | AgentUpdated](Event | AgentUpdated)
+EVENT = TypeAdapter[Event](Event)
 
 
 def push_queue(instance_id: str) -> RabbitQueue:
@@ -59,15 +47,10 @@ def webhook_queue() -> RabbitQueue:
     return durable_queue(WEBHOOK_QUEUE, routing_key="#")
 
 
-def parse(payload: dict[str, Any]) -> Event | None:
-    """The event; None for a well-formed event of a type newer than this contract (acked,
-    ignored). A body that claims one of our types but does not fit it is poison."""
-    try:
-        return EVENT.validate_python(payload)
-    except ValidationError as error:
-        if payload.get("type") not in EVENT_TYPES:
-            return None
-        raise PoisonMessage(f"not a valid {payload.get('type')} event: {error}") from None
+def newer(body: dict[str, Any]) -> bool:
+    """A well-formed event of a type newer than this contract (acked, ignored); a body
+    that claims one of our types but does not fit it is poison."""
+    return body.get("type") not in EVENT_TYPES
 
 
 def build_router(
@@ -78,52 +61,39 @@ def build_router(
 ) -> RabbitRouter:
     router = RabbitRouter()
 
-    @router.subscriber(
+    @subscriber(
+        router,
         push_queue(instance_id),
+        PUSHED,
         EVENTS,
+        unknown=lambda body: newer(body) and body.get("type") != "agent.updated",
         channel=Channel(prefetch_count=1),
         ack_policy=AckPolicy.ACK,
         title="notifier.push.<instance>",
     )
-    async def push_event(message: RabbitMessage) -> None:
+    async def push_event(event: Event | AgentUpdated, message: RabbitMessage) -> None:
         """Every event, to emit the Socket.IO push it maps to (best effort, live only);
         `agent.updated` ends or re-rooms that agent's sessions."""
-        body = await payload(message)
-        if message.raw_message.routing_key == AGENT_UPDATED and agent_changed is not None:
-            await _on_agent(body, agent_changed)
-            return
-        event = parse(body)
-        if event is None:
-            return
-        token = log_context.ticket_id.set(event.ticket_id)
         try:
-            await push(event, body)
+            if not isinstance(event, AgentUpdated):
+                await push(event, await payload(message))
+            elif agent_changed is not None:
+                await agent_changed(event)
         except Exception:
             log.exception("push failed", extra={"eventId": event.event_id})
-        finally:
-            log_context.ticket_id.reset(token)
 
-    @router.subscriber(
+    @subscriber(
+        router,
         webhook_queue(),
+        EVENT,
         EVENTS,
+        unknown=newer,
         ack_policy=AckPolicy.NACK_ON_ERROR,
-        title=WEBHOOK_QUEUE,
     )
-    async def enqueue_webhooks(message: RabbitMessage) -> None:
+    async def enqueue_webhooks(event: Event, message: RabbitMessage) -> None:
         """Every event, to record one delivery per matching webhook endpoint. A body that
         is not an event goes to the dead letters (an unknown event type is skipped); a
         storage error is retried."""
-        body = await payload(message)
-        event = parse(body)
-        if event is None:
-            log.info(
-                "event type not handled", extra={"routingKey": message.raw_message.routing_key}
-            )
-            return
-        token = log_context.ticket_id.set(event.ticket_id)
-        try:
-            await enqueue(event, body)
-        finally:
-            log_context.ticket_id.reset(token)
+        await enqueue(event, await payload(message))
 
     return router

@@ -14,9 +14,8 @@ from contracts.actors import SystemActor
 from contracts.enums import ErrorCode
 from contracts.replies import OkReply
 from contracts.tickets import Ticket
-from infra import logging as log_context
-from infra.inbox import correlation_of, payload
 from infra.messaging import command_queue, error_reply
+from infra.subscribers import subscriber
 from services.ticket_service.access import with_visible_key
 from services.ticket_service.domain.errors import DomainError
 from services.ticket_service.sla_usecases import record_sla_breach
@@ -53,29 +52,27 @@ ROUTES: dict[str, tuple[type[BaseModel], UseCase]] = {
 }
 
 
+def invalid_fields(error: ValidationError) -> dict[str, Any]:
+    """The `validation` reply naming every field that does not fit the command."""
+    details = error.errors(include_url=False, include_context=False, include_input=False)
+    fields = ", ".join(".".join(map(str, e["loc"])) or "body" for e in details)
+    return error_reply(
+        ErrorCode.VALIDATION, f"Invalid fields: {fields}", [dict(d) for d in details]
+    )
+
+
 async def execute(
-    use_cases: TicketUseCases, model: type[BaseModel], use_case: UseCase, payload: Any
+    use_cases: TicketUseCases, use_case: UseCase, command: BaseModel
 ) -> dict[str, Any]:
-    """Validate, run, and map the outcome (or the typed error) to the reply envelope."""
-    try:
-        command = model.model_validate(payload)
-    except ValidationError as error:
-        details = error.errors(include_url=False, include_context=False, include_input=False)
-        fields = ", ".join(".".join(map(str, e["loc"])) or "body" for e in details)
-        return error_reply(
-            ErrorCode.VALIDATION, f"Invalid fields: {fields}", [dict(d) for d in details]
-        )
-    token = log_context.ticket_id.set(getattr(command, "ticket_id", None))
+    """Run, and map the outcome (or the typed error) to the reply envelope."""
     try:
         result = await use_case(use_cases, command)
     except DomainError as error:
         log.info("command refused", extra={"code": error.code, "reason": error.message})
         return error_reply(error.code, error.message, error.details())
     except Exception:
-        log.exception("command failed", extra={"command": model.__name__})
+        log.exception("command failed", extra={"command": type(command).__name__})
         return error_reply(ErrorCode.INTERNAL, "Internal error; the request was not applied")
-    finally:
-        log_context.ticket_id.reset(token)
     return OkReply(data=_data(result, command)).model_dump(mode="json")
 
 
@@ -94,10 +91,9 @@ def _subscribe(
     use_case: UseCase,
     use_cases: Callable[[], TicketUseCases],
 ) -> None:
-    async def handle(message: RabbitMessage) -> dict[str, Any]:
-        log_context.correlation_id.set(correlation_of(message))
-        return await execute(use_cases(), model, use_case, await payload(message))
+    async def handle(command: BaseModel, _message: RabbitMessage) -> dict[str, Any]:
+        return await execute(use_cases(), use_case, command)
 
     handle.__name__ = f"handle_{queue.rsplit('.', 1)[-1]}"
     handle.__doc__ = f"{model.__doc__ or model.__name__} Replies with the envelope."
-    router.subscriber(command_queue(queue), title=queue)(handle)
+    subscriber(router, command_queue(queue), model, refuse=invalid_fields)(handle)

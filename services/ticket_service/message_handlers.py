@@ -14,15 +14,13 @@ from typing import Any
 from faststream import AckPolicy
 from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
-from pydantic import ValidationError
 
 from contracts import names
 from contracts.conversation import RecordMessages
 from contracts.delivery import RecordDelivery
 from contracts.replies import OkReply
-from infra import logging as log_context
-from infra.inbox import PoisonMessage, correlation_of, payload
 from infra.messaging import command_queue, error_reply
+from infra.subscribers import subscriber
 from services.ticket_service.deliveries import DeliveryRecords
 from services.ticket_service.domain.errors import DomainError
 from services.ticket_service.recording import Recorder
@@ -33,29 +31,22 @@ log = logging.getLogger(__name__)
 def build_message_router(recorder: Callable[[], Recorder]) -> RabbitRouter:
     router = RabbitRouter()
 
-    @router.subscriber(
+    @subscriber(
+        router,
         command_queue(names.RECORD_MESSAGES),
-        title=names.RECORD_MESSAGES,
+        RecordMessages,
         ack_policy=AckPolicy.NACK_ON_ERROR,
+        failure="record_messages failed; requeued",
     )
-    async def handle_record_messages(message: RabbitMessage) -> dict[str, Any]:
+    async def handle_record_messages(
+        command: RecordMessages, _message: RabbitMessage
+    ) -> dict[str, Any]:
         """Messages for a customer's ticket conversation; replies with the envelope."""
-        log_context.correlation_id.set(correlation_of(message))
-        try:
-            command = RecordMessages.model_validate(await payload(message))
-        except ValidationError as error:
-            raise PoisonMessage(f"Invalid request: {str(error)[:500]}") from None
-        token = log_context.ticket_id.set(command.ticket_id)
         try:
             outcome = await recorder().record(command)
         except DomainError as error:
             log.info("record_messages refused", extra={"code": error.code, "reason": error.message})
             return error_reply(error.code, error.message, error.details())
-        except Exception:
-            log.exception("record_messages failed; requeued")
-            raise
-        finally:
-            log_context.ticket_id.reset(token)
         return OkReply(data=outcome.model_dump(mode="json", by_alias=True)).model_dump(mode="json")
 
     return router
@@ -64,22 +55,14 @@ def build_message_router(recorder: Callable[[], Recorder]) -> RabbitRouter:
 def build_delivery_router(records: Callable[[], DeliveryRecords]) -> RabbitRouter:
     router = RabbitRouter()
 
-    @router.subscriber(
+    @subscriber(
+        router,
         command_queue(names.RECORD_DELIVERY),
-        title=names.RECORD_DELIVERY,
+        RecordDelivery,
         ack_policy=AckPolicy.NACK_ON_ERROR,
     )
-    async def handle_record_delivery(message: RabbitMessage) -> None:
+    async def handle_record_delivery(command: RecordDelivery, _message: RabbitMessage) -> None:
         """What became of a reply on WhatsApp (one-way, from the WhatsApp channel)."""
-        log_context.correlation_id.set(correlation_of(message))
-        try:
-            command = RecordDelivery.model_validate(await payload(message))
-        except ValidationError as error:
-            raise PoisonMessage(f"Invalid delivery report: {str(error)[:500]}") from None
-        token = log_context.ticket_id.set(command.ticket_id)
-        try:
-            await records().record(command)
-        finally:
-            log_context.ticket_id.reset(token)
+        await records().record(command)
 
     return router

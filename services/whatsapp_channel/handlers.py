@@ -14,19 +14,16 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
 
 from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
-from pydantic import ValidationError
 
 from contracts.whatsapp import WhatsAppOutbound
-from infra import logging as log_context
 from infra.clock import Clock
-from infra.inbox import PoisonMessage, payload
 from infra.messaging import WHATSAPP_OUTBOUND
+from infra.subscribers import subscriber
 from services.whatsapp_channel.documents import SendRecord
 from services.whatsapp_channel.sends import SendStore
 
@@ -48,13 +45,8 @@ class OutboundIntake:
     clock: Clock
     wake: Callable[[], None]
 
-    async def take(self, fields: dict[str, Any], body: bytes, amqp_id: str | None) -> None:
-        try:
-            outbound = WhatsAppOutbound.model_validate(fields)
-        except ValidationError as error:
-            raise PoisonMessage(f"not an outbound message: {error}") from None
+    async def take(self, outbound: WhatsAppOutbound, body: bytes, amqp_id: str | None) -> None:
         send_id = outbound_id(outbound, amqp_id, body)
-        log_context.ticket_id.set(outbound.ticket_id)
         now = self.clock.now()
         record = SendRecord(
             id=send_id,
@@ -94,23 +86,18 @@ def _files(record: SendRecord, outbound: WhatsAppOutbound) -> list[SendRecord]:
 async def subscribe(broker: RabbitBroker, intake: OutboundIntake) -> RabbitSubscriber:
     """Started only when the channel is configured: otherwise another WhatsApp pipeline
     may be the one consuming `whatsapp.outbound`."""
-    subscriber = broker.subscriber(
+
+    @subscriber(
+        broker,
         WHATSAPP_OUTBOUND,  # declared exactly as its publishers declare it
+        WhatsAppOutbound,
         ack_policy=AckPolicy.NACK_ON_ERROR,
         persistent=False,
+        failure="outbound message not stored; requeued",
     )
+    async def handle_outbound(outbound: WhatsAppOutbound, message: RabbitMessage) -> None:
+        await intake.take(outbound, message.body, message.message_id)
 
-    @subscriber
-    async def handle_outbound(message: RabbitMessage) -> None:
-        log_context.correlation_id.set(message.correlation_id or message.message_id)
-        fields = await payload(message)
-        try:
-            await intake.take(fields, message.body, message.message_id)
-        except PoisonMessage:
-            raise
-        except Exception:
-            log.exception("outbound message not stored; requeued")
-            raise
-
-    await subscriber.start()
-    return subscriber
+    started: RabbitSubscriber = handle_outbound
+    await started.start()
+    return started
