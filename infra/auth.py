@@ -1,16 +1,66 @@
 """Bearer JWTs for agents and API keys for services; the same rules guard REST, the
-tool-call endpoint and Socket.IO connections."""
+tool-call endpoint and Socket.IO connections. Also the JWT secret kept when none is
+configured, shared by every service that issues or verifies tokens."""
 
+import os
+import secrets
+import tempfile
 from datetime import datetime, timedelta
+from pathlib import Path
 
 import jwt
 from pydantic import BaseModel, ConfigDict, Field
 
 from contracts.enums import AgentRole
+from infra.files import private_directory
 from infra.settings import Settings
 
 ISSUER = "whatsapp-tickets"
 CLOCK_SKEW_SECONDS = 60
+SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
+
+
+def with_persistent_jwt_secret(settings: Settings) -> Settings:
+    """Without TICKETS_JWT_SECRET or RS256 keys: a random secret, made once and kept in
+    `<data_dir>/jwt_secret` (mode 0600), so tokens survive restarts."""
+    if settings.jwt_secret or settings.jwt_private_key or settings.jwt_public_key:
+        return settings
+    path = settings.data_dir / SECRET_FILE
+    private_directory(path.parent)
+    secret = _kept_secret(path) or _keep_new_secret(path)
+    return settings.model_copy(update={"jwt_secret": secret})
+
+
+def _kept_secret(path: Path) -> str | None:
+    try:
+        return path.read_text(encoding="ascii").strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _keep_new_secret(path: Path) -> str:
+    """Written whole to a temporary file (0600) first, so nobody ever reads part of it.
+    It is then linked into place, which fails if the file exists: of two first starts,
+    the one that links first gives both their secret. An empty file (a crash mid-write
+    before writes were atomic) is replaced."""
+    secret = secrets.token_urlsafe(48)
+    descriptor, name = tempfile.mkstemp(dir=path.parent, prefix=f".{SECRET_FILE}.")
+    temporary = Path(name)
+    try:
+        with os.fdopen(descriptor, "w", encoding="ascii") as file:
+            file.write(secret + "\n")
+            file.flush()
+            os.fsync(file.fileno())
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            kept = _kept_secret(path)
+            if kept is not None:
+                return kept
+            temporary.replace(path)
+    finally:
+        temporary.unlink(missing_ok=True)
+    return secret
 
 
 class InvalidToken(Exception):

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from importlib import metadata
 
 from contracts.enums import AgentRole
-from infra.auth import InvalidToken
+from infra.auth import InvalidToken, with_persistent_jwt_secret
 from infra.clock import OffsetClock, SystemClock
 from infra.dependencies import without_password
 from infra.http import build_app
@@ -129,7 +129,7 @@ def agents_command(settings: Settings, args: argparse.Namespace) -> int:
     """Only the token goes to stdout, so `TOKEN=$(tickets agents ...)` works."""
     from services.ticket_service import agents_cli  # noqa: PLC0415
 
-    settings = agents_cli.with_persistent_jwt_secret(settings)
+    settings = with_persistent_jwt_secret(settings)
     if args.agents_command in ("activate", "deactivate"):
         active = args.agents_command == "activate"
         return agents_cli.access_command(settings, args.email, active=active)
@@ -214,8 +214,6 @@ def _command(settings: Settings, args: argparse.Namespace) -> int:
     if args.command == "demo":
         return demo_command.run(settings, args)
     if args.command == "up":
-        from services.ticket_service.agents_cli import with_persistent_jwt_secret  # noqa: PLC0415
-
         serve(with_persistent_jwt_secret(settings), list(SERVICES), demo=args.demo)
     elif args.command == "run":
         serve(settings, [args.service])

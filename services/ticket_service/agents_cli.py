@@ -1,10 +1,9 @@
 """`tickets agents create|token|activate|deactivate`: agents, their bearer tokens and their
-access from the command line, and the JWT secret `tickets up` keeps when none is configured."""
+access from the command line (the JWT secret kept when none is configured is
+`infra.auth.with_persistent_jwt_secret`)."""
 
 import asyncio
-import os
 import re
-import secrets
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -18,7 +17,6 @@ from contracts.enums import AgentRole
 from infra.auth import issue_token
 from infra.clock import SystemClock
 from infra.dependencies import database_of
-from infra.files import private_directory
 from infra.messaging import make_broker, publish_event
 from infra.mongo import init_documents
 from infra.settings import Settings
@@ -28,31 +26,12 @@ from services.ticket_service.documents import Agent
 from services.ticket_service.domain.errors import DomainError
 from services.ticket_service.repository import AgentRepository
 
-SECRET_FILE = "jwt_secret"  # noqa: S105 - a file name, not a secret
 BROKER_WAIT_SECONDS = 5
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 class AgentCommandError(Exception):
     """A refusal the command prints as is (exit status 1)."""
-
-
-def with_persistent_jwt_secret(settings: Settings) -> Settings:
-    """Without TICKETS_JWT_SECRET or RS256 keys: a random secret, made once and kept in
-    `<data_dir>/jwt_secret` (mode 0600), so tokens survive restarts."""
-    if settings.jwt_secret or settings.jwt_private_key or settings.jwt_public_key:
-        return settings
-    path = settings.data_dir / SECRET_FILE
-    private_directory(path.parent)
-    try:
-        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        secret = path.read_text(encoding="ascii").strip()
-    else:
-        secret = secrets.token_urlsafe(48)
-        with os.fdopen(descriptor, "w", encoding="ascii") as file:
-            file.write(secret + "\n")
-    return settings.model_copy(update={"jwt_secret": secret})
 
 
 @asynccontextmanager

@@ -10,9 +10,9 @@ import pytest
 from pymongo.errors import OperationFailure
 
 from contracts import names
+from infra.auth import with_persistent_jwt_secret
 from infra.mongo import EmbeddedMongo, connect
 from infra.settings import Settings
-from services.ticket_service.agents_cli import with_persistent_jwt_secret
 from tests.support.cli import clean_env, tickets_running
 from tests.support.factories import create_body
 from tests.support.system import Endpoints, client

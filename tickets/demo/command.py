@@ -7,6 +7,7 @@ import asyncio
 import logging
 import sys
 
+from infra.auth import with_persistent_jwt_secret
 from infra.settings import Settings
 from tickets.demo.progress import StepFailed
 
@@ -32,7 +33,6 @@ def add_parser(commands: "argparse._SubParsersAction[argparse.ArgumentParser]") 
 
 def run(settings: Settings, args: argparse.Namespace) -> int:
     """Imports the clients only when the demo runs (not for every `tickets` command)."""
-    from services.ticket_service.agents_cli import with_persistent_jwt_secret  # noqa: PLC0415
     from tickets.demo.story import Demo  # noqa: PLC0415
 
     for name in QUIET_LOGGERS:  # the progress display is the output; warnings still show
