@@ -1,16 +1,22 @@
 """A customer's ticket creations, kept on the customer's own document, so the hourly limit
 and the open-ticket cap count each creation once, however often it is retried.
 
-`ticketCreations` holds `{key, at, by}` for each creation admitted within the hourly
-window: one atomic update drops what left the window and adds the creation only if its
-key is not there yet and the window has room. A retry (same key) finds its entry and
+`ticketCreations` holds `{key, at, by, scoped}` for each creation admitted within the
+hourly window: one atomic update drops what left the window and adds the creation only if
+its key is not there yet and the window has room. A retry (same key) finds its entry and
 spends nothing; concurrent creations can never pass the limit. `by` tells the call that
 added an entry from a retry that found it, so a refused or replayed call removes only an
 entry it added itself.
 
-`countedTickets` remembers the last ticket ids added to `statistics.totalTickets`, which
-makes that count idempotent: the creator, a retry and the outbox relay's sweep (for a
-creator that died after storing its ticket) may all ask, and the ticket counts once.
+The same update finds the customer (by id) or creates it on first contact (by phone, with
+the name and language the caller gave), so admitting a creation and knowing who the
+customer is cost one round trip. An entry's key is the creation key without the customer
+id (`create:<idempotencyKey>`, `scoped`), as the id of a customer created by this very
+update is not known inside it; `Admission` gives the full keys
+(`create:<customerId>:<idempotencyKey>`), which the tickets are stored under.
+
+The customer's ticket total is not kept here: it is counted from the tickets when asked
+(customers.py), so a creation writes nothing more to the customer.
 """
 
 import math
@@ -22,16 +28,17 @@ from typing import Any
 from bson import ObjectId
 from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.errors import DuplicateKeyError
 
+from contracts.enums import Language
 from infra.settings import Settings
+from services.ticket_service.documents import NameSource
 from services.ticket_service.domain.errors import NotFound, RateLimited
 
 Raw = dict[str, Any]
 RESERVATION_LEASE = timedelta(minutes=2)
 """An admitted creation whose ticket is not stored after this no longer holds a place
 under the open-ticket cap (its creator died; a retry with its key still works)."""
-COUNTED_KEPT = 200
-"""Ticket ids remembered per customer to keep the ticket count idempotent."""
 UNLIMITED = 1 << 30
 
 
@@ -59,7 +66,39 @@ class CreationLimits:
 
 
 @dataclass(frozen=True, slots=True)
+class ByPhone:
+    """A customer named by phone: created on first contact. A name an agent (or a CRM
+    service) entered wins over the customer's WhatsApp profile name."""
+
+    phone: str
+    name: str | None = None
+    language: Language | None = None
+    entered_by_agent: bool = False
+
+
+CustomerRef = ByPhone | str
+"""By phone, or the customer id."""
+
+
+@dataclass(frozen=True, slots=True)
+class CreationKey:
+    """`kind:<customerId>:rest` once the customer is known; `kind:rest` on its document."""
+
+    kind: str
+    rest: str
+
+    @property
+    def local(self) -> str:
+        return f"{self.kind}:{self.rest}"
+
+    def full(self, customer_id: str) -> str:
+        return f"{self.kind}:{customer_id}:{self.rest}"
+
+
+@dataclass(frozen=True, slots=True)
 class Admission:
+    customer: Raw
+    """The customer's document after the update."""
     key: str
     nonce: str
     admitted: bool
@@ -69,6 +108,29 @@ class Admission:
     in_flight: tuple[str, ...]
     """Keys of the customer's other creations admitted within the reservation lease."""
     oldest: datetime | None
+
+    @property
+    def customer_id(self) -> str:
+        return str(self.customer["_id"])
+
+
+def contact(who: ByPhone, now: datetime) -> Raw:
+    """The pipeline stage that creates or refreshes a customer named by phone."""
+    fields: Raw = {
+        "phoneNumber": {"$literal": who.phone},
+        "createdAt": {"$ifNull": ["$createdAt", now]},
+    }
+    if who.language is not None:
+        fields["language"] = {"$literal": str(who.language)}
+    if who.name is not None and who.entered_by_agent:
+        fields |= {"name": {"$literal": who.name}, "nameSource": str(NameSource.AGENT)}
+    elif who.name is not None:
+        agent_named = {"$eq": ["$nameSource", str(NameSource.AGENT)]}
+        fields["name"] = {"$cond": [agent_named, "$name", {"$literal": who.name}]}
+        fields["nameSource"] = {
+            "$cond": [agent_named, str(NameSource.AGENT), str(NameSource.WHATSAPP)]
+        }
+    return {"$set": fields}
 
 
 def _admit(key: str, nonce: str, now: datetime, window_start: datetime, limit: int) -> list[Raw]:
@@ -85,7 +147,7 @@ def _admit(key: str, nonce: str, now: datetime, window_start: datetime, limit: i
             {"$gte": [{"$size": entries}, limit]},
         ]
     }
-    mine = [{"key": {"$literal": key}, "at": now, "by": nonce}]
+    mine = [{"key": {"$literal": key}, "at": now, "by": nonce, "scoped": True}]
     return [
         {"$set": {"ticketCreations": within}},
         {
@@ -98,61 +160,90 @@ def _admit(key: str, nonce: str, now: datetime, window_start: datetime, limit: i
     ]
 
 
+def _full_key(entry: Raw, customer_id: str) -> str:
+    """Entries from before scoped keys hold the full key already."""
+    key = str(entry["key"])
+    if not entry.get("scoped"):
+        return key
+    kind, rest = key.split(":", 1)
+    return CreationKey(kind, rest).full(customer_id)
+
+
 class CustomerCreations:
     def __init__(self, customers: AsyncCollection[Raw]) -> None:
         self._customers = customers
 
     async def admit(
-        self, customer_id: str, key: str, now: datetime, limits: CreationLimits, *, limited: bool
+        self,
+        customer: CustomerRef,
+        key: CreationKey,
+        now: datetime,
+        limits: CreationLimits,
+        *,
+        limited: bool,
     ) -> Admission:
         """Add the creation to the customer's window (unless the limit is reached, when
-        `limited`); what the window holds afterwards."""
+        `limited`), finding or creating the customer in the same update; what the window
+        holds afterwards."""
         nonce = uuid.uuid4().hex
         limit = limits.per_customer if limited else UNLIMITED
-        record = await self._customers.find_one_and_update(
-            {"_id": ObjectId(customer_id)},
-            _admit(key, nonce, now, now - limits.window, limit),
-            return_document=ReturnDocument.AFTER,
-            projection={"ticketCreations": 1},
+        stages = _admit(key.local, nonce, now, now - limits.window, limit)
+        if isinstance(customer, ByPhone):
+            record = await self._first_contact(customer, [contact(customer, now), *stages])
+            return _admission(record, key, nonce, now)
+        found = await self._customers.find_one_and_update(
+            {"_id": _object_id(customer)}, stages, return_document=ReturnDocument.AFTER
         )
-        if record is None:
-            raise NotFound(f"Customer {customer_id} not found")
-        entries: list[Raw] = record.get("ticketCreations", [])
-        mine = next((e for e in entries if e["key"] == key), None)
-        recent = now - RESERVATION_LEASE
-        return Admission(
-            key=key,
-            nonce=nonce,
-            admitted=mine is not None,
-            added=mine is not None and mine.get("by") == nonce,
-            in_flight=tuple(e["key"] for e in entries if e["key"] != key and e["at"] > recent),
-            oldest=min((e["at"] for e in entries), default=None),
-        )
+        if found is None:
+            raise NotFound(f"Customer {customer} not found")
+        return _admission(found, key, nonce, now)
+
+    async def _first_contact(self, customer: ByPhone, pipeline: list[Raw]) -> Raw:
+        """A lost race of two first contacts (duplicate key) finds the winner's document."""
+        for attempt in (1, 2):
+            try:
+                record = await self._customers.find_one_and_update(
+                    {"phoneNumber": customer.phone},
+                    pipeline,
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                )
+            except DuplicateKeyError:
+                if attempt == 2:
+                    raise
+                continue
+            assert record is not None  # an upsert returning the document after has one
+            return record
+        raise AssertionError("unreachable")
 
     async def withdraw(self, customer_id: str, admission: Admission) -> None:
         """Take back the entry this call added (refused, or a replay of an old ticket)."""
         if admission.added:
             await self._customers.update_one(
                 {"_id": ObjectId(customer_id)},
-                {"$pull": {"ticketCreations": {"key": admission.key, "by": admission.nonce}}},
+                {"$pull": {"ticketCreations": {"by": admission.nonce}}},
             )
 
-    async def count_swept(self, ticket: Raw, entries: list[Raw]) -> None:
-        """The outbox relay is about to publish what a writer left behind: if that is a
-        creation, its writer may have died before counting the ticket."""
-        if any(entry.get("routingKey") == "ticket.created" for entry in entries):
-            await self.count(ticket["customerId"], ticket["ticketId"])
 
-    async def count(self, customer_id: str, ticket_id: str) -> bool:
-        """Add the ticket to `statistics.totalTickets` unless it was already counted."""
-        result = await self._customers.update_one(
-            {"_id": ObjectId(customer_id), "countedTickets": {"$ne": ticket_id}},
-            {
-                "$inc": {"statistics.totalTickets": 1},
-                "$push": {"countedTickets": {"$each": [ticket_id], "$slice": -COUNTED_KEPT}},
-            },
-        )
-        return result.modified_count == 1
+def _admission(record: Raw, key: CreationKey, nonce: str, now: datetime) -> Admission:
+    customer_id = str(record["_id"])
+    full = key.full(customer_id)
+    entries = [{**e, "key": _full_key(e, customer_id)} for e in record.get("ticketCreations", [])]
+    mine = next((e for e in entries if e["key"] == full), None)
+    recent = now - RESERVATION_LEASE
+    return Admission(
+        customer=record,
+        key=full,
+        nonce=nonce,
+        admitted=mine is not None,
+        added=mine is not None and mine.get("by") == nonce,
+        in_flight=tuple(e["key"] for e in entries if e["key"] != full and e["at"] > recent),
+        oldest=min((e["at"] for e in entries), default=None),
+    )
+
+
+def _object_id(text: str) -> ObjectId | None:
+    return ObjectId(text) if ObjectId.is_valid(text) else None
 
 
 def creation_limits(settings: Settings) -> CreationLimits:

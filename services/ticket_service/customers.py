@@ -49,7 +49,9 @@ class CustomerRef(WireModel):
 
 
 class CustomerFigures(WireModel):
-    total_tickets: int = Field(description="Tickets ever opened for the customer")
+    total_tickets: int = Field(
+        description="Tickets ever opened for the customer (counted from the tickets)"
+    )
     open_tickets: int = Field(description="Not yet resolved, closed or cancelled")
     resolved_tickets: int = Field(description="Resolved or closed")
     average_rating: float | None = Field(description="Average CSAT rating (1-5); null if none")
@@ -154,7 +156,7 @@ class CustomerDesk:
         row = rows[0] if rows else {}
         rated = row.get("rated") or 0
         return CustomerFigures(
-            total_tickets=customer.statistics.total_tickets,
+            total_tickets=row.get("total", 0),
             open_tickets=row.get("open", 0),
             resolved_tickets=row.get("resolved", 0),
             average_rating=row["ratingSum"] / rated if rated else None,
@@ -172,6 +174,7 @@ def _figures_pipeline(customer_id: str) -> list[dict[str, Any]]:
         {
             "$group": {
                 "_id": None,
+                "total": {"$sum": 1},
                 "open": {"$sum": {"$cond": [{"$in": ["$status", DONE_STATUSES]}, 0, 1]}},
                 "resolved": count_if({"$in": ["$status", ["resolved", "closed"]]}),
                 "ratingSum": {"$sum": rating},

@@ -85,10 +85,6 @@ class TicketCounter(_CamelDocument):
         indexes: ClassVar[list[IndexModel]] = [IndexModel("year", unique=True)]
 
 
-class CustomerStatistics(StoredModel):
-    total_tickets: int = 0
-
-
 class NameSource(StrEnum):
     """Who gave the customer's name: an agent's entry is never replaced by a profile name."""
 
@@ -101,7 +97,6 @@ class Customer(_CamelDocument):
     name: str | None = None
     name_source: NameSource | None = None
     language: Language | None = None
-    statistics: CustomerStatistics = Field(default_factory=CustomerStatistics)
     created_at: datetime
     last_inbound_at: datetime | None = Field(
         default=None, description="The customer's latest WhatsApp message (the 24-hour window)"

@@ -140,7 +140,6 @@ class TicketService:
             partial(publish_event, context.broker),
             context.clock,
             grace=timedelta(seconds=settings.relay_grace_seconds),
-            before_sweep=creations.count_swept,
         )
         self._use_cases = TicketUseCases(
             tickets=tickets,

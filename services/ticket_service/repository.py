@@ -202,7 +202,6 @@ class CustomerRepository:
         on_insert: Raw = {
             "phoneNumber": phone,
             "createdAt": now,
-            "statistics": {"totalTickets": 0},
         }
         fill: Raw = {"language": language} if language is not None else {}
         if name is not None and entered_by_agent:

@@ -27,6 +27,7 @@ from services.ticket_service.access import (
     Principal,
     readable,
 )
+from services.ticket_service.admission import ByPhone, CreationKey, CustomerRef
 from services.ticket_service.creation import TicketCreator
 from services.ticket_service.domain import conversation
 from services.ticket_service.domain import operations as ops
@@ -122,19 +123,20 @@ class TicketUseCases:
     async def create(self, command: cmd.CreateTicket) -> Ticket:
         """Exactly once per `idempotencyKey`, whatever dies when (`creation.py`). A replay
         answers only a caller who may read the ticket now (else `not_found`): a key is
-        never a way to read someone else's ticket."""
-        principal = await self.principal(command.actor, create_customer=True)
-        customer_id = await self._customer_for(principal, command.customer)
+        never a way to read someone else's ticket. A customer's own creation finds (or
+        creates) their record in the admission's update, not in a lookup before it."""
+        principal, customer = await self._creator_of(command)
         key = None
         if command.idempotency_key is not None:
-            key = f"create:{customer_id}:{command.idempotency_key}"
+            key = CreationKey("create", command.idempotency_key)
         created = await self.creator.create(
-            customer_id,
+            customer,
             key,
-            lambda ticket_id, now: self._opening(
-                command, principal, customer_id, ticket_id, now, key
+            lambda customer_id, ticket_id, now: self._opening(
+                command, _as_owner(principal, customer_id), customer_id, ticket_id, now
             ),
         )
+        principal = _as_owner(principal, str(created.customer["_id"]))
         if created.change is None:
             return self._replayed(principal, created.ticket)
         await self._publish(created.change)
@@ -146,29 +148,23 @@ class TicketUseCases:
             raise NotFound("No ticket you can see was created with this idempotencyKey")
         return ticket
 
-    async def _customer_for(
-        self, principal: Principal, customer: cmd.CustomerByPhone | cmd.CustomerById
-    ) -> str:
-        if principal.type is ActorType.CUSTOMER:
-            if isinstance(customer, cmd.CustomerById) and customer.customer_id != principal.id:
-                raise Forbidden("A customer can only open tickets for themselves")
-            assert principal.id
-            return principal.id
+    async def _creator_of(self, command: cmd.CreateTicket) -> tuple[Principal, CustomerRef]:
+        """Who creates, and the customer the ticket is for. A customer creates only for
+        themselves: their own phone (the record made on first contact), or their own id."""
+        actor, customer = command.actor, command.customer
+        if isinstance(actor, CustomerActor):
+            if isinstance(customer, cmd.CustomerById):
+                principal = await self.principal(actor)
+                if customer.customer_id != principal.id:
+                    raise Forbidden("A customer can only open tickets for themselves")
+                return principal, customer.customer_id
+            return CUSTOMER_TO_BE, ByPhone(actor.phone, actor.name, actor.language)
+        principal = await self.principal(actor)
         if isinstance(customer, cmd.CustomerById):
-            found = await self.customers.by_id(customer.customer_id)
-            if found is None:
-                raise NotFound(f"Customer {customer.customer_id} not found")
-            return str(found.id)
-        record = await self.customers.by_phone(
-            customer.phone,
-            self.clock.now(),
-            customer.name,
-            customer.language,
-            create=True,
-            entered_by_agent=True,
+            return principal, customer.customer_id
+        return principal, ByPhone(
+            customer.phone, customer.name, customer.language, entered_by_agent=True
         )
-        assert record is not None
-        return str(record.id)
 
     def _opening(
         self,
@@ -177,7 +173,6 @@ class TicketUseCases:
         customer_id: str,
         ticket_id: str,
         now: datetime,
-        key: str | None,
         related: tuple[str, ...] = (),
     ) -> Change:
         """The change that opens the ticket under the number the creator reserved."""
@@ -191,7 +186,7 @@ class TicketUseCases:
             source=command.source,
             channel=command.channel,
             conversation_id=command.conversation_id,
-            idempotency_key=key,
+            idempotency_key=_idempotency_key(command, customer_id),
             subcategory=command.subcategory,
             tags=tuple(command.tags),
             related_tickets=related,
@@ -397,9 +392,9 @@ class TicketUseCases:
         )
         created = await self.creator.create(
             closed.customer_id,
-            f"follow-up:{closed.customer_id}:{command.message_id}",
-            lambda ticket_id, now: self._opening(
-                create, principal, closed.customer_id, ticket_id, now, None, (closed.ticket_id,)
+            CreationKey("follow-up", command.message_id),
+            lambda customer_id, ticket_id, now: self._opening(
+                create, principal, customer_id, ticket_id, now, (closed.ticket_id,)
             ),
             limited=False,
         )
@@ -409,6 +404,23 @@ class TicketUseCases:
         return CustomerMessageOutcome(
             action="follow_up_created", ticket=ticket.to_wire(), related_ticket_id=closed.ticket_id
         )
+
+
+CUSTOMER_TO_BE = Principal(ActorType.CUSTOMER)
+"""A customer whose record the creation's admission finds or makes (`_as_owner`)."""
+
+
+def _as_owner(principal: Principal, customer_id: str) -> Principal:
+    if principal is CUSTOMER_TO_BE:
+        return Principal(ActorType.CUSTOMER, customer_id)
+    return principal
+
+
+def _idempotency_key(command: cmd.CreateTicket, customer_id: str) -> str | None:
+    """As stored on the ticket (and answered to those who may see it): scoped by customer."""
+    if command.idempotency_key is None:
+        return None
+    return CreationKey("create", command.idempotency_key).full(customer_id)
 
 
 def _pagination(

@@ -154,4 +154,6 @@ async def test_round_trips_per_command_are_the_documented_ones(
         for (queue, case), sent in measure.sent.items()
     )
     assert measure.found == table, f"measured (update {PERFORMANCE.name}):\n{details}"
+    for case in ("a new customer's first ticket", "a customer's next ticket"):
+        assert measure.found[names.CREATE, case] <= CUSTOMER_CREATE_LIMIT, case
     assert {queue for queue, _ in table} == set(names.COMMAND_QUEUES)
