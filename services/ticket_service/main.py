@@ -48,7 +48,9 @@ from services.ticket_service.repository import (
     CustomerRepository,
     TicketRepository,
 )
+from services.ticket_service.rollup_writer import RollupWriter
 from services.ticket_service.sequence import SequenceAllocator
+from services.ticket_service.statistics_handlers import build_statistics_router
 from services.ticket_service.usecases import TicketUseCases
 
 
@@ -65,6 +67,8 @@ class TicketService:
         self._deliveries: DeliveryRecords | None = None
         self._csat: CsatRequester | None = None
         self._csat_router = build_csat_router(self.csat)
+        self._rollups: RollupWriter | None = None
+        self._statistics_router = build_statistics_router(self.rollups)
         self.relay: OutboxRelay | None = None
         self.numbers: SequenceAllocator | None = None
         self._settings: Settings | None = None
@@ -96,8 +100,19 @@ class TicketService:
             raise RuntimeError("ticket service not started")
         return self._csat
 
+    def rollups(self) -> RollupWriter:
+        if self._rollups is None:
+            raise RuntimeError("ticket service not started")
+        return self._rollups
+
     def routers(self) -> list[RabbitRouter]:
-        return [self._router, self._message_router, self._delivery_router, self._csat_router]
+        return [
+            self._router,
+            self._message_router,
+            self._delivery_router,
+            self._csat_router,
+            self._statistics_router,
+        ]
 
     def settings(self) -> Settings:
         if self._settings is None:
@@ -165,6 +180,9 @@ class TicketService:
         self._csat = CsatRequester(self._conversations, requests, settings.csat)
         replies = CsatReplies(requests, tickets, self._use_cases._commit, context.clock)
         self._use_cases.answer_rating = replies.answer
+        database = context.mongo[settings.mongodb_database]
+        self._rollups = RollupWriter(database, tickets.tickets, context.clock)
+        await self._rollups.ensure_indexes()
 
     @staticmethod
     async def _conversation(context: Context, use_cases: TicketUseCases) -> Conversations:
@@ -205,6 +223,7 @@ class TicketService:
             "ticket-numbers", lambda: every(interval, context.stop, numbers.flush, "ticket numbers")
         )
         self._spawn_nudges(context, conversations)
+        context.spawn("statistics-rebuild", self.rollups().rebuild_once)
 
     def _spawn_nudges(self, context: Context, conversations: Conversations) -> None:
         """Only with a nudge template configured: a reminder is sent as that template."""
@@ -226,3 +245,4 @@ class TicketService:
         self._recorder = None
         self._deliveries = None
         self._csat = None
+        self._rollups = None

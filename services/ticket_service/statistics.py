@@ -8,9 +8,10 @@ Times are milliseconds (the unit of the ticket's own `firstResponseTime` and
 `resolutionTime`); rates are percentages rounded to two decimals.
 """
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -22,6 +23,16 @@ from contracts.base import WireModel
 from contracts.commands import Moment
 from contracts.enums import Category, Priority, TicketStatus
 from services.ticket_service.documents import Agent
+from services.ticket_service.rollups import (
+    DAYS,
+    EVERYONE,
+    POOL,
+    SLOT,
+    SLOTS,
+    WRITER,
+    key_value,
+    plan,
+)
 
 
 def _known_zone(name: str) -> str:
@@ -246,12 +257,57 @@ def _grouped(rows: Iterable[Mapping[str, Any]], key: str) -> dict[str, Sums]:
     return groups
 
 
-def _averages(rows: Sequence[Mapping[str, Any]], total: str, count: str) -> TimeAverages:
-    overall = Sums.of(rows)
-    by_priority = _grouped(rows, "priority")
-    by_category = _grouped(rows, "category")
+@dataclass
+class Figures:
+    """The marginal sums the report is made of: overall, and by status, priority,
+    category and resolving agent. Adding two gives the figures of their union."""
+
+    overall: Sums = field(default_factory=Sums)
+    by_status: dict[str, Sums] = field(default_factory=dict)
+    by_priority: dict[str, Sums] = field(default_factory=dict)
+    by_category: dict[str, Sums] = field(default_factory=dict)
+    by_agent: dict[str, Sums] = field(default_factory=dict)
+
+    @classmethod
+    def of_rows(cls, rows: Sequence[Mapping[str, Any]]) -> "Figures":
+        """From the aggregation's groups (one row per status/priority/category/agent)."""
+        return cls(
+            overall=Sums.of(rows),
+            by_status=_grouped(rows, "status"),
+            by_priority=_grouped(rows, "priority"),
+            by_category=_grouped(rows, "category"),
+            by_agent=_grouped(rows, "resolvedBy"),
+        )
+
+    def add(self, other: "Figures") -> None:
+        self.overall.add(other.overall.values)
+        for mine, theirs in (
+            (self.by_status, other.by_status),
+            (self.by_priority, other.by_priority),
+            (self.by_category, other.by_category),
+            (self.by_agent, other.by_agent),
+        ):
+            for key, sums in theirs.items():
+                mine.setdefault(key, Sums()).add(sums.values)
+
+    def add_bucket(self, bucket: Mapping[str, Any]) -> None:
+        """A rollup bucket: `all` and the nested sums by `status`, `priority`, `category`
+        and `agent` (keys escaped by `rollups.field_key`)."""
+        self.overall.add(bucket.get("all") or {})
+        for mine, name in (
+            (self.by_status, "status"),
+            (self.by_priority, "priority"),
+            (self.by_category, "category"),
+            (self.by_agent, "agent"),
+        ):
+            for key, sums in (bucket.get(name) or {}).items():
+                mine.setdefault(key_value(key), Sums()).add(sums)
+
+
+def _averages(figures: Figures, total: str, count: str) -> TimeAverages:
+    by_priority, by_category = figures.by_priority, figures.by_category
     return TimeAverages(
-        overall=overall.average(total, count),
+        overall=figures.overall.average(total, count),
         by_priority={p: by_priority.get(p, Sums()).average(total, count) for p in Priority},
         by_category={c: by_category.get(c, Sums()).average(total, count) for c in Category},
     )
@@ -262,9 +318,9 @@ def _seed_average(sums: Sums, total: str, count: str) -> float | None:
     return sums.average(total, count) if sums["tickets"] else 0
 
 
-def seed_figures(rows: Sequence[Mapping[str, Any]]) -> SeedFigures:
-    overall = Sums.of(rows)
-    by_status = _grouped(rows, "status")
+def seed_figures(rows: Sequence[Mapping[str, Any]] | Figures) -> SeedFigures:
+    figures = rows if isinstance(rows, Figures) else Figures.of_rows(rows)
+    overall, by_status = figures.overall, figures.by_status
     counts = {str(s): int(by_status.get(s, Sums())["tickets"]) for s in TicketStatus}
     return SeedFigures(
         **counts,
@@ -285,23 +341,23 @@ def per_day(rows: Iterable[Mapping[str, Any]]) -> list[DayCount]:
 
 
 def fold(
-    rows: Sequence[Mapping[str, Any]],
+    rows: Sequence[Mapping[str, Any]] | Figures,
     query: StatisticsQuery,
     names: Mapping[str, str | None],
     days: Sequence[Mapping[str, Any]] = (),
 ) -> TicketStatistics:
-    overall = Sums.of(rows)
-    by_status = _grouped(rows, "status")
-    by_agent = _grouped(rows, "resolvedBy")
+    figures = rows if isinstance(rows, Figures) else Figures.of_rows(rows)
+    overall, by_status = figures.overall, figures.by_status
+    agents = sorted((a, s) for a, s in figures.by_agent.items() if s["tickets"])
     return TicketStatistics(
-        **seed_figures(rows).model_dump(),
+        **seed_figures(figures).model_dump(),
         range=Range(created_from=query.created_from, created_to=query.created_to),
         timezone=query.timezone,
         tickets_per_day=per_day(days),
         total=int(overall["tickets"]),
         by_status={s: int(by_status.get(s, Sums())["tickets"]) for s in TicketStatus},
-        first_response_time=_averages(rows, "frSum", "frCount"),
-        resolution_time=_averages(rows, "resSum", "resCount"),
+        first_response_time=_averages(figures, "frSum", "frCount"),
+        resolution_time=_averages(figures, "resSum", "resCount"),
         sla=SlaFigures(
             first_response=_compliance(overall, "frMet", "frMissed"),
             resolution=_compliance(overall, "resMet", "resMissed"),
@@ -323,7 +379,7 @@ def fold(
                 avg_first_response_time=sums.average("frSum", "frCount"),
                 avg_satisfaction=sums.average("csatSum", "csatCount"),
             )
-            for agent_id, sums in sorted(by_agent.items())
+            for agent_id, sums in agents
         ],
     )
 
@@ -342,17 +398,107 @@ def match_for(query: StatisticsQuery, scope: dict[str, Any]) -> dict[str, Any]:
     return {"$and": conditions} if conditions else {}
 
 
+def rollup_scopes(scope: Mapping[str, Any]) -> list[str] | None:
+    """The rollup scopes that add up to what `scope` may read; None for a customer (their
+    own tickets are few: they are read directly)."""
+    if not scope:
+        return [EVERYONE]
+    agents = scope.get("assignedAgent", {}).get("$in") if len(scope) == 1 else None
+    if isinstance(agents, list) and len(agents) == 2 and agents[0] is None:
+        return [POOL, str(agents[1])]
+    return None
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _bounds(name: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
+    bound = {op: m for op, m in (("$gte", start), ("$lt", end)) if m is not None}
+    return {name: bound} if bound else {}
+
+
+class RollupReader:
+    """The figures of a range from the rollup buckets: O(days + quarter hours at the
+    ends) documents, plus the tickets of the two partial quarter hours at the very ends."""
+
+    def __init__(self, tickets: AsyncCollection[dict[str, Any]]) -> None:
+        database = tickets.database
+        self.tickets = tickets
+        self.days = database[DAYS]
+        self.slots = database[SLOTS]
+        self.writer = database[WRITER]
+
+    async def ready(self) -> bool:
+        """Whether a full rebuild has run (until then the buckets may miss old tickets)."""
+        writer = await self.writer.find_one({"_id": "writer"}, {"ready": 1})
+        return bool(writer and writer.get("ready"))
+
+    async def figures(
+        self, query: StatisticsQuery, scopes: list[str], scope: dict[str, Any]
+    ) -> tuple[Figures, list[dict[str, Any]]]:
+        zone = ZoneInfo(query.timezone)
+        where = plan(query.created_from, query.created_to)
+        figures, created = Figures(), Counter[date]()
+        in_scope = {"scope": {"$in": scopes}}
+        if where.days is not None:
+            days = {**in_scope, **_bounds("day", *where.days)}
+            async for bucket in self.days.find(days, {"_id": 0, "seq": 0}):
+                figures.add_bucket(bucket)
+                for index, count in (bucket.get("slots") or {}).items():
+                    moment = _utc(bucket["day"]) + int(index) * SLOT
+                    created[moment.astimezone(zone).date()] += count
+        if where.slots:
+            ranges = [_bounds("slot", a, b) for a, b in where.slots]
+            async for bucket in self.slots.find({**in_scope, "$or": ranges}, {"_id": 0}):
+                figures.add_bucket(bucket)
+                count = (bucket.get("all") or {}).get("tickets", 0)
+                created[_utc(bucket["slot"]).astimezone(zone).date()] += count
+        if where.raw:
+            edges = {"$or": [{"createdAt": condition} for condition in where.raw]}
+            match = {"$and": [edges, scope]} if scope else edges
+            cursor = await self.tickets.aggregate(pipeline(match, query.timezone))
+            [facets] = await cursor.to_list()
+            figures.add(Figures.of_rows(facets["groups"]))
+            for row in facets["perDay"]:
+                created[date.fromisoformat(row["_id"])] += row["count"]
+        days_rows = [{"_id": d.isoformat(), "count": n} for d, n in created.items() if n]
+        return figures, days_rows
+
+
+async def _names(agents: AgentLookup, figures: Figures) -> dict[str, str | None]:
+    names: dict[str, str | None] = {}
+    for agent_id, sums in figures.by_agent.items():
+        if sums["tickets"]:
+            agent = await agents.get(agent_id)
+            names[agent_id] = agent.name if agent else None
+    return names
+
+
+async def scan(
+    tickets: AsyncCollection[dict[str, Any]],
+    agents: AgentLookup,
+    query: StatisticsQuery,
+    scope: dict[str, Any],
+) -> TicketStatistics:
+    """The figures by one aggregation over the tickets themselves: what the rollups must
+    equal, and the way for a customer (their own few tickets) or before the first rebuild."""
+    cursor = await tickets.aggregate(pipeline(match_for(query, scope), query.timezone))
+    [facets] = await cursor.to_list()
+    figures = Figures.of_rows(facets["groups"])
+    return fold(figures, query, await _names(agents, figures), facets["perDay"])
+
+
 async def compute(
     tickets: AsyncCollection[dict[str, Any]],
     agents: AgentLookup,
     query: StatisticsQuery,
     scope: dict[str, Any],
 ) -> TicketStatistics:
-    cursor = await tickets.aggregate(pipeline(match_for(query, scope), query.timezone))
-    [facets] = await cursor.to_list()
-    rows: list[dict[str, Any]] = facets["groups"]
-    names: dict[str, str | None] = {}
-    for agent_id in {str(r["_id"]["resolvedBy"]) for r in rows if r["_id"].get("resolvedBy")}:
-        agent = await agents.get(agent_id)
-        names[agent_id] = agent.name if agent else None
-    return fold(rows, query, names, facets["perDay"])
+    """From the rollups (`rollup_reader`) where they serve this scope, else by `scan`."""
+    scopes = rollup_scopes(scope)
+    reader = RollupReader(tickets)
+    if scopes is None or not await reader.ready():
+        return await scan(tickets, agents, query, scope)
+    figures, days = await reader.figures(query, scopes, scope)
+    return fold(figures, query, await _names(agents, figures), days)

@@ -13,9 +13,12 @@ import pytest
 from contracts import names
 from contracts.enums import AgentRole, Category, Priority, TicketStatus
 from infra.clock import MovableClock
+from services.ticket_service.documents import TicketDocument
+from services.ticket_service.rollups import APPLIED, WRITER
 from tests.support.api import SERVICE, api_client, api_settings, bearer
 from tests.support.factories import SYSTEM, agent_actor, create_body, make_agent
-from tests.support.system import Caller, Endpoints, client
+from tests.support.system import Caller, Endpoints, client, published
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -76,6 +79,29 @@ async def _play(
             await caller.ok(names.CHANGE_STATUS, {**as_agent, "status": seed.then})
     if seed.cancelled:
         await caller.ok(names.CHANGE_STATUS, {**as_system, "status": "cancelled"})
+
+
+async def _rollups_at_every_revision() -> bool:
+    tickets = TicketDocument.get_pymongo_collection()
+    database = tickets.database
+    writer = await database[WRITER].find_one({"_id": "writer"})
+    assert writer is not None, "no statistics writer yet"
+    assert writer.get("ready"), "the first statistics rebuild has not run yet"
+    assert writer.get("pending") is None, f"an operation is under way: {writer['pending']}"
+    stored = {
+        t["ticketId"]: t["revision"] async for t in tickets.find({}, {"revision": 1, "ticketId": 1})
+    }
+    counted = {a["_id"]: a.get("revision") async for a in database[APPLIED].find({})}
+    behind = {t: (r, counted.get(t)) for t, r in stored.items() if counted.get(t) != r}
+    assert not behind, f"tickets whose statistics lag (stored, counted): {behind}"
+    return True
+
+
+async def rollups_current() -> None:
+    """Waits until every ticket's event has been published and counted in the rollups at
+    the ticket's stored revision (the statistics follow the events, a moment behind)."""
+    await published()
+    await eventually(_rollups_at_every_revision, what="statistics rollups at every revision")
 
 
 def _avg(values: Sequence[float]) -> float | None:
@@ -218,6 +244,7 @@ async def test_statistics_match_the_figures_worked_out_from_the_seed(
             clock.set(START + timedelta(days=10 * day))
             starts.append(clock.now())
             await _play(caller, clock, seed, f"+3462{day:07d}", agents)
+        await rollups_current()
         as_boss = bearer(settings, boss, now=clock.now())
         everything = await api.get("/api/v2/tickets/statistics", headers=as_boss)
         later_half = await api.get(

@@ -1,0 +1,314 @@
+"""The one writer of the statistics rollups: ticket refreshes and rebuilds, one at a time.
+
+Every change to the rollups is an *operation* taken under the writer document
+(`ticket_stats_writer`): a conditional update takes it (free, or its lease run out) and
+hands out the next sequence number S. The operation is written into the writer document
+(`pending`) before it touches a bucket, every bucket update is conditional on the bucket's
+own `seq` being below S (and sets it to S), and the ticket's applied part
+(`ticket_stats_applied`) likewise. So:
+
+- an operation applies to each bucket at most once, however often it is retried;
+- whoever takes the writer next finds an unfinished operation in `pending` and completes
+  it (the same conditional updates) before its own, so a writer dying half-way loses and
+  doubles nothing;
+- a writer whose lease ran out while it was slow is fenced: its late updates carry an
+  older S than the buckets already have and change nothing.
+
+A refresh reads the ticket as stored now and moves its part from where the applied record
+says it was counted to where it belongs, so a duplicate, late or reordered event finds
+nothing to move. A rebuild deletes the buckets and applied parts of the days from a date on
+and recounts those days' tickets, holding the writer all along (refreshes wait; the events
+stay in their queue meanwhile), and leaves every ticket's applied part at its current state,
+so the events that come after it move only what changed after it.
+"""
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from infra.clock import Clock
+from services.ticket_service.rollups import (
+    APPLIED,
+    DAYS,
+    PROJECTION,
+    SLOTS,
+    WRITER,
+    BucketDelta,
+    Contribution,
+    day_of,
+    deltas,
+    nested,
+)
+
+log = logging.getLogger(__name__)
+
+Raw = dict[str, Any]
+WRITER_ID = "writer"
+DUPLICATE_KEY = 11000
+REBUILD_BATCH = 500
+
+
+class WriterLost(Exception):
+    """Another writer took the rollups over (this one's lease ran out): stop, retry later."""
+
+
+@dataclass(frozen=True)
+class Held:
+    seq: int
+    holder: str
+
+
+class RollupWriter:
+    def __init__(
+        self,
+        database: AsyncDatabase[Raw],
+        tickets: AsyncCollection[Raw],
+        clock: Clock,
+        lease: timedelta = timedelta(seconds=30),
+    ) -> None:
+        self.tickets = tickets
+        self.days = database[DAYS]
+        self.slots = database[SLOTS]
+        self.applied = database[APPLIED]
+        self.writer = database[WRITER]
+        self.clock = clock
+        self.lease = lease
+        self.holder = secrets.token_hex(8)
+        self._one_at_a_time = asyncio.Lock()
+
+    async def ensure_indexes(self) -> None:
+        await self.days.create_indexes([IndexModel([("scope", ASCENDING), ("day", ASCENDING)])])
+        await self.slots.create_indexes([IndexModel([("scope", ASCENDING), ("slot", ASCENDING)])])
+        await self.applied.create_indexes([IndexModel("created")])
+        await self.writer.update_one(
+            {"_id": WRITER_ID},
+            {"$setOnInsert": {"seq": 0, "holder": None, "leaseUntil": None, "pending": None}},
+            upsert=True,
+        )
+
+    # ---- the writer -----------------------------------------------------------------
+
+    async def _take(self) -> tuple[Held, Raw | None] | None:
+        now = self.clock.now()
+        taken = await self.writer.find_one_and_update(
+            {"_id": WRITER_ID, "$or": [{"holder": None}, {"leaseUntil": {"$lte": now}}]},
+            {"$set": {"holder": self.holder, "leaseUntil": now + self.lease}, "$inc": {"seq": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        if taken is None:
+            return None
+        return Held(int(taken["seq"]), self.holder), taken.get("pending")
+
+    async def take(self, wait: float = 0.02) -> Held:
+        """The writer, once free; an unfinished operation found there is completed first."""
+        while (taken := await self._take()) is None:
+            await asyncio.sleep(wait)
+            wait = min(wait * 2, 0.5)
+        held, pending = taken
+        if pending is not None:
+            log.warning("completing an unfinished statistics operation", extra={"op": pending})
+            await self._complete(held, pending)
+        return held
+
+    @staticmethod
+    def _mine(held: Held) -> Raw:
+        return {"_id": WRITER_ID, "holder": held.holder, "seq": held.seq}
+
+    async def _record(self, held: Held, pending: Raw) -> None:
+        done = await self.writer.update_one(self._mine(held), {"$set": {"pending": pending}})
+        if done.matched_count != 1:
+            raise WriterLost("the statistics writer was taken over")
+
+    async def renew(self, held: Held) -> None:
+        until = self.clock.now() + self.lease
+        done = await self.writer.update_one(self._mine(held), {"$set": {"leaseUntil": until}})
+        if done.matched_count != 1:
+            raise WriterLost("the statistics writer was taken over")
+
+    async def release(self, held: Held) -> None:
+        await self.writer.update_one(self._mine(held), {"$set": {"holder": None, "pending": None}})
+
+    async def _complete(self, held: Held, pending: Raw) -> None:
+        if pending.get("kind") == "rebuild":
+            await self._rebuild(held, pending["from"])
+            return
+        old, new = Contribution.load(pending["old"]), Contribution.load(pending["new"])
+        await self._apply(int(pending["seq"]), pending["ticketId"], old, new, pending["revision"])
+
+    # ---- one ticket -----------------------------------------------------------------
+
+    async def refresh(self, ticket_id: str, revision: int | None = None) -> bool:
+        """Bring the ticket's part of the rollups to its stored state. Returns whether
+        anything moved. With the event's `revision`: a ticket already counted at that
+        revision or later is skipped without taking the writer."""
+        if revision is not None:
+            applied = await self.applied.find_one({"_id": ticket_id}, {"revision": 1})
+            if applied is not None and applied.get("revision", -1) >= revision:
+                return False
+        async with self._one_at_a_time:
+            held = await self.take()
+            try:
+                return await self._refresh(held, ticket_id)
+            finally:
+                await self.release(held)
+
+    async def _refresh(self, held: Held, ticket_id: str) -> bool:
+        ticket = await self.tickets.find_one({"ticketId": ticket_id}, PROJECTION)
+        applied = await self.applied.find_one({"_id": ticket_id})
+        new = Contribution.of(ticket) if ticket is not None else None
+        old = Contribution.load(applied.get("contribution")) if applied else None
+        if ticket is None and applied is None:
+            return False
+        revision = ticket.get("revision", 0) if ticket is not None else -1
+        if new == old:  # only the revision moves: nothing to redo if this is lost
+            await self.applied.update_one(
+                {"_id": ticket_id, "seq": {"$lt": held.seq}},
+                {"$set": {"seq": held.seq, "revision": revision}},
+            )
+            return False
+        pending = {
+            "seq": held.seq,
+            "ticketId": ticket_id,
+            "old": old.stored() if old else None,
+            "new": new.stored() if new else None,
+            "revision": revision,
+        }
+        await self._record(held, pending)
+        await self._apply(held.seq, ticket_id, old, new, revision)
+        return new != old
+
+    async def _apply(
+        self,
+        seq: int,
+        ticket_id: str,
+        old: Contribution | None,
+        new: Contribution | None,
+        revision: int,
+    ) -> None:
+        await self._increment(seq, deltas(old, new))
+        record = {
+            "seq": seq,
+            "revision": revision,
+            "created": new.slot if new else (old.slot if old else None),
+            "contribution": new.stored() if new else None,
+        }
+        # a duplicate key: recorded by this operation already (or fenced by a later one)
+        with contextlib.suppress(DuplicateKeyError):
+            await self.applied.update_one(
+                {"_id": ticket_id, "seq": {"$lt": seq}}, {"$set": record}, upsert=True
+            )
+
+    async def _increment(self, seq: int, moves: list[BucketDelta]) -> None:
+        by_collection: dict[str, list[UpdateOne]] = defaultdict(list)
+        for move in moves:
+            update = {
+                "$inc": dict(move.increments),
+                "$set": {**move.identity, "seq": seq},
+            }
+            by_collection[move.collection].append(
+                UpdateOne({"_id": move.bucket_id, "seq": {"$lt": seq}}, update, upsert=True)
+            )
+        for name, updates in by_collection.items():
+            collection = self.days if name == DAYS else self.slots
+            try:
+                await collection.bulk_write(updates, ordered=False)
+            except BulkWriteError as error:
+                errors = error.details.get("writeErrors", [])
+                if any(e.get("code") != DUPLICATE_KEY for e in errors):
+                    raise
+                # a duplicate key: the bucket has this operation (or a later one) already
+
+    # ---- rebuild --------------------------------------------------------------------
+
+    async def rebuild(self, since: datetime | None = None) -> int:
+        """Recount the days from `since`'s UTC day on (all days without it). Returns the
+        number of tickets counted."""
+        start = day_of(since) if since is not None else None
+        async with self._one_at_a_time:
+            held = await self.take()
+            try:
+                await self._record(held, {"seq": held.seq, "kind": "rebuild", "from": start})
+                return await self._rebuild(held, start)
+            finally:
+                await self.release(held)
+
+    async def _rebuild(self, held: Held, start: datetime | None) -> int:
+        since: Raw = {} if start is None else {"$gte": start}
+        await self.days.delete_many({"day": since} if since else {})
+        await self.slots.delete_many({"slot": since} if since else {})
+        await self.applied.delete_many({"created": since} if since else {})
+        buckets: dict[tuple[str, str], tuple[Raw, dict[str, float]]] = {}
+        counted, batch = 0, []
+        query = {"createdAt": since} if since else {}
+        async for ticket in self.tickets.find(query, PROJECTION):
+            contribution = Contribution.of(ticket)
+            for collection, bucket_id, identity, fields in contribution.buckets():
+                _, sums = buckets.setdefault((collection, bucket_id), (identity, {}))
+                for name, value in fields.items():
+                    sums[name] = sums.get(name, 0) + value
+            batch.append(_applied(held.seq, ticket, contribution))
+            counted += 1
+            if len(batch) >= REBUILD_BATCH:
+                await self._store_applied(held, batch)
+                batch = []
+        await self._store_applied(held, batch)
+        await self._store_buckets(held, buckets)
+        if start is None:  # every day recounted: the buckets serve every range now
+            await self.writer.update_one(self._mine(held), {"$set": {"ready": True}})
+        return counted
+
+    async def rebuild_once(self) -> None:
+        """The first start on a database: count the tickets already there, once."""
+        writer = await self.writer.find_one({"_id": WRITER_ID}, {"ready": 1})
+        if writer is not None and writer.get("ready"):
+            return
+        try:
+            counted = await self.rebuild()
+        except Exception:
+            log.exception("statistics rebuild failed; the statistics scan until one succeeds")
+            return
+        log.info("statistics rollups built", extra={"tickets": counted})
+
+    async def _store_applied(self, held: Held, batch: list[Raw]) -> None:
+        await self.renew(held)
+        if batch:
+            await self.applied.bulk_write(
+                [UpdateOne({"_id": r["_id"]}, {"$set": r}, upsert=True) for r in batch],
+                ordered=False,
+            )
+
+    async def _store_buckets(
+        self, held: Held, buckets: Mapping[tuple[str, str], tuple[Raw, dict[str, float]]]
+    ) -> None:
+        for name, collection in ((DAYS, self.days), (SLOTS, self.slots)):
+            documents = [
+                {"_id": bucket_id, **identity, "seq": held.seq, **nested(sums)}
+                for (kind, bucket_id), (identity, sums) in buckets.items()
+                if kind == name
+            ]
+            for first in range(0, len(documents), REBUILD_BATCH):
+                await self.renew(held)
+                part = documents[first : first + REBUILD_BATCH]
+                await collection.delete_many({"_id": {"$in": [d["_id"] for d in part]}})
+                await collection.insert_many(part, ordered=False)
+
+
+def _applied(seq: int, ticket: Mapping[str, Any], contribution: Contribution) -> Raw:
+    return {
+        "_id": ticket["ticketId"],
+        "seq": seq,
+        "revision": ticket.get("revision", 0),
+        "created": contribution.slot,
+        "contribution": contribution.stored(),
+    }
