@@ -35,6 +35,10 @@ class SlaTimer(Document):
     customer_id: str | None = None
     assigned_agent: str | None = None
     lease_until: datetime | None = None
+    claimed_by: str | None = Field(default=None, description="The holder token of a claim")
+    due_bucket: datetime | None = Field(
+        default=None, description="The minute the timer next needs a look (indexed)"
+    )
     detected_at: datetime | None = None
     fired_at: datetime | None = None
     outcome: str | None = None
@@ -45,6 +49,7 @@ class SlaTimer(Document):
             IndexModel([("state", ASCENDING), ("dueAt", ASCENDING)], name="due_pending"),
             IndexModel([("state", ASCENDING), ("leaseUntil", ASCENDING)], name="lease_expired"),
             IndexModel("ticketId", name="by_ticket"),
+            IndexModel("dueBucket", name="due_bucket"),
         ]
 
 

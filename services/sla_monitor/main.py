@@ -56,6 +56,7 @@ class SlaMonitor:
         settings = context.settings
         await init_documents(context.mongo, settings.mongodb_database, DOCUMENT_MODELS)
         self.timers = TimerRepository(context.mongo[settings.mongodb_database])
+        await self.timers.backfill_buckets(context.clock.now())
         metrics = sla_metrics(settings.sla)
         rules = PlanningRules(
             calendar=settings.sla.business_hours,

@@ -6,13 +6,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts.enums import Priority, SlaKind, TicketStatus
 from contracts.tickets import TicketSummary
+from infra.due import Claimed, DueWork, bucket_of
 from services.sla_monitor.documents import SlaTicket, SlaTimer
 from services.sla_monitor.domain.timers import (
     StoredTimer,
@@ -46,6 +47,14 @@ class TimerRepository:
     def __init__(self, database: AsyncDatabase[Raw]) -> None:
         self.timers: AsyncCollection[Raw] = database[SlaTimer.Settings.name]
         self.tickets: AsyncCollection[Raw] = database[SlaTicket.Settings.name]
+        self.due_work = DueWork(
+            self.timers,
+            lease="leaseUntil",
+            bucket="dueBucket",
+            where={"state": {"$in": [TimerState.PENDING.value, TimerState.FIRING.value]}},
+        )
+        """A pending timer is due at `dueAt`; a firing one was claimed and is taken over
+        once its lease runs out. `dueBucket` is the minute it next needs a look."""
 
     # ---- planning ------------------------------------------------------------------
 
@@ -84,7 +93,7 @@ class TimerRepository:
                 "targetDueAt": write.timer.target_due_at,
                 "targetSeconds": write.timer.target_seconds,
                 "cycle": write.timer.cycle,
-                "leaseUntil": None,
+                **self.due_work.bucket_fields(write.timer.due_at, now),
                 "detectedAt": None,
                 "firedAt": None,
                 "outcome": None,
@@ -107,58 +116,44 @@ class TimerRepository:
 
     # ---- scanning ------------------------------------------------------------------
 
-    async def due(self, now: datetime, limit: int) -> list[Raw]:
-        """Pending timers due by `now`, oldest first, through the (state, dueAt) index."""
-        cursor = (
-            self.timers.find({"state": TimerState.PENDING.value, "dueAt": {"$lte": now}})
-            .sort([("dueAt", ASCENDING)])
-            .limit(limit)
-        )
-        return await cursor.to_list(None)
+    async def due(
+        self, now: datetime, limit: int, buckets: list[datetime] | None = None
+    ) -> list[Raw]:
+        """Timers due by `now` (pending, or firing with their lease run out), oldest first:
+        in the given minute buckets (equality lookups on the `dueBucket` index), or all of
+        them (the `(state, dueAt)` range: the full sweep)."""
+        return await self.due_work.candidates(now, limit, buckets=buckets)
 
-    async def abandoned(self, now: datetime, limit: int) -> list[Raw]:
-        """Claimed timers whose scanner did not finish within its lease (a crash)."""
-        cursor = (
-            self.timers.find({"state": TimerState.FIRING.value, "leaseUntil": {"$lte": now}})
-            .sort([("leaseUntil", ASCENDING)])
-            .limit(limit)
-        )
-        return await cursor.to_list(None)
-
-    async def claim(self, raw: Raw, now: datetime, lease: timedelta) -> Raw | None:
+    async def claim(self, raw: Raw, now: datetime, lease: timedelta) -> Claimed | None:
         """One conditional update: only one scanner gets a given timer. A plan that moved
-        the due time later since the query makes the claim miss; one that kept it does not."""
+        the due time later since the query makes the claim miss; one that kept it does not.
+        A takeover keeps the time the first claim detected the timer due."""
+        fields: Raw = {"state": TimerState.FIRING.value}
         if raw["state"] == TimerState.PENDING.value:
-            condition: Raw = {"state": TimerState.PENDING.value, "dueAt": {"$lte": now}}
-            update: Raw = {"leaseUntil": now + lease, "detectedAt": now}
-        else:
-            condition = {"state": TimerState.FIRING.value, "leaseUntil": {"$lte": now}}
-            update = {"leaseUntil": now + lease}
-        claimed: Raw | None = await self.timers.find_one_and_update(
-            {"_id": raw["_id"], **condition},
-            {"$set": {"state": TimerState.FIRING.value, **update}},
-            return_document=ReturnDocument.AFTER,
+            fields["detectedAt"] = now
+        return await self.due_work.claim_row(
+            raw["_id"], now, lease, due_by=now, condition={"state": raw["state"]}, set_fields=fields
         )
-        return claimed
 
-    async def finish(self, claimed: Raw, state: TimerState, outcome: str, now: datetime) -> bool:
-        """Record what the claimed timer did, unless a newer plan replaced it meanwhile."""
-        result = await self.timers.update_one(
-            {
-                "_id": claimed["_id"],
-                "state": TimerState.FIRING.value,
-                "leaseUntil": claimed["leaseUntil"],
-            },
-            {
-                "$set": {
-                    "state": state.value,
-                    "outcome": outcome,
-                    "firedAt": now,
-                    "leaseUntil": None,
-                }
-            },
+    async def finish(
+        self, claimed: Claimed, state: TimerState, outcome: str, now: datetime
+    ) -> bool:
+        """Record what the claimed timer did, unless a newer plan replaced it meanwhile (or
+        another scanner took it over)."""
+        return await self.due_work.complete(
+            claimed, {"state": state.value, "outcome": outcome, "firedAt": now}
         )
-        return result.matched_count == 1
+
+    async def backfill_buckets(self, now: datetime) -> int:
+        """Timers stored before minute buckets existed get theirs (once, at start-up)."""
+        missing = {"dueBucket": {"$exists": False}, **(self.due_work.where or {})}
+        filled = 0
+        async for raw in self.timers.find(missing, {"dueAt": 1, "leaseUntil": 1}):
+            next_look = max(raw["dueAt"], raw.get("leaseUntil") or now)
+            fields = {"dueBucket": bucket_of(max(next_look, now))}
+            result = await self.timers.update_one({"_id": raw["_id"], **missing}, {"$set": fields})
+            filled += result.modified_count
+        return filled
 
     # ---- the monitor's view of tickets (metrics) -----------------------------------
 

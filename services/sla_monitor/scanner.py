@@ -1,5 +1,7 @@
-"""The scanner: finds due timers through the (state, dueAt) index, claims each with one
-conditional update, then acts.
+"""The scanner: finds due timers by the minute buckets since its last scan (an equality
+lookup each on the `dueBucket` index, whatever the number of open timers), with a full
+sweep over the (state, dueAt) index at start and every few minutes as a safety net;
+claims each with one conditional update, then acts.
 
 Acts: `sla.warning`; `sla.breached` once the ticket service recorded the breach (it is
 the authority: a timer made stale by an event still in flight is refused there and
@@ -28,6 +30,7 @@ from contracts.sla import SlaPolicy
 from contracts.tickets import Ticket, TicketSummary
 from infra import logging as log_context
 from infra.clock import Clock
+from infra.due import Claimed, MinuteWalk
 from infra.loops import every
 from infra.settings import SlaMonitorSettings
 from services.sla_monitor.domain.timers import (
@@ -97,6 +100,7 @@ class Scanner:
         self._metrics = metrics
         self._rules = rules
         self._lease = timedelta(seconds=settings.lease_seconds)
+        self._walk = MinuteWalk()
 
     async def scan_once(self) -> ScanResult:
         """Claim and act on everything due now, in due order, batch by batch."""
@@ -105,22 +109,23 @@ class Scanner:
         batch = self._settings.scan_batch
         for _ in range(MAX_ROUNDS):
             now = self._clock.now()
-            candidates = await self._timers.abandoned(now, batch)
-            candidates += await self._timers.due(now, batch)
+            buckets = self._walk.next(now)
+            candidates = await self._timers.due(now, batch, buckets)
             for candidate in candidates:
                 claimed = await self._timers.claim(candidate, now, self._lease)
                 if claimed is not None:
                     result.claimed += 1
                     await self._act_safely(claimed, now, result)
-            if len(candidates) < batch:
+            if len(candidates) < batch and self._walk.done(now, buckets):
                 break
         self._metrics.scan_seconds.observe(time.perf_counter() - started)
         return result
 
-    async def _act_safely(self, timer: Raw, now: datetime, result: ScanResult) -> None:
+    async def _act_safely(self, claimed: Claimed, now: datetime, result: ScanResult) -> None:
+        timer = claimed.row
         token = log_context.ticket_id.set(timer["ticketId"])
         try:
-            await self._act(timer, now, result)
+            await self._act(claimed, now, result)
         except Exception:
             result.failed += 1
             log.exception(
@@ -130,14 +135,14 @@ class Scanner:
         finally:
             log_context.ticket_id.reset(token)
 
-    async def _act(self, timer: Raw, now: datetime, result: ScanResult) -> None:
-        kind = TimerKind(timer["kind"])
+    async def _act(self, claimed: Claimed, now: datetime, result: ScanResult) -> None:
+        kind = TimerKind(claimed.row["kind"])
         if kind is TimerKind.AUTO_CLOSE:
-            await self._auto_close(timer, now, result)
+            await self._auto_close(claimed, now, result)
         elif kind in WARNINGS:
-            await self._warn(timer, kind, now, result)
+            await self._warn(claimed, kind, now, result)
         else:
-            await self._breach(timer, kind, now, result)
+            await self._breach(claimed, kind, now, result)
 
     def _alert_fields(self, timer: Raw, kind: TimerKind, now: datetime) -> dict[str, Any]:
         target = timedelta(seconds=timer["targetSeconds"])
@@ -158,23 +163,30 @@ class Scanner:
     async def _announce(self, event: SlaWarning | SlaBreached) -> None:
         await self._publish(event.type, event.to_wire(), event.event_id)
 
-    async def _warn(self, timer: Raw, kind: TimerKind, now: datetime, result: ScanResult) -> None:
+    async def _warn(
+        self, claimed: Claimed, kind: TimerKind, now: datetime, result: ScanResult
+    ) -> None:
+        timer = claimed.row
         if warning_superseded(kind, timer["targetDueAt"], now):
-            await self._timers.finish(timer, TimerState.FIRED, "superseded by the breach", now)
+            await self._timers.finish(claimed, TimerState.FIRED, "superseded by the breach", now)
             return
         ticket = await self._ticket(timer["ticketId"])
         if ticket is None or not _still_wanted(ticket, kind, timer, self._rules):
             reason = "no longer applies" if ticket else "ticket not found"
-            await self._drop(timer, TicketRefused("invalid_transition", reason, None), now, result)
+            refused = TicketRefused("invalid_transition", reason, None)
+            await self._drop(claimed, refused, now, result)
             return
         event = SlaWarning(**self._alert_fields(timer, kind, now))
         await self._announce(event)
         self._metrics.warnings.labels(kind=event.kind, priority=event.priority).inc()
-        await self._timers.finish(timer, TimerState.FIRED, "warning sent", now)
+        await self._timers.finish(claimed, TimerState.FIRED, "warning sent", now)
         result.warnings += 1
         log.info("sla warning sent", extra={"ticketId": event.ticket_id, "kind": event.kind})
 
-    async def _breach(self, timer: Raw, kind: TimerKind, now: datetime, result: ScanResult) -> None:
+    async def _breach(
+        self, claimed: Claimed, kind: TimerKind, now: datetime, result: ScanResult
+    ) -> None:
+        timer = claimed.row
         command = RecordSlaBreach(
             actor=SYSTEM,
             ticket_id=timer["ticketId"],
@@ -186,14 +198,14 @@ class Scanner:
         try:
             ticket = await self._tickets.record_sla_breach(command)
         except TicketRefused as refused:
-            await self._drop(timer, refused, now, result)
+            await self._drop(claimed, refused, now, result)
             return
         fields = self._alert_fields(timer, kind, timer["detectedAt"])
         fields |= {"customer_id": ticket.customer_id, "assigned_agent": ticket.assigned_agent}
         event = SlaBreached(**fields)
         await self._announce(event)
         self._metrics.breaches.labels(kind=event.kind, priority=event.priority).inc()
-        await self._timers.finish(timer, TimerState.FIRED, "breach recorded and announced", now)
+        await self._timers.finish(claimed, TimerState.FIRED, "breach recorded and announced", now)
         result.breaches += 1
         log.info("sla breach announced", extra={"ticketId": event.ticket_id, "kind": event.kind})
 
@@ -207,33 +219,34 @@ class Scanner:
             return None
 
     async def _drop(
-        self, timer: Raw, refused: TicketRefused, now: datetime, result: ScanResult
+        self, claimed: Claimed, refused: TicketRefused, now: datetime, result: ScanResult
     ) -> None:
         if refused.code not in REFUSALS:
             raise RuntimeError(f"ticket service failed: {refused}")
         outcome = f"refused by the ticket service: {refused}"
-        await self._timers.finish(timer, TimerState.DROPPED, outcome[:500], now)
+        await self._timers.finish(claimed, TimerState.DROPPED, outcome[:500], now)
         result.dropped += 1
-        log.info("sla timer dropped", extra={"ticketId": timer["ticketId"], "outcome": outcome})
+        ticket_id = claimed.row["ticketId"]
+        log.info("sla timer dropped", extra={"ticketId": ticket_id, "outcome": outcome})
 
-    async def _auto_close(self, timer: Raw, now: datetime, result: ScanResult) -> None:
+    async def _auto_close(self, claimed: Claimed, now: datetime, result: ScanResult) -> None:
         for _ in range(CLOSE_ATTEMPTS):
-            ticket = await self._ticket(timer["ticketId"])
+            ticket = await self._ticket(claimed.row["ticketId"])
             if ticket is None or not _close_due(ticket, now):
                 reason = "no longer due" if ticket else "ticket not found"
                 await self._drop(
-                    timer, TicketRefused("invalid_transition", reason, None), now, result
+                    claimed, TicketRefused("invalid_transition", reason, None), now, result
                 )
                 return
             try:
                 await self._tickets.change_status(_closing(ticket))
             except TicketRefused as refused:
                 if refused.code != ErrorCode.CONFLICT:
-                    await self._drop(timer, refused, now, result)
+                    await self._drop(claimed, refused, now, result)
                     return
                 continue
             self._metrics.auto_closed.inc()
-            await self._timers.finish(timer, TimerState.FIRED, "closed", now)
+            await self._timers.finish(claimed, TimerState.FIRED, "closed", now)
             result.closed += 1
             log.info("ticket auto-closed", extra={"ticketId": ticket.ticket_id})
             return
