@@ -53,7 +53,7 @@ async def create_agent(
     async with _agents_store(settings):
         agent = Agent(name=name.strip(), email=email, role=role, created_at=now)
         try:
-            await agent.insert()
+            await AgentRepository().create(agent)
         except DuplicateKeyError as error:
             raise AgentCommandError(f"an agent with email {email} already exists") from error
     return agent, issue_token(settings, str(agent.id), role, now)
@@ -61,7 +61,7 @@ async def create_agent(
 
 async def token_for(settings: Settings, email: str, now: datetime) -> tuple[Agent, str]:
     async with _agents_store(settings):
-        agent = await Agent.find_one(Agent.email == email.strip().lower())
+        agent = await AgentRepository().by_email(email)
     if agent is None:
         raise AgentCommandError(f"no agent with email {email}")
     if not agent.is_active:

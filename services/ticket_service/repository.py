@@ -301,7 +301,9 @@ class AgentRepository:
         return None if raw is None else Agent.model_validate(raw)
 
     async def create(self, agent: Agent) -> Agent:
-        await agent.insert()
+        """Raises DuplicateKeyError when the email is taken."""
+        document = agent.model_dump(by_alias=True, exclude={"id", "revision_id"})
+        agent.id = (await self._agents.insert_one(document)).inserted_id
         return agent
 
     async def by_email(self, email: str) -> Agent | None:
