@@ -20,22 +20,17 @@ Floors, measured in the same run on the same broker with the same clients:
 
 import argparse
 import asyncio
-import os
-import socket
 import statistics
-import sys
 import time
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-import httpx
 import socketio
 from faststream.rabbit import RabbitBroker, RabbitQueue
 
+from bench.processes import server_process
 from bench.suite import Goal, Result
 from contracts.enums import AgentRole
 from infra.auth import issue_token
@@ -52,42 +47,6 @@ SECRET = "bench-push-latency-secret-0123456789"
 def percentile(samples: list[float], fraction: float) -> float:
     ordered = sorted(samples)
     return ordered[min(len(ordered) - 1, round(fraction * (len(ordered) - 1)))]
-
-
-@asynccontextmanager
-async def server_process(
-    module: list[str], env: dict[str, str], ready_path: str
-) -> AsyncIterator[str]:
-    """`python -m <module> --port <free port>` with `env`; yields its URL once
-    `ready_path` answers 200."""
-    with socket.socket() as probe:  # a free loopback port for the child to take
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        *module,
-        "--port",
-        str(port),
-        env={**os.environ, **env},
-        stdout=asyncio.subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        async with asyncio.timeout(60), httpx.AsyncClient() as http:
-            while True:
-                try:
-                    if (await http.get(f"{url}{ready_path}")).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    pass
-                if process.returncode is not None:
-                    raise RuntimeError(f"{module[0]} exited with {process.returncode}")
-                await asyncio.sleep(0.1)
-        yield url
-    finally:
-        process.terminate()
-        await process.wait()
 
 
 def notifier_process(rabbit_url: str, mongo_url: str, database: str) -> Any:

@@ -1,7 +1,8 @@
 """A customer's conversation budget, counted in MongoDB so it holds across messages,
-restarts and gateway replicas: the sliding-window limiter of `infra.ratelimit`, one key per
-customer and kind (`assistant:<phone>:<kind>`), over `window` (a conversation: the
-customer's messages within a day, by default)."""
+restarts and gateway replicas: the sliding-window logs of `infra.ratelimit`, one document
+per customer (`assistant:<phone>`) with one log per kind, over `window` (a conversation:
+the customer's messages within a day, by default). A call is checked and charged on every
+kind it counts against in one conditional update: all or none, one database command."""
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -9,6 +10,7 @@ from datetime import datetime, timedelta
 from infra.ratelimit import RateLimiter
 from services.assistant_gateway.domain.budget import (
     CONVERSATION_SPENT,
+    Kind,
     Limits,
     Spent,
     kinds_of,
@@ -22,8 +24,10 @@ class ConversationBudget:
     window: timedelta
 
     async def charge(self, phone: str, tool: str, now: datetime) -> Spent | None:
-        for kind in kinds_of(tool):
-            limit, key = self.limits.of(kind), f"assistant:{phone}:{kind}"
-            if limit == 0 or await self.limiter.hit(key, limit, self.window, now) is not None:
+        kinds = kinds_of(tool)
+        for kind in kinds:
+            if self.limits.of(kind) == 0:
                 return CONVERSATION_SPENT[kind]
-        return None
+        logs = {str(kind): self.limits.of(kind) for kind in kinds}
+        refused = await self.limiter.take(f"assistant:{phone}", logs, self.window, now)
+        return None if refused is None else CONVERSATION_SPENT[Kind(refused[0])]

@@ -1,0 +1,79 @@
+"""Sliding-window limits (`infra/ratelimit.py`) over a real Mongo wire server: one
+database command per allowed hit, never past the limit under concurrency, all or none
+across the logs of one key."""
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from pymongo import AsyncMongoClient, monitoring
+
+from infra.ratelimit import RateLimiter
+from tests.support.system import Endpoints
+
+pytestmark = pytest.mark.integration
+
+START = datetime(2026, 5, 4, 10, 0, tzinfo=UTC)
+WINDOW = timedelta(minutes=1)
+
+
+class Commands(monitoring.CommandListener):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        if event.command.get(event.command_name) == "limits":
+            self.names.append(event.command_name)
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        """Starts are what is counted."""
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        """Starts are what is counted."""
+
+
+@pytest.fixture
+async def limits(
+    endpoints: Endpoints, database: str
+) -> AsyncIterator[tuple[RateLimiter, Commands]]:
+    commands = Commands()
+    mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        endpoints.mongo_url, tz_aware=True, event_listeners=[commands]
+    )
+    try:
+        yield RateLimiter(mongo[database]["limits"]), commands
+    finally:
+        await mongo.close()
+
+
+async def test_an_allowed_hit_is_one_command_and_the_limit_holds_in_the_window(
+    limits: tuple[RateLimiter, Commands],
+) -> None:
+    limiter, commands = limits
+    assert await limiter.hit("k", 3, WINDOW, START) is None
+    assert commands.names == ["update"]
+    for second in (10, 20):
+        assert await limiter.hit("k", 3, WINDOW, START + timedelta(seconds=second)) is None
+    assert await limiter.hit("k", 3, WINDOW, START + timedelta(seconds=30)) == 30
+    assert await limiter.hit("k", 3, WINDOW, START + timedelta(seconds=60)) is None
+    assert await limiter.hit("k", 3, WINDOW, START + timedelta(seconds=61)) == 9
+
+
+async def test_concurrent_hits_never_pass_the_limit(limits: tuple[RateLimiter, Commands]) -> None:
+    limiter, _ = limits
+    waits = await asyncio.gather(*(limiter.hit("busy", 5, WINDOW, START) for _ in range(20)))
+    assert sum(wait is None for wait in waits) == 5
+
+
+async def test_take_charges_every_log_or_none(limits: tuple[RateLimiter, Commands]) -> None:
+    limiter, commands = limits
+    both = {"calls": 3, "notes": 1}
+    assert await limiter.take("customer", both, WINDOW, START) is None
+    assert commands.names == ["update"]
+    refused = await limiter.take("customer", both, WINDOW, START + timedelta(seconds=5))
+    assert refused == ("notes", 55)
+    assert await limiter.take("customer", {"calls": 3}, WINDOW, START) is None
+    assert await limiter.take("customer", {"calls": 3}, WINDOW, START) is None
+    assert await limiter.take("customer", {"calls": 3}, WINDOW, START) == ("calls", 60)
