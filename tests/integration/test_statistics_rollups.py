@@ -3,8 +3,10 @@ before rollups, kept as `statistics.scan`): over a varied history played through
 queues, for every caller's scope, ranges with ragged ends and time zones a quarter hour off;
 after duplicate deliveries, a writer dying half-way, and a rebuild."""
 
+import asyncio
 import random
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -28,6 +30,7 @@ from services.ticket_service.rollups import (
 from services.ticket_service.statistics import StatisticsQuery, compute, scan
 from tests.integration.test_api_statistics import rollups_current
 from tests.support.api import api_client, api_settings, bearer
+from tests.support.cli import clean_env, run_tickets
 from tests.support.factories import SYSTEM, agent_actor, create_body, make_agent
 from tests.support.system import Caller, Endpoints, EventLog, client
 
@@ -311,3 +314,49 @@ async def test_an_operation_cut_half_way_is_completed_once_by_the_next_writer(
         assert Contribution.of(raw) == new
     finally:
         await mongo.close()
+
+
+async def test_the_rebuild_command_recounts_while_events_flow(
+    endpoints: Endpoints, database: str, tmp_path: Path
+) -> None:
+    rng = random.Random(7)
+    clock = MovableClock(START)
+    settings = api_settings(endpoints, database)
+    env = clean_env(
+        MONGODB_URL=endpoints.mongo_url,
+        TICKETS_MONGODB_DATABASE=database,
+        TICKETS_DATA_DIR=str(tmp_path),
+    )
+    async with api_client(settings, clock), client(endpoints.rabbit_url) as (caller, _):
+        agents = [await make_agent(name) for name in ("Ana", "Bob")]
+
+        async def play(numbers: range) -> None:
+            for index in numbers:
+                clock.set(max(clock.now(), START + index * STEP))
+                await _play_one(caller, clock, rng, index, agents)
+
+        await play(range(10))
+        await rollups_current()
+        tickets = TicketDocument.get_pymongo_collection()
+        await tickets.database[DAYS].update_many({}, {"$inc": {"all.tickets": 3}})
+        query = StatisticsQuery(actor=SystemActor())
+        everyone = await tickets.database[DAYS].count_documents({"scope": "*"})
+        assert (await compute(tickets, NoNames(), query, {})).total == 10 + 3 * everyone
+
+        bad = await run_tickets("statistics", "rebuild", "--from", "yesterday", env=env)
+        assert bad.returncode == 2
+        assert "--from 'yesterday' is not a date" in bad.stderr
+        partial = await run_tickets("statistics", "rebuild", "--from", "2026-03-30", env=env)
+        assert partial.returncode == 0, partial.stderr
+        assert partial.stdout.startswith("statistics rebuilt: ")
+        assert "created from 2026-03-30 (UTC) on" in partial.stdout
+
+        rebuilding = asyncio.create_task(run_tickets("statistics", "rebuild", env=env))
+        await play(range(10, 16))  # the events of these flow while it runs
+        finished = await rebuilding
+        assert finished.returncode == 0, finished.stderr
+        assert "statistics rebuilt: " in finished.stdout
+        await rollups_current()
+        first = await tickets.find_one({})
+        assert first is not None
+        assert await _compare(agents, first["customerId"]) == 6 * 4
