@@ -11,6 +11,7 @@ import pytest
 from infra.claims import CLAIM_INSERTS, GIVEN_UP, KeyLeases, OnceByKey
 from infra.clock import MovableClock
 from infra.mongo import connect
+from services.assistant_gateway.documents import ClaimOutcome, InboundLog
 from tests.support.system import Endpoints
 
 pytestmark = pytest.mark.integration
@@ -278,3 +279,37 @@ async def test_a_vanished_record_claimed_by_another_meanwhile_is_theirs(records:
     assert vanishing.reads == CLAIM_INSERTS  # it vanished on every read: bounded anyway
     stored = await records.find_one({"_id": "k"})
     assert stored["holder"] not in {"gone", None}
+
+
+# ---- the assistant gateway's inbound log, on the same lease-claim -----------------------
+
+
+@pytest.fixture
+async def inbound_log(endpoints: Endpoints, database: str) -> AsyncIterator[InboundLog]:
+    async with connect(endpoints.mongo_url) as mongo:
+        yield InboundLog(mongo[database], LEASE)
+
+
+async def test_one_of_two_concurrent_copies_of_an_inbound_message_runs(
+    inbound_log: InboundLog,
+) -> None:
+    claims = await asyncio.gather(
+        *(inbound_log.claim("wamid.1", "+34600000001", START, redelivered=False) for _ in "ab")
+    )
+    assert sorted(c.outcome for c in claims) == [ClaimOutcome.RUN, ClaimOutcome.SKIP]
+
+
+async def test_a_gateway_holder_that_lost_its_claim_does_not_record_its_reply(
+    inbound_log: InboundLog,
+) -> None:
+    slow = await inbound_log.claim("wamid.2", "+34600000001", START, redelivered=False)
+    retried = await inbound_log.claim("wamid.2", "+34600000001", START, redelivered=True)
+    assert slow.outcome is retried.outcome is ClaimOutcome.RUN
+    assert slow.holder is not None
+    assert retried.holder is not None
+    assert await inbound_log.replied("wamid.2", retried.holder, "Hola", fallback=False)
+    assert not await inbound_log.replied("wamid.2", slow.holder, "Adiós", fallback=True)
+    again = await inbound_log.claim("wamid.2", "+34600000001", START, redelivered=True)
+    assert again.outcome is ClaimOutcome.PUBLISH_AGAIN
+    assert again.record is not None
+    assert (again.record.reply, again.record.fallback) == ("Hola", False)
