@@ -71,12 +71,13 @@ class DueWork:
         *,
         due_by: datetime | None = None,
         buckets: Sequence[datetime] | None = None,
+        where: Raw | None = None,
         sort: bool = True,
         projection: Raw | None = None,
     ) -> list[Raw]:
-        """Due rows, oldest first: by a range over the due field, or (`buckets`) one
-        equality lookup per minute bucket, in order, until `limit`."""
-        query = self.due_filter(due_by or now, now)
+        """Due rows (matching `where` too), oldest first: by a range over the due field, or
+        (`buckets`) one equality lookup per minute bucket, in order, until `limit`."""
+        query = {**self.due_filter(due_by or now, now), **(where or {})}
         if buckets is None:
             return await self._find(query, limit, sort, projection)
         if self.bucket is None:
@@ -104,12 +105,14 @@ class DueWork:
         *,
         due_by: datetime | None = None,
         buckets: Sequence[datetime] | None = None,
+        where: Raw | None = None,
         set_fields: Raw | None = None,
         inc: Raw | None = None,
     ) -> list[Claimed]:
         """Up to `limit` due rows, each claimed by one conditional update."""
         claimed: list[Claimed] = []
-        for row in await self.candidates(now, limit, due_by=due_by, buckets=buckets):
+        found = await self.candidates(now, limit, due_by=due_by, buckets=buckets, where=where)
+        for row in found:
             won = await self.claim_row(
                 row[self.key], now, lease, due_by=due_by or now, set_fields=set_fields, inc=inc
             )
@@ -172,19 +175,27 @@ class DueWork:
 
     async def _as_holder(self, claimed: Claimed, fields: Raw) -> bool:
         result = await self.collection.update_one(
-            {self.key: claimed.row[self.key], self.holder: claimed.holder},
-            {"$set": {self.lease: None, self.holder: None, **fields}},
+            self.held_by(claimed), {"$set": {**self.given_up(), **fields}}
         )
         return result.matched_count == 1
 
+    def held_by(self, claimed: Claimed) -> Raw:
+        """The condition of a holder's own update (a pipeline, say): the claim is still
+        `claimed`'s. The update sets `given_up()`."""
+        return {self.key: claimed.row[self.key], self.holder: claimed.holder}
+
+    def given_up(self) -> Raw:
+        return {self.lease: None, self.holder: None}
+
     async def expired(self, now: datetime, where: Raw, limit: int = 0) -> list[Raw]:
         """Held rows whose lease ran out (their worker died), matching `where`."""
-        query = {**where, self.holder: {"$ne": None}, self.lease: {"$lte": now}}
+        query = {**where, self.lease: {"$lte": now}}
         return await self.collection.find(query).limit(limit).to_list(None)
 
     def still_expired(self, row: Raw, now: datetime) -> Raw:
         """The condition of one update settling an expired row: nobody took it since."""
-        return {self.key: row[self.key], self.holder: row[self.holder], self.lease: {"$lte": now}}
+        holder = row.get(self.holder)
+        return {self.key: row[self.key], self.holder: holder, self.lease: {"$lte": now}}
 
     def _bucket(self, moment: datetime) -> Raw:
         return {} if self.bucket is None else {self.bucket: bucket_of(moment)}

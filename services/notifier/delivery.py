@@ -14,7 +14,7 @@ from infra.loops import every
 from services.notifier import metrics
 from services.notifier.documents import Delivery
 from services.notifier.domain.webhooks import DeliveryStatus, Outcome, RetryPolicy, after_attempt
-from services.notifier.repository import WebhookStore
+from services.notifier.repository import ClaimedDelivery, WebhookStore
 from services.notifier.sender import MAX_ADDRESSES, Attempt, Request, WebhookSender
 from services.notifier.targets import Resolver, system_resolver
 
@@ -72,11 +72,11 @@ class WebhookWorker:
         for delivery in await self._claim():
             self._start(delivery)
 
-    async def _claim(self) -> list[Delivery]:
+    async def _claim(self) -> list[ClaimedDelivery]:
         """Due deliveries up to the free room, each endpoint up to `max_per_endpoint`
         in flight: a slow endpoint holding its share leaves room for the others."""
         room = self._max_in_flight - len(self._in_flight)
-        claimed: list[Delivery] = []
+        claimed: list[ClaimedDelivery] = []
         now = self._clock.now()
         for webhook_id in await self._store.due_webhooks(now) if room > 0 else []:
             share = min(room - len(claimed), self._max_per_endpoint - self._busy[webhook_id])
@@ -86,10 +86,10 @@ class WebhookWorker:
                 break
         return claimed
 
-    def _start(self, delivery: Delivery) -> None:
-        webhook_id = delivery.webhook_id
+    def _start(self, claimed: ClaimedDelivery) -> None:
+        webhook_id = claimed.delivery.webhook_id
         self._busy[webhook_id] += 1
-        task = asyncio.create_task(self._deliver_logged(delivery))
+        task = asyncio.create_task(self._deliver_logged(claimed))
         self._in_flight.add(task)
 
         def done(_: asyncio.Task[None]) -> None:
@@ -100,12 +100,12 @@ class WebhookWorker:
 
         task.add_done_callback(done)
 
-    async def _deliver_logged(self, delivery: Delivery) -> None:
+    async def _deliver_logged(self, claimed: ClaimedDelivery) -> None:
         """A failure to record the outcome leaves the lease to expire: it is tried again."""
         try:
-            await self._deliver(delivery)
+            await self._deliver(claimed)
         except Exception:
-            log.exception("webhook delivery failed", extra={"deliveryId": delivery.id})
+            log.exception("webhook delivery failed", extra={"deliveryId": claimed.delivery.id})
 
     async def close(self) -> None:
         for task in list(self._in_flight):
@@ -113,7 +113,8 @@ class WebhookWorker:
         await asyncio.gather(*self._in_flight, return_exceptions=True)
         await self._client.aclose()
 
-    async def _deliver(self, delivery: Delivery) -> None:
+    async def _deliver(self, claimed: ClaimedDelivery) -> None:
+        delivery = claimed.delivery
         webhook = await self._store.get(delivery.webhook_id)
         now = self._clock.now()
         if webhook is None or not webhook.active:
@@ -126,9 +127,11 @@ class WebhookWorker:
             outcome = Outcome(DeliveryStatus.DEAD, None)
         else:
             outcome = after_attempt(self._policy, delivery.attempts, attempt.error is None, now)
-        await self._store.record(
-            delivery, outcome, attempt.status_code, attempt.error, self._clock.now()
-        )
+        if not await self._store.record(
+            claimed, outcome, attempt.status_code, attempt.error, self._clock.now()
+        ):
+            log.warning("webhook claim lost before recording", extra={"deliveryId": delivery.id})
+            return
         metrics.WEBHOOK_DELIVERIES.labels(outcome.status.value).inc()
         log.info(
             "webhook attempt",

@@ -1,12 +1,14 @@
 """Webhook endpoints and deliveries in MongoDB (PyMongo's async client, no Beanie: several
 notifier instances may share one process in tests, and Beanie binds classes globally)."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
+from infra.due import Claimed, DueWork
 from infra.mongo import insert_new
 from services.notifier.documents import (
     DELIVERIES,
@@ -20,14 +22,21 @@ from services.notifier.documents import (
 from services.notifier.domain.webhooks import DUE_STATUSES, DeliveryStatus, Outcome, wants
 
 
-def _due(now: datetime) -> dict[str, Any]:
-    return {"status": {"$in": list(DUE_STATUSES)}, "nextAttemptAt": {"$lte": now}}
+@dataclass(frozen=True, slots=True)
+class ClaimedDelivery:
+    delivery: Delivery
+    claim: Claimed
 
 
 class WebhookStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self.webhooks = database[WEBHOOKS]
         self.deliveries = database[DELIVERIES]
+        self.due_work = DueWork(
+            self.deliveries, due="nextAttemptAt", where={"status": {"$in": list(DUE_STATUSES)}}
+        )
+        """A delivery is due at `nextAttemptAt`; a claim holds it for a lease (a worker
+        that dies leaves it to the next claim once the lease runs out)."""
 
     async def ensure_indexes(self) -> None:
         await self.webhooks.create_indexes(WEBHOOK_INDEXES)
@@ -105,50 +114,44 @@ class WebhookStore:
 
     async def due_webhooks(self, now: datetime) -> list[str]:
         """The endpoints that have deliveries due now."""
-        webhook_ids: list[str] = await self.deliveries.distinct("webhookId", _due(now))
+        due = self.due_work.due_filter(now, now)
+        webhook_ids: list[str] = await self.deliveries.distinct("webhookId", due)
         return webhook_ids
 
     async def claim_due(
         self, now: datetime, lease: timedelta, limit: int, webhook_id: str
-    ) -> list[Delivery]:
-        """Up to `limit` of the endpoint's due deliveries, oldest first. Each is taken by
-        one worker: a conditional update on the `nextAttemptAt` read pushes it past the
-        lease; a lost race skips it."""
-        due = {**_due(now), "webhookId": webhook_id}
-        cursor = self.deliveries.find(due).sort("nextAttemptAt", ASCENDING).limit(limit)
-        claimed: list[Delivery] = []
-        async for doc in cursor:
-            won = await self.deliveries.find_one_and_update(
-                {"_id": doc["_id"], "status": doc["status"], "nextAttemptAt": doc["nextAttemptAt"]},
-                {
-                    "$set": {"nextAttemptAt": now + lease, "lastAttemptAt": now},
-                    "$inc": {"attempts": 1},
-                },
-                return_document=ReturnDocument.AFTER,
-            )
-            if won is not None:
-                claimed.append(Delivery.model_validate(won))
-        return claimed
+    ) -> list[ClaimedDelivery]:
+        """Up to `limit` of the endpoint's due deliveries, oldest first, each taken by one
+        worker for `lease` (one attempt more); a lost race skips it."""
+        claimed = await self.due_work.claim(
+            now,
+            lease,
+            limit,
+            where={"webhookId": webhook_id},
+            set_fields={"lastAttemptAt": now},
+            inc={"attempts": 1},
+        )
+        return [ClaimedDelivery(Delivery.model_validate(c.row), c) for c in claimed]
 
     async def record(
         self,
-        delivery: Delivery,
+        claimed: ClaimedDelivery,
         outcome: Outcome,
         status_code: int | None,
         error: str | None,
         now: datetime,
-    ) -> None:
+    ) -> bool:
+        """The attempt's outcome, unless the claim was lost (its lease ran out and another
+        worker took the delivery over)."""
         fields: dict[str, Any] = {
             "status": outcome.status,
             "lastStatusCode": status_code,
             "lastError": error,
-            "nextAttemptAt": outcome.next_attempt_at or now,
         }
         if outcome.status is DeliveryStatus.DELIVERED:
             fields["deliveredAt"] = now
-        await self.deliveries.update_one(
-            {"_id": delivery.id, "attempts": delivery.attempts}, {"$set": fields}
-        )
+        next_attempt = outcome.next_attempt_at or now
+        return await self.due_work.reschedule(claimed.claim, next_attempt, now, fields)
 
     async def deliveries_of(
         self, webhook_id: str, status: DeliveryStatus | None, skip: int, limit: int
