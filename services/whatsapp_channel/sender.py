@@ -30,7 +30,7 @@ from services.whatsapp_channel.domain.sending import (
     message_body,
     plan_send,
 )
-from services.whatsapp_channel.sends import DeliveryVerdict, SendStore
+from services.whatsapp_channel.sends import ClaimedSend, DeliveryVerdict, SendStore
 
 log = logging.getLogger(__name__)
 
@@ -69,24 +69,25 @@ class SendWorker:
         if expired:
             self.reported()
         claimed = await self.store.claim_due(now, self.lease, self.batch)
-        await asyncio.gather(*(self._send_logged(record) for record in claimed))
+        await asyncio.gather(*(self._send_logged(send) for send in claimed))
         return len(claimed)
 
-    async def _send_logged(self, record: SendRecord) -> None:
+    async def _send_logged(self, claimed: ClaimedSend) -> None:
         """A failure to record the outcome leaves the claim to expire (then `unknown`)."""
         try:
-            await self.send(record)
+            await self.send(claimed)
         except Exception:
-            log.exception("whatsapp send failed", extra={"sendId": record.id})
+            log.exception("whatsapp send failed", extra={"sendId": claimed.record.id})
 
-    async def send(self, record: SendRecord) -> None:
+    async def send(self, claimed: ClaimedSend) -> None:
+        record = claimed.record
         window = await self.window_of(record.to)
         if record.window_closed:
             window = WindowState(False, window.last_inbound_at, window.closes_at)
         plan = self._plan(record, window)
         if plan.refusal is not None:
             error = {"code": "window_closed", "message": plan.refusal, "window": window.to_wire()}
-            await self._finish(record, Outcome(Verdict.DEAD), {"lastError": error}, "refused")
+            await self._finish(claimed, Outcome(Verdict.DEAD), {"lastError": error}, "refused")
             return
         now = self.clock.now()
         body = message_body(record.to, record.text, plan.template, record.id, record.media)
@@ -94,7 +95,7 @@ class SendWorker:
         outcome = after_attempt(self.policy, record.attempts, answer, self.clock.now())
         if outcome.verdict is Verdict.WINDOW_CLOSED and plan.template is not None:
             outcome = Outcome(Verdict.DEAD)  # a template is never refused for the window
-        await self._finish(record, outcome, _fields(answer, plan, outcome), outcome.verdict)
+        await self._finish(claimed, outcome, _fields(answer, plan, outcome), outcome.verdict)
 
     async def window_of(self, phone: str) -> WindowState:
         last = await self.last_inbound(phone)
@@ -110,8 +111,9 @@ class SendWorker:
         return plan_send(record.text, requested, window, self.rule, values, record.purpose)
 
     async def _finish(
-        self, record: SendRecord, outcome: Outcome, fields: dict[str, Any], label: str
+        self, claimed: ClaimedSend, outcome: Outcome, fields: dict[str, Any], label: str
     ) -> None:
+        record = claimed.record
         now = self.clock.now()
         fields = {
             **fields,
@@ -122,7 +124,7 @@ class SendWorker:
             fields["sentAt"] = now
         if outcome.verdict is Verdict.WINDOW_CLOSED:
             fields["windowClosed"] = True
-        finished = await self.store.finish(record, fields, _delivery_verdict(fields, now))
+        finished = await self.store.finish(claimed, fields, _delivery_verdict(fields, now))
         if not finished.recorded:
             log.warning("whatsapp send claim lost before recording", extra={"sendId": record.id})
             return

@@ -5,11 +5,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
+from pymongo import ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from contracts.delivery import REPORT_RANK
+from infra.due import Claimed, DueWork
 from services.whatsapp_channel.documents import INDEXES, SENDS, SendRecord
 from services.whatsapp_channel.domain.sending import DUE_STATES, SendState
 from services.whatsapp_channel.domain.webhook import StatusReport
@@ -26,6 +27,12 @@ class DeliveryVerdict:
     status: str
     at: datetime
     error: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimedSend:
+    record: SendRecord
+    claim: Claimed
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +72,13 @@ def _raises(before: Raw | None, verdict: DeliveryVerdict | None) -> bool:
 class SendStore:
     def __init__(self, database: AsyncDatabase[dict[str, Any]]) -> None:
         self.sends = database[SENDS]
+        self.due_work = DueWork(
+            self.sends,
+            due="nextAttemptAt",
+            lease="leaseUntil",
+            where={"state": {"$in": list(DUE_STATES)}},
+        )
+        """A send is due at `nextAttemptAt`; a claim makes it `sending` for a lease."""
 
     async def ensure_indexes(self) -> None:
         await self.sends.create_indexes(INDEXES[SENDS])
@@ -81,30 +95,25 @@ class SendStore:
         found = await self.sends.find_one({"_id": send_id})
         return None if found is None else SendRecord.model_validate(found)
 
-    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[SendRecord]:
+    async def claim_due(self, now: datetime, lease: timedelta, limit: int) -> list[ClaimedSend]:
         """Due sends, oldest first, each claimed by one conditional update (`sending`,
         one more attempt); a send whose customer has an older one unsent waits its turn."""
-        due = {"state": {"$in": list(DUE_STATES)}, "nextAttemptAt": {"$lte": now}}
-        cursor = self.sends.find(due).sort("nextAttemptAt", ASCENDING).limit(limit)
-        claimed: list[SendRecord] = []
-        async for doc in cursor:
+        claimed: list[ClaimedSend] = []
+        for doc in await self.due_work.candidates(now, limit):
             record = SendRecord.model_validate(doc)
             if await self._older_unsent(record):
                 continue
-            won = await self.sends.find_one_and_update(
-                {"_id": record.id, "state": record.state, "attempts": record.attempts},
-                {
-                    "$set": {
-                        "state": SendState.SENDING,
-                        "leaseUntil": now + lease,
-                        "lastAttemptAt": now,
-                    },
-                    "$inc": {"attempts": 1},
-                },
-                return_document=ReturnDocument.AFTER,
+            won = await self.due_work.claim_row(
+                record.id,
+                now,
+                lease,
+                due_by=now,
+                condition={"state": record.state, "attempts": record.attempts},
+                set_fields={"state": SendState.SENDING, "lastAttemptAt": now},
+                inc={"attempts": 1},
             )
             if won is not None:
-                claimed.append(SendRecord.model_validate(won))
+                claimed.append(ClaimedSend(SendRecord.model_validate(won.row), won))
         return claimed
 
     async def _older_unsent(self, record: SendRecord) -> bool:
@@ -119,15 +128,15 @@ class SendStore:
         return older is not None
 
     async def finish(
-        self, record: SendRecord, fields: dict[str, Any], verdict: DeliveryVerdict | None = None
+        self, claimed: ClaimedSend, fields: dict[str, Any], verdict: DeliveryVerdict | None = None
     ) -> Finished:
         """Records the attempt's outcome if the claim is still ours, with the channel's
         `verdict` on the delivery in the same update (a dead send whose worker died
         before a second write would never show `failed`)."""
         literal = {name: {"$literal": value} for name, value in fields.items()}
-        stages = [{"$set": {**literal, "leaseUntil": None}}, *_verdict_stages(verdict)]
+        stages = [{"$set": {**literal, **self.due_work.given_up()}}, *_verdict_stages(verdict)]
         before = await self.sends.find_one_and_update(
-            {"_id": record.id, "state": SendState.SENDING, "attempts": record.attempts},
+            self.due_work.held_by(claimed.claim),
             stages,
             projection={"deliveryRank": 1},
             return_document=ReturnDocument.BEFORE,
@@ -138,18 +147,15 @@ class SendStore:
         """Claims whose worker died: the call may have gone out, so they end `unknown`
         (the delivery says so too, in the same update). Returns those whose delivery
         changed."""
-        cursor = self.sends.find(
-            {"state": SendState.SENDING, "leaseUntil": {"$lte": now}}, {"_id": 1}
-        )
         verdict = DeliveryVerdict("unknown", now)
         stages = [
-            {"$set": {"state": {"$literal": SendState.UNKNOWN}, "leaseUntil": None}},
+            {"$set": {"state": {"$literal": SendState.UNKNOWN}, **self.due_work.given_up()}},
             *_verdict_stages(verdict),
         ]
         expired: list[str] = []
-        async for doc in cursor:
+        for doc in await self.due_work.expired(now, {"state": SendState.SENDING}):
             before = await self.sends.find_one_and_update(
-                {"_id": doc["_id"], "state": SendState.SENDING, "leaseUntil": {"$lte": now}},
+                {**self.due_work.still_expired(doc, now), "state": SendState.SENDING},
                 stages,
                 projection={"deliveryRank": 1},
                 return_document=ReturnDocument.BEFORE,
