@@ -21,6 +21,7 @@ from typing import Any
 from pymongo.asynchronous.collection import AsyncCollection
 
 from infra.clock import Clock
+from infra.due import Claimed, DueWork
 from infra.loops import dependency_of, every
 from services.ticket_service import metrics
 
@@ -56,6 +57,15 @@ class OutboxRelay:
         self._lease = lease
         self._batch = batch
         self._before_sweep = before_sweep
+        self._due = DueWork(
+            documents,
+            due="outbox.createdAt",
+            lease="relayLeaseUntil",
+            holder="relayHolder",
+            key=key,
+        )
+        """A document is due when an outbox entry is older than the grace period; a writer
+        that wrote it with `relayLeaseUntil` set holds it with no token."""
 
     def claimed_until(self, now: datetime) -> datetime:
         """The lease a document written with `relayLeaseUntil` already set holds: its
@@ -122,11 +132,11 @@ class OutboxRelay:
     async def sweep(self) -> int:
         """Publish entries older than the grace period; returns how many went out."""
         now = self._clock.now()
-        cursor = self._documents.find(
-            {"outbox.createdAt": {"$lte": now - self._grace}}, {self._key: 1}
-        ).limit(self._batch)
+        candidates = await self._due.candidates(
+            now, self._batch, due_by=now - self._grace, sort=False, projection={self._key: 1}
+        )
         published = 0
-        async for candidate in cursor:
+        for candidate in candidates:
             published += await self._sweep_one(candidate[self._key], self._grace)
         await self.measure_backlog()
         return published
@@ -145,23 +155,23 @@ class OutboxRelay:
 
     async def _sweep_one(self, key: Any, grace: timedelta) -> int:
         now = self._clock.now()
-        claimed = await self._documents.find_one_and_update(
-            {
-                self._key: key,
-                "$or": [{"relayLeaseUntil": None}, {"relayLeaseUntil": {"$lte": now}}],
-            },
-            {"$set": {"relayLeaseUntil": now + self._lease}},
+        claimed = await self._due.claim_row(
+            key,
+            now,
+            self._lease,
+            due_by=None,
             projection={"outbox": 1, self._key: 1, "customerId": 1},
         )
         if claimed is None:
             return 0
-        due = [e for e in claimed.get("outbox", []) if e["createdAt"] <= now - grace]
+        document = claimed.row
+        due = [e for e in document.get("outbox", []) if e["createdAt"] <= now - grace]
         try:
             if due and self._before_sweep is not None:
-                await self._before_sweep(claimed, due)
+                await self._before_sweep(document, due)
             await self._deliver(key, due)
         finally:
-            await self._release(key)
+            await self._due.release(claimed, self._clock.now())
         if due:
             log.info("relay swept entries", extra={**self._about(key), "count": len(due)})
         return len(due)
@@ -170,7 +180,8 @@ class OutboxRelay:
         return {"ticketId" if self._key == "ticketId" else "documentId": str(key)}
 
     async def _release(self, key: Any) -> None:
-        await self._documents.update_one({self._key: key}, {"$set": {"relayLeaseUntil": None}})
+        """Gives up the writer's lease, unless a sweep took the document over meanwhile."""
+        await self._due.release(Claimed({self._key: key}, None), self._clock.now())
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
         """Sweep at start-up, then every `interval` seconds until `stop` is set."""
