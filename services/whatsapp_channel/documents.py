@@ -44,8 +44,9 @@ class InboxRecord(StoredModel):
     message: dict[str, Any] = Field(description="The WhatsAppInbound as published")
     state: InboxState = InboxState.PENDING
     received_at: datetime
-    lease_until: datetime
-    """Claimable for publishing once this has passed (set to the receipt time at first)."""
+    lease_until: datetime | None
+    """Claimable for publishing once this has passed, or when None (set to the receipt time
+    at first; a claim sets it, publishing or releasing clears it: `infra.due`)."""
     published_at: datetime | None = None
 
     def stored(self) -> dict[str, Any]:

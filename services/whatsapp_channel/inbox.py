@@ -1,10 +1,9 @@
 """The webhook's durable side: inbound messages until they are published, the customers'
 last inbound times, and the media ids that came in."""
 
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
-from pymongo import ASCENDING, ReturnDocument
 from pymongo.asynchronous.database import AsyncDatabase
 
 from contracts.whatsapp import WhatsAppInbound
@@ -15,7 +14,6 @@ from services.whatsapp_channel.documents import (
     INDEXES,
     MEDIA,
     InboxRecord,
-    InboxState,
 )
 
 
@@ -40,37 +38,6 @@ class InboxStore:
             for message in messages
         ]
         return await insert_new(self.inbox, documents)
-
-    async def claim(self, message_id: str, now: datetime, lease: timedelta) -> InboxRecord | None:
-        """The pending message, now ours to publish for `lease`; None when it is published
-        or another worker holds it."""
-        found = await self.inbox.find_one_and_update(
-            {"_id": message_id, "state": InboxState.PENDING, "leaseUntil": {"$lte": now}},
-            {"$set": {"leaseUntil": now + lease}},
-            return_document=ReturnDocument.AFTER,
-        )
-        return None if found is None else InboxRecord.model_validate(found)
-
-    async def published(self, message_id: str, now: datetime) -> None:
-        await self.inbox.update_one(
-            {"_id": message_id}, {"$set": {"state": InboxState.PUBLISHED, "publishedAt": now}}
-        )
-
-    async def release(self, message_id: str, now: datetime) -> None:
-        """After a failed publish: the next webhook retry or sweep may take it at once."""
-        await self.inbox.update_one(
-            {"_id": message_id, "state": InboxState.PENDING}, {"$set": {"leaseUntil": now}}
-        )
-
-    async def waiting(self, now: datetime, received_before: datetime, limit: int) -> list[str]:
-        """Pending messages nobody holds that arrived before `received_before`."""
-        query = {
-            "state": InboxState.PENDING,
-            "leaseUntil": {"$lte": now},
-            "receivedAt": {"$lte": received_before},
-        }
-        cursor = self.inbox.find(query, {"_id": 1}).sort("receivedAt", ASCENDING).limit(limit)
-        return [str(doc["_id"]) async for doc in cursor]
 
     async def seen(self, messages: list[WhatsAppInbound], now: datetime) -> None:
         """Moves each sender's last inbound time forward (never back, never past now)."""

@@ -9,7 +9,7 @@ the confirm and the mark, and it carries the WhatsApp message id as its AMQP mes
 
 import asyncio
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -17,9 +17,11 @@ from faststream.rabbit import RabbitBroker
 
 from contracts import names
 from infra.clock import Clock
+from infra.due import DueWork
 from infra.loops import every
 from infra.messaging import command_queue
 from services.whatsapp_channel import metrics
+from services.whatsapp_channel.documents import InboxState
 from services.whatsapp_channel.inbox import InboxStore
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,13 @@ class InboundRelay:
     lease: timedelta
     publish_timeout: float
     grace: timedelta
+    due: DueWork = field(init=False)
+    """A pending message is due once received (the sweep: after `grace`); a claim holds it
+    for `lease` while it is published."""
+
+    def __post_init__(self) -> None:
+        where = {"state": InboxState.PENDING}
+        self.due = DueWork(self.inbox.inbox, due="receivedAt", lease="leaseUntil", where=where)
 
     async def declare(self) -> None:
         await self.broker.declare_queue(INBOUND_QUEUE)
@@ -51,15 +60,19 @@ class InboundRelay:
         BrokerUnavailable after releasing the claim of the one that failed."""
         published = 0
         for message_id in message_ids:
-            record = await self.inbox.claim(message_id, self.clock.now(), self.lease)
-            if record is None:
+            claimed = await self.due.claim_row(
+                message_id, self.clock.now(), self.lease, due_by=None
+            )
+            if claimed is None:
                 continue
             try:
-                await self._publish(message_id, record.message)
+                await self._publish(message_id, claimed.row["message"])
             except BrokerUnavailable:
-                await self.inbox.release(message_id, self.clock.now())
+                await self.due.release(claimed, self.clock.now())
                 raise
-            await self.inbox.published(message_id, self.clock.now())
+            published_at = self.clock.now()
+            fields = {"state": InboxState.PUBLISHED, "publishedAt": published_at}
+            await self.due.complete(claimed, fields)
             metrics.INBOUND.labels("published").inc()
             published += 1
         return published
@@ -83,8 +96,9 @@ class InboundRelay:
 
     async def sweep(self) -> int:
         now = self.clock.now()
-        waiting = await self.inbox.waiting(now, now - self.grace, SWEEP_BATCH)
-        return await self.publish(waiting)
+        due_by = now - self.grace
+        waiting = await self.due.candidates(now, SWEEP_BATCH, due_by=due_by, projection={"_id": 1})
+        return await self.publish([str(doc["_id"]) for doc in waiting])
 
     async def run(self, interval: float, stop: asyncio.Event) -> None:
         await every(interval, stop, self._sweep_logged, "whatsapp-inbound-relay")
