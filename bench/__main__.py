@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 
 from bench.report import render
-from bench.suite import discover, measure, selected
+from bench.suite import discover, measure, selected, unrunnable
 from infra.logging import configure_logging
 
 DEFAULT_OUT = Path(__file__).parent / "REPORT.md"
@@ -48,7 +48,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  failed: {outcome.error}", flush=True)
         outcomes.append(outcome)
     engine = "MONGODB_URL" if os.environ.get("MONGODB_URL") else "mongoeco (embedded emulator)"
-    args.out.write_text(render(outcomes, rounds, args.quick, engine), encoding="utf-8")
+    report = render(outcomes, rounds, args.quick, engine, unrunnable())
+    args.out.write_text(report, encoding="utf-8")
     print(f"wrote {args.out}")
     return 1 if any(outcome.error for outcome in outcomes) else 0
 

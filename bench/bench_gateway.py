@@ -151,8 +151,8 @@ def results(concurrency: int, throughput: Throughput) -> list[Result]:
 
 
 async def run(quick: bool) -> list[Result]:
-    """The suite's entry: 400 creates a side (200 quick), 50 concurrent."""
-    return results(50, await measure(200 if quick else 400, 50))
+    """The suite's entry: 400 creates a side (100 quick), 50 concurrent."""
+    return results(50, await measure(100 if quick else 400, 50))
 
 
 def main(argv: list[str] | None = None) -> None:

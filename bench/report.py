@@ -40,7 +40,9 @@ def row(summary: Summary) -> str:
     return "| " + " | ".join(cells) + " |"
 
 
-def render(outcomes: list[Outcome], rounds: int, quick: bool, engine: str) -> str:
+def render(
+    outcomes: list[Outcome], rounds: int, quick: bool, engine: str, unrunnable: list[str]
+) -> str:
     now = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
         "# Benchmark report",
@@ -64,6 +66,7 @@ def render(outcomes: list[Outcome], rounds: int, quick: bool, engine: str) -> st
             lines.append(f"- **{summary.measurement}** — floor: {summary.floor_label}.{note}")
     lines += ["", "## Conditions", ""]
     lines += _conditions(outcomes, engine)
+    lines += [f"- `{name}`: not run (no `run(quick)` for the suite)" for name in unrunnable]
     return "\n".join(lines) + "\n"
 
 

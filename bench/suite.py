@@ -74,15 +74,24 @@ class Benchmark:
 
 def discover() -> list[Benchmark]:
     """Every `bench/bench_*.py` with a `run(quick)`, in name order."""
-    found = []
+    return [benchmark for benchmark in _modules() if isinstance(benchmark, Benchmark)]
+
+
+def unrunnable() -> list[str]:
+    """The `bench/bench_*.py` modules without a `run(quick)` (the report names them)."""
+    return [name for name in _modules() if isinstance(name, str)]
+
+
+def _modules() -> Iterator[Benchmark | str]:
     for info in sorted(pkgutil.iter_modules(bench.__path__), key=lambda i: i.name):
         if not info.name.startswith("bench_"):
             continue
         module: ModuleType = importlib.import_module(f"bench.{info.name}")
         run = getattr(module, "run", None)
         if callable(run) and _takes_quick(run):
-            found.append(Benchmark(info.name, run, bool(getattr(module, "NEEDS_BIG", False))))
-    return found
+            yield Benchmark(info.name, run, bool(getattr(module, "NEEDS_BIG", False)))
+        else:
+            yield info.name
 
 
 def _takes_quick(run: Callable[..., object]) -> bool:
