@@ -55,7 +55,7 @@ class DueWork:
     bucket: str | None = None
     """The minute-bucket field, when the rows carry one."""
     where: Raw | None = None
-    """What else makes a row claimable (a state, say)."""
+    """What else makes a row claimable (a state, say); no `$or` (the lease check is one)."""
 
     def free(self, now: datetime) -> Raw:
         return {"$or": [{self.lease: None}, {self.lease: {"$lte": now}}]}
@@ -78,6 +78,8 @@ class DueWork:
         """Due rows (matching `where` too), oldest first: by a range over the due field, or
         (`buckets`) one equality lookup per minute bucket, in order, until `limit`."""
         query = {**self.due_filter(due_by or now, now), **(where or {})}
+        if limit <= 0:
+            return []  # a limit of 0 would mean none at all to MongoDB
         if buckets is None:
             return await self._find(query, limit, sort, projection)
         if self.bucket is None:

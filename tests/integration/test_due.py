@@ -91,6 +91,7 @@ async def test_reschedule_and_release_make_a_row_due_again_when_they_say(rows: A
     clock = MovableClock(START)
     await _seed(rows, due=2, later=0, now=clock.now())
     work = _work(rows)
+    assert await work.claim(clock.now(), LEASE, 0) == []  # no room: nothing, not everything
     first, second = await work.claim(clock.now(), LEASE, 10)
     retry_at = clock.now() + timedelta(minutes=3)
     assert await work.reschedule(first, retry_at, clock.now())
