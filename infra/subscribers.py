@@ -14,7 +14,9 @@ the handler runs:
   queues whose callers are told which fields were wrong); with `unknown(body)` true, a
   body of a kind newer than the contract is acknowledged and skipped;
 - with `failure`, logs a handler's unexpected error with that line before it is
-  requeued (after the inbox's growing pause).
+  requeued (after the inbox's growing pause; `AckPolicy.NACK_ON_ERROR` unless the
+  subscriber says otherwise, so a message that keeps failing reaches the inbox's
+  delivery limit and is set aside with its count).
 
 Redelivered and duplicate messages are the handlers' to absorb: each consumer's writes are
 conditional on the event id or the ticket's revision (tests/faults/test_events_twice.py).
@@ -24,6 +26,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
+from faststream import AckPolicy
 from faststream.rabbit import RabbitExchange, RabbitQueue
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import TypeAdapter, ValidationError
@@ -61,6 +64,7 @@ def subscriber[M](
     )
     name = getattr(contract, "__name__", None) or str(adapter.core_schema.get("type", "message"))
     options.setdefault("title", queue.name)
+    options.setdefault("ack_policy", AckPolicy.NACK_ON_ERROR)
     registered = registrar.subscriber(queue, *([exchange] if exchange else []), **options)
 
     def register(handler: Callable[[M, RabbitMessage], Awaitable[Any]]) -> Any:

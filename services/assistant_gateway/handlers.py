@@ -4,7 +4,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from faststream import AckPolicy
 from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import ValidationError
@@ -46,7 +45,6 @@ def build_router(
         router,
         command_queue(names.WHATSAPP_INBOUND),
         WhatsAppInbound,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def handle_inbound(inbound: WhatsAppInbound, message: RabbitMessage) -> None:
         """A customer's WhatsApp message; the reply goes to `whatsapp.outbound`. One that

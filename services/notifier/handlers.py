@@ -88,7 +88,6 @@ def build_router(
         EVENT,
         EVENTS,
         unknown=newer,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def enqueue_webhooks(event: Event, message: RabbitMessage) -> None:
         """Every event, to record one delivery per matching webhook endpoint. A body that

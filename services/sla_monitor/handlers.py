@@ -4,7 +4,6 @@ queue, so events published while the monitor is down wait for it."""
 import logging
 from collections.abc import Callable
 
-from faststream import AckPolicy
 from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 from pydantic import Field
@@ -38,7 +37,6 @@ def build_router(planner: Callable[[], TimerPlanner]) -> RabbitRouter:
         TICKET_EVENTS,
         AnyTicketEvent,
         EVENTS,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def on_ticket_event(event: AnyTicketEvent, _message: RabbitMessage) -> None:
         """Re-plans the ticket's SLA timers. A body that is not a ticket event goes to the

@@ -5,7 +5,6 @@ service ran are asked about when one starts."""
 import logging
 from collections.abc import Callable
 
-from faststream import AckPolicy
 from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 
@@ -29,7 +28,6 @@ def build_csat_router(requester: Callable[[], CsatRequester]) -> RabbitRouter:
         CSAT_QUEUE,
         TicketStatusChanged,
         EVENTS,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
         failure="rating request failed; retried",
     )
     async def on_status_changed(event: TicketStatusChanged, _message: RabbitMessage) -> None:

@@ -11,7 +11,6 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from faststream import AckPolicy
 from faststream.rabbit import RabbitRouter
 from faststream.rabbit.annotations import RabbitMessage
 
@@ -35,7 +34,6 @@ def build_message_router(recorder: Callable[[], Recorder]) -> RabbitRouter:
         router,
         command_queue(names.RECORD_MESSAGES),
         RecordMessages,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
         failure="record_messages failed; requeued",
     )
     async def handle_record_messages(
@@ -59,7 +57,6 @@ def build_delivery_router(records: Callable[[], DeliveryRecords]) -> RabbitRoute
         router,
         command_queue(names.RECORD_DELIVERY),
         RecordDelivery,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
     )
     async def handle_record_delivery(command: RecordDelivery, _message: RabbitMessage) -> None:
         """What became of a reply on WhatsApp (one-way, from the WhatsApp channel)."""

@@ -15,7 +15,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
-from faststream import AckPolicy
 from faststream.rabbit import RabbitBroker
 from faststream.rabbit.annotations import RabbitMessage
 from faststream.rabbit.subscriber import RabbitSubscriber
@@ -91,7 +90,6 @@ async def subscribe(broker: RabbitBroker, intake: OutboundIntake) -> RabbitSubsc
         broker,
         WHATSAPP_OUTBOUND,  # declared exactly as its publishers declare it
         WhatsAppOutbound,
-        ack_policy=AckPolicy.NACK_ON_ERROR,
         persistent=False,
         failure="outbound message not stored; requeued",
     )
