@@ -193,9 +193,11 @@ class CustomerRepository:
         *,
         create: bool,
         entered_by_agent: bool = False,
+        inbound_at: datetime | None = None,
     ) -> Customer | None:
         """The customer record, created on first contact when `create` is set. A name an
-        agent (or a CRM service) entered wins over the customer's WhatsApp profile name."""
+        agent (or a CRM service) entered wins over the customer's WhatsApp profile name.
+        `inbound_at` (with `create`): moves the last inbound time forward, never back."""
         if not create:
             raw = await self._customers.find_one({"phoneNumber": phone})
             return None if raw is None else Customer.model_validate(raw)
@@ -209,6 +211,8 @@ class CustomerRepository:
         elif name is not None:
             on_insert |= {"name": name, "nameSource": NameSource.WHATSAPP}
         update = {"$setOnInsert": on_insert, **({"$set": fill} if fill else {})}
+        if inbound_at is not None:
+            update["$max"] = {"lastInboundAt": inbound_at}
         raw = await _upsert(self._customers, {"phoneNumber": phone}, update)
         if name is not None and not entered_by_agent:
             raw = await self._profile_name(raw, name)
@@ -226,13 +230,6 @@ class CustomerRepository:
             return_document=ReturnDocument.AFTER,
         )
         return updated or raw
-
-    async def note_inbound(self, customer_id: str, at: datetime) -> None:
-        """Moves the customer's last inbound time forward, never back (redeliveries and
-        messages out of order change nothing)."""
-        oid = _object_id(customer_id)
-        if oid is not None:
-            await self._customers.update_one({"_id": oid}, {"$max": {"lastInboundAt": at}})
 
     async def windows_closing(self, after: datetime, until: datetime, limit: int) -> list[Customer]:
         """Customers whose last inbound time lies in (after, until], oldest first."""
@@ -299,6 +296,14 @@ class AgentRepository:
             return None
         raw = await self._agents.find_one({"_id": oid})
         return None if raw is None else Agent.model_validate(raw)
+
+    async def get_many(self, agent_ids: Sequence[str]) -> list[Agent | None]:
+        """The agents of these ids, in their order, in one query."""
+        oids = [_object_id(agent_id) for agent_id in agent_ids]
+        wanted = [oid for oid in oids if oid is not None]
+        cursor = self._agents.find({"_id": {"$in": wanted}}) if wanted else None
+        found = {raw["_id"]: Agent.model_validate(raw) async for raw in cursor} if cursor else {}
+        return [found.get(oid) if oid is not None else None for oid in oids]
 
     async def create(self, agent: Agent) -> Agent:
         """Raises DuplicateKeyError when the email is taken."""

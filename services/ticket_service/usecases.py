@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from contracts import commands as cmd
-from contracts.actors import CustomerActor
+from contracts.actors import AgentActor, CustomerActor
 from contracts.enums import ActorType, Source, TicketStatus
 from contracts.replies import CustomerMessageOutcome, TicketPage, TicketPagination
 from contracts.sla import SlaPolicy
@@ -29,6 +29,7 @@ from services.ticket_service.access import (
 )
 from services.ticket_service.admission import ByPhone, CreationKey, CustomerRef
 from services.ticket_service.creation import TicketCreator
+from services.ticket_service.documents import Agent
 from services.ticket_service.domain import conversation
 from services.ticket_service.domain import operations as ops
 from services.ticket_service.domain.errors import (
@@ -79,20 +80,39 @@ class TicketUseCases:
 
     # ---- who is acting -------------------------------------------------------------
 
-    async def principal(self, actor: ActorMessage, *, create_customer: bool = False) -> Principal:
+    async def principal(
+        self,
+        actor: ActorMessage,
+        *,
+        create_customer: bool = False,
+        inbound_at: datetime | None = None,
+    ) -> Principal:
+        """`inbound_at`: a customer's message arrived then (their WhatsApp window), noted
+        in the same update that finds or creates the customer."""
         if actor.type == "System":
             return SYSTEM
         if isinstance(actor, CustomerActor):
             customer = await self.customers.by_phone(
-                actor.phone, self.clock.now(), actor.name, actor.language, create=create_customer
+                actor.phone,
+                self.clock.now(),
+                actor.name,
+                actor.language,
+                create=create_customer,
+                inbound_at=inbound_at,
             )
             if customer is None:
                 return NOBODY_CUSTOMER
             return Principal(ActorType.CUSTOMER, str(customer.id), language=customer.language)
-        agent = await self.agents.get(actor.id)
-        if agent is None or not agent.is_active:
-            raise Forbidden("Unknown or inactive agent")
-        return Principal(ActorType.AGENT, str(agent.id), role=agent.role)
+        return _acting_agent(await self.agents.get(actor.id))
+
+    async def _assigner_and_assignee(
+        self, command: cmd.AssignTicket
+    ) -> tuple[Principal, Agent | None]:
+        """An agent assigning: both agents in one read."""
+        if not isinstance(command.actor, AgentActor):
+            return await self.principal(command.actor), await self.agents.get(command.agent_id)
+        acting, assignee = await self.agents.get_many([command.actor.id, command.agent_id])
+        return _acting_agent(acting), assignee
 
     async def _readable(
         self, principal: Principal, ticket_id: str, expected_revision: int | None = None
@@ -257,9 +277,8 @@ class TicketUseCases:
     # ---- changes -------------------------------------------------------------------
 
     async def assign(self, command: cmd.AssignTicket) -> Ticket:
-        principal = await self.principal(command.actor)
+        principal, agent = await self._assigner_and_assignee(command)
         ticket = await self._readable(principal, command.ticket_id, command.expected_revision)
-        agent = await self.agents.get(command.agent_id)
         if agent is None or not agent.is_active:
             raise ValidationFailed(f"agentId: agent {command.agent_id} not found or inactive")
         change = ops.assign(
@@ -337,9 +356,8 @@ class TicketUseCases:
 
     async def customer_message(self, command: cmd.CustomerMessage) -> CustomerMessageOutcome:
         """Applied once per WhatsApp message id, however often it is delivered."""
-        principal = await self.principal(command.actor, create_customer=True)
         at = min(command.received_at, self.clock.now())
-        await self.customers.note_inbound(principal.id or "", at)
+        principal = await self.principal(command.actor, create_customer=True, inbound_at=at)
         return await self.idempotency.once(
             f"message:{principal.id}:{command.message_id}",
             lambda: self._react(principal, command),
@@ -404,6 +422,12 @@ class TicketUseCases:
         return CustomerMessageOutcome(
             action="follow_up_created", ticket=ticket.to_wire(), related_ticket_id=closed.ticket_id
         )
+
+
+def _acting_agent(agent: Agent | None) -> Principal:
+    if agent is None or not agent.is_active:
+        raise Forbidden("Unknown or inactive agent")
+    return Principal(ActorType.AGENT, str(agent.id), role=agent.role)
 
 
 CUSTOMER_TO_BE = Principal(ActorType.CUSTOMER)
