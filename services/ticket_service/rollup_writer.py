@@ -42,7 +42,7 @@ from services.ticket_service.rollups import (
     APPLIED,
     DAYS,
     PROJECTION,
-    SLOTS,
+    QUARTERS,
     WRITER,
     BucketDelta,
     Contribution,
@@ -79,7 +79,7 @@ class RollupWriter:
     ) -> None:
         self.tickets = tickets
         self.days = database[DAYS]
-        self.slots = database[SLOTS]
+        self.quarters = database[QUARTERS]
         self.applied = database[APPLIED]
         self.writer = database[WRITER]
         self.clock = clock
@@ -88,8 +88,9 @@ class RollupWriter:
         self._one_at_a_time = asyncio.Lock()
 
     async def ensure_indexes(self) -> None:
-        await self.days.create_indexes([IndexModel([("scope", ASCENDING), ("day", ASCENDING)])])
-        await self.slots.create_indexes([IndexModel([("scope", ASCENDING), ("slot", ASCENDING)])])
+        by_day = [IndexModel([("scope", ASCENDING), ("day", ASCENDING)]), IndexModel("scope")]
+        await self.days.create_indexes(by_day)
+        await self.quarters.create_indexes([IndexModel("day")])
         await self.applied.create_indexes([IndexModel("created")])
         await self.writer.update_one(
             {"_id": WRITER_ID},
@@ -220,7 +221,7 @@ class RollupWriter:
                 UpdateOne({"_id": move.bucket_id, "seq": {"$lt": seq}}, update, upsert=True)
             )
         for name, updates in by_collection.items():
-            collection = self.days if name == DAYS else self.slots
+            collection = self.days if name == DAYS else self.quarters
             try:
                 await collection.bulk_write(updates, ordered=False)
             except BulkWriteError as error:
@@ -246,7 +247,7 @@ class RollupWriter:
     async def _rebuild(self, held: Held, start: datetime | None) -> int:
         since: Raw = {} if start is None else {"$gte": start}
         await self.days.delete_many({"day": since} if since else {})
-        await self.slots.delete_many({"slot": since} if since else {})
+        await self.quarters.delete_many({"day": since} if since else {})
         await self.applied.delete_many({"created": since} if since else {})
         buckets: dict[tuple[str, str], tuple[Raw, dict[str, float]]] = {}
         counted, batch = 0, []
@@ -291,7 +292,7 @@ class RollupWriter:
     async def _store_buckets(
         self, held: Held, buckets: Mapping[tuple[str, str], tuple[Raw, dict[str, float]]]
     ) -> None:
-        for name, collection in ((DAYS, self.days), (SLOTS, self.slots)):
+        for name, collection in ((DAYS, self.days), (QUARTERS, self.quarters)):
             documents = [
                 {"_id": bucket_id, **identity, "seq": held.seq, **nested(sums)}
                 for (kind, bucket_id), (identity, sums) in buckets.items()

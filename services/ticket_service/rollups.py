@@ -4,10 +4,11 @@ A ticket counts in the buckets of the moment it was created (the statistics are 
 tickets created in a range), once in the scope `*` (everyone's figures) and once in its
 assignee's scope (`-` for the unassigned pool), which is what an agent may read.
 
-Two bucket sizes hold the same sums: a UTC day (`ticket_stats_days`, also counting the
-tickets created in each of its 96 quarter hours under `slots`, so a day in any time zone —
-every real UTC offset is a whole number of quarter hours — can be assembled) and a quarter
-hour (`ticket_stats_slots`, read only at the ragged ends of a range). Inside a bucket the
+Two documents per UTC day and scope hold the same sums: the day's (`ticket_stats_days`,
+also counting the tickets created in each of its 96 quarter hours under `slots`, so a day
+in any time zone — every real UTC offset is a whole number of quarter hours — can be
+assembled) and each quarter hour's under `q.<0-95>` (`ticket_stats_quarters`, read only
+for the days at the ragged ends of a range, by `_id`). Inside a bucket the
 sums are marginals (`all`, and by status, priority, category and resolving agent), which is
 all the report needs, so one document holds a day of a scope however varied its tickets.
 
@@ -20,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 DAYS = "ticket_stats_days"
-SLOTS = "ticket_stats_slots"
+QUARTERS = "ticket_stats_quarters"
 APPLIED = "ticket_stats_applied"
 WRITER = "ticket_stats_writer"
 
@@ -113,9 +114,14 @@ def _marginals(ticket: Mapping[str, Any], sums: Mapping[str, float]) -> dict[str
     return {name: value for name, value in fields.items() if value}
 
 
+def as_utc(moment: datetime) -> datetime:
+    """A stored moment (a client without `tz_aware` reads UTC as naive), in UTC."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def slot_of(moment: datetime) -> datetime:
     """The quarter hour (UTC) a moment falls in."""
-    moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = as_utc(moment)
     return moment.replace(minute=moment.minute - moment.minute % 15, second=0, microsecond=0)
 
 
@@ -129,44 +135,48 @@ def slot_index(slot: datetime) -> int:
 
 @dataclass(frozen=True)
 class Contribution:
-    """What one ticket adds: `fields` in the buckets of (`scope`, `slot`) and of `*`."""
+    """What one ticket adds: `fields` in the buckets of (`scope`, `slot`) and of `*`.
+    `created_at` is kept too, for the piece of a quarter hour at a range's ends."""
 
     scope: str
-    slot: datetime
+    created_at: datetime
     fields: dict[str, float]
+
+    @property
+    def slot(self) -> datetime:
+        return slot_of(self.created_at)
 
     @classmethod
     def of(cls, ticket: Mapping[str, Any]) -> "Contribution":
         agent = ticket.get("assignedAgent")
         scope = POOL if agent is None else str(agent)
         fields = _marginals(ticket, ticket_sums(ticket))
-        return cls(scope=scope, slot=slot_of(ticket["createdAt"]), fields=fields)
+        return cls(scope=scope, created_at=as_utc(ticket["createdAt"]), fields=fields)
 
     def stored(self) -> dict[str, Any]:
-        return {"scope": self.scope, "slot": self.slot, "fields": sorted(self.fields.items())}
+        fields = sorted(self.fields.items())
+        return {"scope": self.scope, "createdAt": self.created_at, "fields": fields}
 
     @classmethod
     def load(cls, stored: Mapping[str, Any] | None) -> "Contribution | None":
         if stored is None:
             return None
         fields = {str(name): value for name, value in stored["fields"]}
-        return cls(scope=stored["scope"], slot=slot_of(stored["slot"]), fields=fields)
+        return cls(scope=stored["scope"], created_at=as_utc(stored["createdAt"]), fields=fields)
 
     def buckets(self) -> Iterable[tuple[str, str, dict[str, Any], dict[str, float]]]:
         """(collection, id, identifying fields, sums) of every bucket this goes into."""
         day = day_of(self.slot)
         per_slot = {f"slots.{slot_index(self.slot)}": 1}
         for scope in (EVERYONE, self.scope):
-            yield DAYS, day_id(scope, day), {"scope": scope, "day": day}, self.fields | per_slot
-            yield SLOTS, slot_id(scope, self.slot), {"scope": scope, "slot": self.slot}, self.fields
+            identity = {"scope": scope, "day": day}
+            yield DAYS, day_id(scope, day), identity, self.fields | per_slot
+            quarter = {f"q.{slot_index(self.slot)}.{name}": v for name, v in self.fields.items()}
+            yield QUARTERS, day_id(scope, day), identity, quarter
 
 
 def day_id(scope: str, day: datetime) -> str:
     return f"{scope}|{day:%Y-%m-%d}"
-
-
-def slot_id(scope: str, slot: datetime) -> str:
-    return f"{scope}|{slot:%Y-%m-%dT%H:%M}"
 
 
 @dataclass
@@ -212,7 +222,7 @@ MILLISECOND = timedelta(milliseconds=1)
 
 def stored_moment(moment: datetime) -> datetime:
     """A moment as Mongo keeps it: UTC, whole milliseconds (what a range filter compares)."""
-    moment = moment.astimezone(UTC)
+    moment = as_utc(moment)
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
@@ -224,12 +234,23 @@ def _ceil(moment: datetime, floor: datetime, step: timedelta) -> datetime:
 class RangePlan:
     """Where the figures of the tickets created in [start, end] come from: whole UTC days
     (`days`, a half-open [from, to) with None for no bound, or None for no day), whole
-    quarter hours around them (`slots`, half-open), and the tickets themselves for the
-    parts of a quarter hour at either end (`raw`, `createdAt` conditions)."""
+    quarter hours around them (`slots`, half-open), and the tickets' applied parts for the
+    pieces of a quarter hour at either end (`raw`, `createdAt` conditions, each within one
+    quarter hour)."""
 
     days: tuple[datetime | None, datetime | None] | None
     slots: tuple[tuple[datetime, datetime], ...]
     raw: tuple[dict[str, datetime], ...]
+
+
+def _pieces(start: datetime, end: datetime) -> tuple[dict[str, datetime], ...]:
+    """[start, end] within at most two neighbouring quarter hours, cut at their boundary."""
+    if start > end:
+        return ()
+    boundary = slot_of(end)
+    if slot_of(start) == boundary:
+        return ({"$gte": start, "$lte": end},)
+    return ({"$gte": start, "$lt": boundary}, {"$gte": boundary, "$lte": end})
 
 
 def plan(start: datetime | None, end: datetime | None) -> RangePlan:
@@ -239,7 +260,7 @@ def plan(start: datetime | None, end: datetime | None) -> RangePlan:
     stop = slot_of(end + MILLISECOND) if end is not None else None
     whole_slots = first is None or stop is None or first < stop
     if not whole_slots and start is not None and end is not None:
-        return RangePlan(None, (), ({"$gte": start, "$lte": end},) if start <= end else ())
+        return RangePlan(None, (), _pieces(start, end))
     raw: list[dict[str, datetime]] = []
     if start is not None and first is not None and start < first:
         raw.append({"$gte": start, "$lt": first})

@@ -9,9 +9,9 @@ Times are milliseconds (the unit of the ticket's own `firstResponseTime` and
 """
 
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Annotated, Any, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -24,14 +24,22 @@ from contracts.commands import Moment
 from contracts.enums import Category, Priority, TicketStatus
 from services.ticket_service.documents import Agent
 from services.ticket_service.rollups import (
+    APPLIED,
     DAYS,
     EVERYONE,
     POOL,
+    QUARTERS,
     SLOT,
-    SLOTS,
     WRITER,
+    Contribution,
+    as_utc,
+    day_id,
+    day_of,
     key_value,
+    nested,
     plan,
+    slot_index,
+    slot_of,
 )
 
 
@@ -409,24 +417,23 @@ def rollup_scopes(scope: Mapping[str, Any]) -> list[str] | None:
     return None
 
 
-def _utc(moment: datetime) -> datetime:
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-
-
 def _bounds(name: str, start: datetime | None, end: datetime | None) -> dict[str, Any]:
     bound = {op: m for op, m in (("$gte", start), ("$lt", end)) if m is not None}
     return {name: bound} if bound else {}
 
 
 class RollupReader:
-    """The figures of a range from the rollup buckets: O(days + quarter hours at the
-    ends) documents, plus the tickets of the two partial quarter hours at the very ends."""
+    """The figures of a range from the rollups: the days inside it, the quarter hours at
+    its ends (the quarter-hour documents of at most two days per scope, by `_id`) and, for
+    the piece of a quarter hour at either end, the applied parts
+    of the tickets created in that quarter hour (an equality lookup on `created`). The
+    tickets themselves are not read."""
 
     def __init__(self, tickets: AsyncCollection[dict[str, Any]]) -> None:
         database = tickets.database
-        self.tickets = tickets
         self.days = database[DAYS]
-        self.slots = database[SLOTS]
+        self.quarters = database[QUARTERS]
+        self.applied = database[APPLIED]
         self.writer = database[WRITER]
 
     async def ready(self) -> bool:
@@ -435,35 +442,84 @@ class RollupReader:
         return bool(writer and writer.get("ready"))
 
     async def figures(
-        self, query: StatisticsQuery, scopes: list[str], scope: dict[str, Any]
+        self, query: StatisticsQuery, scopes: list[str]
     ) -> tuple[Figures, list[dict[str, Any]]]:
         zone = ZoneInfo(query.timezone)
         where = plan(query.created_from, query.created_to)
         figures, created = Figures(), Counter[date]()
-        in_scope = {"scope": {"$in": scopes}}
-        if where.days is not None:
-            days = {**in_scope, **_bounds("day", *where.days)}
-            async for bucket in self.days.find(days, {"_id": 0, "seq": 0}):
-                figures.add_bucket(bucket)
-                for index, count in (bucket.get("slots") or {}).items():
-                    moment = _utc(bucket["day"]) + int(index) * SLOT
-                    created[moment.astimezone(zone).date()] += count
-        if where.slots:
-            ranges = [_bounds("slot", a, b) for a, b in where.slots]
-            async for bucket in self.slots.find({**in_scope, "$or": ranges}, {"_id": 0}):
-                figures.add_bucket(bucket)
-                count = (bucket.get("all") or {}).get("tickets", 0)
-                created[_utc(bucket["slot"]).astimezone(zone).date()] += count
-        if where.raw:
-            edges = {"$or": [{"createdAt": condition} for condition in where.raw]}
-            match = {"$and": [edges, scope]} if scope else edges
-            cursor = await self.tickets.aggregate(pipeline(match, query.timezone))
-            [facets] = await cursor.to_list()
-            figures.add(Figures.of_rows(facets["groups"]))
-            for row in facets["perDay"]:
-                created[date.fromisoformat(row["_id"])] += row["count"]
+        for scope in scopes:
+            if where.days is not None:
+                await self._days(figures, created, zone, scope, where.days)
+            for day, quarters in _quarters_by_day(where.slots).items():
+                await self._quarters(figures, created, zone, day_id(scope, day), quarters)
+        for condition in where.raw:
+            async for part in self._parts(condition, scopes):
+                figures.add_bucket(nested(part.fields))
+                created[part.created_at.astimezone(zone).date()] += 1
         days_rows = [{"_id": d.isoformat(), "count": n} for d, n in created.items() if n]
         return figures, days_rows
+
+    async def _days(
+        self,
+        figures: Figures,
+        created: Counter[date],
+        zone: ZoneInfo,
+        scope: str,
+        bounds: tuple[datetime | None, datetime | None],
+    ) -> None:
+        days = {"scope": scope, **_bounds("day", *bounds)}
+        async for bucket in self.days.find(days, {"_id": 0, "seq": 0}):
+            figures.add_bucket(bucket)
+            for index, count in (bucket.get("slots") or {}).items():
+                moment = as_utc(bucket["day"]) + int(index) * SLOT
+                created[moment.astimezone(zone).date()] += count
+
+    async def _quarters(
+        self,
+        figures: Figures,
+        created: Counter[date],
+        zone: ZoneInfo,
+        bucket_id: str,
+        quarters: list[int],
+    ) -> None:
+        found = await self.quarters.find_one({"_id": bucket_id})
+        if found is None:
+            return
+        day, kept = as_utc(found["day"]), found.get("q") or {}
+        for index in quarters:
+            quarter = kept.get(str(index))
+            if quarter:
+                figures.add_bucket(quarter)
+                moment = day + index * SLOT
+                count = (quarter.get("all") or {}).get("tickets", 0)
+                created[moment.astimezone(zone).date()] += count
+
+    async def _parts(
+        self, condition: Mapping[str, datetime], scopes: list[str]
+    ) -> AsyncIterator[Contribution]:
+        """The applied parts of the tickets created within `condition` (inside one
+        quarter hour) that `scopes` may read."""
+        start = condition["$gte"]
+        async for record in self.applied.find({"created": slot_of(start)}, {"contribution": 1}):
+            part = Contribution.load(record["contribution"])
+            if part is None or part.created_at < start:
+                continue
+            if "$lt" in condition and part.created_at >= condition["$lt"]:
+                continue
+            if "$lte" in condition and part.created_at > condition["$lte"]:
+                continue
+            if EVERYONE in scopes or part.scope in scopes:
+                yield part
+
+
+def _quarters_by_day(ranges: Iterable[tuple[datetime, datetime]]) -> dict[datetime, list[int]]:
+    """The quarter hours of half-open ranges, as their UTC day and index in it."""
+    found: dict[datetime, list[int]] = {}
+    for start, stop in ranges:
+        for n in range((stop - start) // SLOT):
+            quarter = start + n * SLOT
+            found.setdefault(day_of(quarter), []).append(slot_index(quarter))
+    return found
 
 
 async def _names(agents: AgentLookup, figures: Figures) -> dict[str, str | None]:
@@ -500,5 +556,5 @@ async def compute(
     reader = RollupReader(tickets)
     if scopes is None or not await reader.ready():
         return await scan(tickets, agents, query, scope)
-    figures, days = await reader.figures(query, scopes, scope)
+    figures, days = await reader.figures(query, scopes)
     return fold(figures, query, await _names(agents, figures), days)
