@@ -166,23 +166,49 @@ class Measured:
     seeded: float
 
 
-async def measure(db: Any, open_count: int, repeat: int) -> Measured:
+@dataclass
+class Setup:
+    repository: TimerRepository
+    collection: Any
+    seeded: float
+
+
+async def prepare(db: Any, open_count: int) -> Setup:
     seeding = time.perf_counter()
-    name = f"timers_{open_count}"
-    collection = await seed(db, name, open_count)
+    collection = await seed(db, f"timers_{open_count}", open_count)
     seeded = time.perf_counter() - seeding
     repository = TimerRepository(db)
     repository.timers = collection
     repository.due_work = replace(repository.due_work, collection=collection)
     await scan(repository)  # warm-up
-    scans = [await scan(repository) for _ in range(repeat)]
-    full = [await collection_scan(collection) for _ in range(repeat)]
-    median = Scan(
-        statistics.median(s.query for s in scans),
-        statistics.median(s.claims for s in scans),
-        statistics.median(s.sweep for s in scans),
+    return Setup(repository, collection, seeded)
+
+
+async def measure(
+    db: Any, floor_count: int, open_count: int, repeat: int
+) -> tuple[Measured, Measured]:
+    """The floor's and the large collection's scans taken in turn, so a change of load on
+    the machine weighs on both alike."""
+    setups = [await prepare(db, floor_count), await prepare(db, open_count)]
+    scans: list[list[Scan]] = [[], []]
+    full: list[list[float]] = [[], []]
+    for _ in range(repeat):
+        for index, setup in enumerate(setups):
+            scans[index].append(await scan(setup.repository))
+            full[index].append(await collection_scan(setup.collection))
+    floor, large = (
+        Measured(
+            Scan(
+                statistics.median(s.query for s in taken),
+                statistics.median(s.claims for s in taken),
+                statistics.median(s.sweep for s in taken),
+            ),
+            statistics.median(counts),
+            setup.seeded,
+        )
+        for taken, counts, setup in zip(scans, full, setups, strict=True)
     )
-    return Measured(median, statistics.median(full), seeded)
+    return floor, large
 
 
 def report(where: str, args: argparse.Namespace, floor: Measured, large: Measured) -> None:
@@ -219,8 +245,7 @@ async def run(quick: bool) -> list[Result]:
     1k, 2 scans), on the memory engine unless MONGODB_URL is set."""
     open_count, repeat = (5_000, 2) if quick else (100_000, 5)
     async with database("memory") as db:
-        floor = await measure(db, 1_000, repeat)
-        large = await measure(db, open_count, repeat)
+        floor, large = await measure(db, 1_000, open_count, repeat)
     label = f"the same scan with 1,000 open + {DUE} due"
     emulator = "mongoeco's engine scans the collection for it (no range index)"
     ms = 1000
@@ -272,8 +297,7 @@ async def main() -> int:
     where = "MONGODB_URL" if os.environ.get("MONGODB_URL") else f"in-process {args.engine}"
     try:
         async with asyncio.timeout(args.budget), database(args.engine) as db:
-            floor = await measure(db, args.floor, args.repeat)
-            large = await measure(db, args.open, args.repeat)
+            floor, large = await measure(db, args.floor, args.open, args.repeat)
     except TimeoutError:
         print(f"sla scan benchmark on {where}: not done within --budget {args.budget:.0f} s")
         return 1
