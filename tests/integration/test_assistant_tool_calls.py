@@ -70,14 +70,15 @@ async def one(caller: Caller, name: str, args: Any, call_id: str = "call_1", **k
 async def snapshot(endpoints: Endpoints, database: str) -> dict[str, Any]:
     """Every document of every non-empty collection, read with the raw driver (the outbox
     and the relay's lease left out: the relay empties them on its own time; the callers'
-    request counts in `rate_limits` too: they count requests, not what the requests did)."""
+    request counts in `rate_limits` too: they count requests, not what the requests did;
+    and the statistics writer's lease, which the ticket service takes when it starts)."""
     mongo = connect(endpoints.mongo_url)
     try:
         db = mongo[database]
         state = {
             name: await db[name].find({}, {"outbox": 0, "relayLeaseUntil": 0}).to_list()
             for name in sorted(await db.list_collection_names())
-            if name != "rate_limits"
+            if name not in {"rate_limits", "ticket_stats_writer"}
         }
         state = {name: documents for name, documents in state.items() if documents}
     finally:
