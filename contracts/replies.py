@@ -40,13 +40,20 @@ class Pagination(BaseModel):
     pages: int
 
 
-class TicketPagination(Pagination):
+class TicketPagination(BaseModel):
     """A ticket listing's page, with the cursor of the next one."""
 
     model_config = ConfigDict(
         validate_by_name=True, validate_by_alias=True, serialize_by_alias=True
     )
 
+    page: int
+    limit: int
+    total: int | None = Field(
+        description="Tickets matching the filters; null on a page asked for by cursor "
+        "(counting every match is the cost a cursor page avoids)"
+    )
+    pages: int | None = Field(description="Pages of `limit`; null with `total`")
     next_cursor: str | None = Field(
         default=None,
         alias="nextCursor",

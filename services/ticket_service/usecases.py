@@ -239,12 +239,13 @@ class TicketUseCases:
         page_number = position.page if position else command.page
         principal = await self.principal(command.actor)
         if principal is NOBODY_CUSTOMER:
-            return TicketPage(items=[], pagination=_pagination(command, page_number, 0))
+            total = None if position else 0
+            return TicketPage(items=[], pagination=_pagination(command, page_number, total))
         words = search_words(command.q) if command.q else []
         matches = await self.customers.ids_matching(words) if words else {}
         filters, scope = build_query(command, matches), principal.scope()
         query = {"$and": [filters, scope]} if scope else filters
-        total = await self.tickets.count(query)
+        total = None if position else await self.tickets.count(query)
         if position is not None:
             query = {"$and": [query, after(command.sort, position)]}
         skip = 0 if position else (command.page - 1) * command.limit
@@ -448,9 +449,9 @@ def _idempotency_key(command: cmd.CreateTicket, customer_id: str) -> str | None:
 
 
 def _pagination(
-    command: cmd.ListTickets, page: int, total: int, next_cursor: str | None = None
+    command: cmd.ListTickets, page: int, total: int | None, next_cursor: str | None = None
 ) -> TicketPagination:
-    pages = -(-total // command.limit)
+    pages = None if total is None else -(-total // command.limit)
     return TicketPagination(
         page=page, limit=command.limit, total=total, pages=pages, next_cursor=next_cursor
     )

@@ -592,6 +592,10 @@ async def test_cursor_pages_visit_every_ticket_once_while_tickets_are_created(
     assert before <= set(seen), "a ticket that existed before paging was skipped"
     assert [p["page"] for p in paginations] == list(range(1, len(paginations) + 1))
     assert all(p["limit"] == 4 for p in paginations)
+    assert paginations[0]["total"] >= 18
+    assert [(p["total"], p["pages"]) for p in paginations[1:]] == [(None, None)] * (
+        len(paginations) - 1
+    )
 
 
 async def test_a_malformed_or_foreign_cursor_is_refused_with_the_error_envelope(

@@ -86,6 +86,11 @@ async def every_command(measure: Measure, clock: MovableClock) -> None:
     await measure.ok(names.LIST, "an agent, first page", {"actor": agent})
     await measure.ok(names.LIST, "a customer", {"actor": customer(PHONE_A)})
     await measure.ok(names.LIST, "an admin, q (one word)", {"actor": admin, "q": "order"})
+    first_page = await measure.caller.ok(names.LIST, {"actor": admin, "limit": 1})
+    cursor = first_page["pagination"]["nextCursor"]
+    await measure.ok(
+        names.LIST, "an admin, next page by cursor", {"actor": admin, "limit": 1, "cursor": cursor}
+    )
     await measure.ok(names.ASSIGN, "an agent", {"actor": agent, **ticket, "agentId": agent["id"]})
     await measure.ok(
         names.CHANGE_STATUS, "an agent", {"actor": agent, **ticket, "status": "pending_customer"}
