@@ -38,6 +38,7 @@ def main(argv: list[str] | None = None) -> int:
             print(benchmark.name)
         return 0
     rounds = 1 if args.quick else max(1, args.rounds)
+    engine = "MONGODB_URL" if os.environ.get("MONGODB_URL") else "mongoeco (embedded emulator)"
     outcomes = []
     for benchmark in benchmarks:
         print(f"{benchmark.name}: {rounds} round(s)…", flush=True)
@@ -47,9 +48,9 @@ def main(argv: list[str] | None = None) -> int:
         if outcome.error:
             print(f"  failed: {outcome.error}", flush=True)
         outcomes.append(outcome)
-    engine = "MONGODB_URL" if os.environ.get("MONGODB_URL") else "mongoeco (embedded emulator)"
-    report = render(outcomes, rounds, args.quick, engine, unrunnable())
-    args.out.write_text(report, encoding="utf-8")
+        # written after each benchmark: a run cut short still leaves what it measured
+        report = render(outcomes, rounds, args.quick, engine, unrunnable())
+        args.out.write_text(report, encoding="utf-8")
     print(f"wrote {args.out}")
     return 1 if any(outcome.error for outcome in outcomes) else 0
 
