@@ -156,10 +156,11 @@ class TicketService:
             context.clock,
             grace=timedelta(seconds=settings.relay_grace_seconds),
         )
+        agents = AgentRepository()
         self._use_cases = TicketUseCases(
             tickets=tickets,
             customers=CustomerRepository(),
-            agents=AgentRepository(),
+            agents=agents,
             idempotency=OnceByKey(IdempotencyRecord.get_pymongo_collection(), lease, context.clock),
             relay=self.relay,
             clock=context.clock,
@@ -169,7 +170,7 @@ class TicketService:
             ),
         )
         self._directory = AgentDirectory(
-            self._use_cases.agents, partial(publish_event, context.broker), context.clock
+            agents, partial(publish_event, context.broker), context.clock
         )
         self._conversations = await self._conversation(context, self._use_cases)
         self._use_cases.settle_responses = self._conversations.settle

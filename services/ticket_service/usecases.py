@@ -17,7 +17,6 @@ from contracts.enums import ActorType, Source, TicketStatus
 from contracts.replies import CustomerMessageOutcome, TicketPage, TicketPagination
 from contracts.sla import SlaPolicy
 from contracts.tickets import Ticket
-from infra.claims import OnceByKey
 from infra.clock import Clock
 from services.ticket_service import metrics
 from services.ticket_service.access import (
@@ -28,7 +27,6 @@ from services.ticket_service.access import (
     readable,
 )
 from services.ticket_service.admission import ByPhone, CreationKey, CustomerRef
-from services.ticket_service.creation import TicketCreator
 from services.ticket_service.documents import Agent
 from services.ticket_service.domain import conversation
 from services.ticket_service.domain import operations as ops
@@ -48,11 +46,13 @@ from services.ticket_service.listing import (
     encode_cursor,
     search_words,
 )
-from services.ticket_service.relay import OutboxRelay
-from services.ticket_service.repository import (
-    AgentRepository,
-    CustomerRepository,
-    TicketRepository,
+from services.ticket_service.ports import (
+    AgentStore,
+    Creator,
+    CustomerStore,
+    EventRelay,
+    Idempotency,
+    TicketStore,
 )
 from services.ticket_service.statistics import StatisticsQuery, TicketStatistics, compute
 
@@ -63,14 +63,14 @@ CLOSED_FOR_CUSTOMER_NOTES = frozenset({TicketStatus.CLOSED, TicketStatus.CANCELL
 
 @dataclass
 class TicketUseCases:
-    tickets: TicketRepository
-    customers: CustomerRepository
-    agents: AgentRepository
-    idempotency: OnceByKey
-    relay: OutboxRelay
+    tickets: TicketStore
+    customers: CustomerStore
+    agents: AgentStore
+    idempotency: Idempotency
+    relay: EventRelay
     clock: Clock
     policy: SlaPolicy
-    creator: TicketCreator
+    creator: Creator
     settle_responses: Callable[[str], Awaitable[None]] | None = None
     """Applies a ticket's stored but not yet applied replies (conversation.py)."""
     answer_rating: (

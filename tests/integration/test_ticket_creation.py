@@ -13,6 +13,7 @@ from contracts import names
 from infra.clock import MovableClock
 from infra.mongo import connect
 from infra.runtime import Runtime
+from services.ticket_service.creation import TicketCreator
 from services.ticket_service.main import TicketService
 from tests.support.factories import create_body
 from tests.support.system import Endpoints, EventLog, client, running, settings_for
@@ -51,6 +52,12 @@ def service(runtime: Runtime) -> TicketService:
     found = runtime.services[0]
     assert isinstance(found, TicketService)
     return found
+
+
+def creator_of(runtime: Runtime) -> TicketCreator:
+    creator = creator_of(runtime)
+    assert isinstance(creator, TicketCreator)
+    return creator
 
 
 async def stored(endpoints: Endpoints, database: str) -> dict[str, Any]:
@@ -162,7 +169,7 @@ async def test_a_stored_ticket_whose_creator_died_and_never_retried_is_announced
     settings = settings_for(endpoints, database)
     async with running(settings, clock=clock) as runtime, client(endpoints.rabbit_url) as (c, log):
         ticket_service = service(runtime)
-        with dies_after(ticket_service.use_cases().creator.tickets, "insert"):
+        with dies_after(creator_of(runtime).tickets, "insert"):
             died = await c.call(names.CREATE, create_body(idempotencyKey="gone"))
         clock.advance(timedelta(seconds=settings.relay_grace_seconds + 1))
         assert ticket_service.relay is not None
@@ -183,7 +190,7 @@ async def test_a_number_left_by_a_dead_creator_goes_to_the_next_ticket_no_gap(
     settings = settings_for(endpoints, database)
     lease = timedelta(seconds=settings.idempotency_lease_seconds)
     async with running(settings, clock=clock) as runtime, client(endpoints.rabbit_url) as (c, _):
-        creator = service(runtime).use_cases().creator
+        creator = creator_of(runtime)
         with dies_after(creator.numbers, "number_for"):
             died = await c.call(names.CREATE, create_body(idempotencyKey="abandoned"))
         soon = await c.ok(names.CREATE, create_body(idempotencyKey="soon"))
@@ -207,7 +214,7 @@ async def test_leftover_numbers_of_stored_tickets_are_never_given_twice(
     settings = settings_for(endpoints, database)
     lease = timedelta(seconds=settings.idempotency_lease_seconds)
     async with running(settings, clock=clock) as runtime, client(endpoints.rabbit_url) as (c, _):
-        numbers = service(runtime).use_cases().creator.numbers
+        numbers = creator_of(runtime).numbers
         first = [await c.ok(names.CREATE, create_body(f"+3462000000{i}")) for i in range(6)]
         numbers.stored = lambda year, *keys: None  # type: ignore[method-assign]
         more = [await c.ok(names.CREATE, create_body(f"+3462000001{i}")) for i in range(3)]
@@ -249,7 +256,7 @@ async def test_the_open_ticket_cap_counts_a_creation_once_while_it_is_being_stor
     it once (stored), not twice (stored and in flight)."""
     settings = settings_for(endpoints, database, max_open_tickets_per_customer=2)
     async with running(settings) as runtime, client(endpoints.rabbit_url) as (c, _):
-        creator = service(runtime).use_cases().creator
+        creator = creator_of(runtime)
         first = await c.ok(names.CREATE, create_body(idempotencyKey="a"))
         with dies_after(creator.tickets, "insert"):
             await c.call(names.CREATE, create_body(idempotencyKey="b-in-flight"))
@@ -265,7 +272,7 @@ async def test_a_creator_that_died_after_admission_holds_a_cap_place_until_its_l
     clock = MovableClock(START)
     settings = settings_for(endpoints, database, max_open_tickets_per_customer=1)
     async with running(settings, clock=clock) as runtime, client(endpoints.rabbit_url) as (c, _):
-        creator = service(runtime).use_cases().creator
+        creator = creator_of(runtime)
         with dies_after(creator.creations, "admit"):
             await c.call(names.CREATE, create_body(idempotencyKey="died"))
         held = await c.call(names.CREATE, create_body(idempotencyKey="x"))

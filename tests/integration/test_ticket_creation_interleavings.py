@@ -12,6 +12,7 @@ import pytest
 from contracts import commands as cmd
 from contracts.tickets import Ticket
 from infra.mongo import connect
+from services.ticket_service.creation import TicketCreator
 from services.ticket_service.main import TicketService
 from tests.support.factories import create_body
 from tests.support.system import Endpoints, running, settings_for
@@ -82,6 +83,7 @@ async def test_a_copy_that_found_nothing_stored_answers_the_first_copys_ticket_a
         service = runtime.services[0]
         assert isinstance(service, TicketService)
         cases = service.use_cases()
+        assert isinstance(cases.creator, TicketCreator)
         with Pause(cases.creator.tickets, "open_or_created", "after").installed() as checked:
             second = asyncio.create_task(cases.create(command("retried")))
             await checked.reached.wait()
