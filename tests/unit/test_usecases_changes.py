@@ -8,9 +8,10 @@ import pytest
 
 from contracts import commands as cmd
 from contracts.actors import AgentActor, CustomerActor, SystemActor
-from contracts.enums import TicketStatus
+from contracts.enums import Priority, TicketStatus
 from contracts.tickets import Ticket
 from services.ticket_service.domain.errors import (
+    AlreadyRated,
     Conflict,
     Forbidden,
     InvalidTransition,
@@ -214,3 +215,71 @@ async def test_notes_are_numbered_per_ticket(svc: FakeService) -> None:
         (f"{ticket.ticket_id}-N2", "second"),
     ]
     assert svc.relay.routing_keys[-2:] == ["ticket.note_added", "ticket.note_added"]
+
+
+async def test_a_first_response_is_recorded_once_and_opens_a_new_ticket(svc: FakeService) -> None:
+    ticket = await created_by(svc, CUSTOMER_A)
+    agent = AgentActor(id=svc.agents.add(START))
+    mark = cmd.MarkFirstResponse(actor=agent, ticket_id=ticket.ticket_id)
+    svc.clock.advance(timedelta(minutes=10))
+    answered = await svc.cases.mark_first_response(mark)
+    svc.clock.advance(timedelta(minutes=10))
+    again = await svc.cases.mark_first_response(mark)
+    assert answered.status is S.OPEN
+    assert answered.first_response_time == 10 * 60 * 1000
+    assert answered.sla.first_response_at == START + timedelta(minutes=10)
+    assert again == answered == await svc.tickets.get(ticket.ticket_id)
+    assert svc.relay.routing_keys == ["ticket.created", "ticket.updated", "ticket.status_changed"]
+
+
+async def test_an_escalated_ticket_comes_first_in_the_priority_order(svc: FakeService) -> None:
+    first = await created_by(svc, CUSTOMER_A)
+    second = await created_by(svc, CUSTOMER_A, priority="high")
+    escalated = await svc.cases.escalate(
+        cmd.EscalatePriority(actor=SystemActor(), ticket_id=first.ticket_id, reason="angry")
+    )
+    assert escalated.priority is Priority.HIGH
+    again = await svc.cases.escalate(
+        cmd.EscalatePriority(actor=SystemActor(), ticket_id=first.ticket_id)
+    )
+    assert again.priority is Priority.URGENT
+    page = await svc.cases.list(
+        cmd.ListTickets.model_validate({"actor": {"type": "System"}, "sort": "-priority"})
+    )
+    assert [item["ticketId"] for item in page.items] == [first.ticket_id, second.ticket_id]
+    assert svc.relay.routing_keys.count("ticket.priority_escalated") == 2
+
+
+async def test_an_unassigned_ticket_goes_back_to_the_pool(svc: FakeService) -> None:
+    ana, bea = svc.agents.add(START, "Ana"), svc.agents.add(START, "Bea")
+    ticket = await svc.cases.assign(assignment(await created_by(svc, CUSTOMER_A), ana))
+    back = await svc.cases.unassign(
+        cmd.UnassignTicket(actor=AgentActor(id=ana), ticket_id=ticket.ticket_id)
+    )
+    assert back.assigned_agent is None
+    assert svc.relay.routing_keys[-1] == "ticket.unassigned"
+    seen = await svc.cases.get(cmd.GetTicket(actor=AgentActor(id=bea), ticket_id=ticket.ticket_id))
+    assert seen == back
+
+
+async def test_a_customer_rates_a_resolved_ticket_once(svc: FakeService) -> None:
+    ticket = await created_by(svc, CUSTOMER_A)
+    me = {"type": "Customer", "phone": CUSTOMER_A}
+
+    def rating(stars: int) -> cmd.RateTicket:
+        body = {"actor": me, "ticketId": ticket.ticket_id, "rating": stars, "comment": "ok"}
+        return cmd.RateTicket.model_validate(body)
+
+    with pytest.raises(InvalidTransition):
+        await svc.cases.rate(rating(4))
+    await svc.cases.assign(assignment(ticket, svc.agents.add(START)))
+    await walked(svc, ticket.ticket_id, S.RESOLVED)
+    rated = await svc.cases.rate(rating(4))
+    assert rated.customer_satisfaction is not None
+    assert (rated.customer_satisfaction.rating, rated.customer_satisfaction.comment) == (4, "ok")
+    with pytest.raises(AlreadyRated):
+        await svc.cases.rate(rating(1))
+    stored = await svc.tickets.get(ticket.ticket_id)
+    assert stored is not None
+    assert stored.customer_satisfaction == rated.customer_satisfaction
+    assert svc.relay.event_ids == svc.tickets.committed_event_ids()

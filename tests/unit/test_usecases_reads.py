@@ -9,10 +9,10 @@ from contracts import commands as cmd
 from contracts.actors import AgentActor, CustomerActor, SystemActor
 from contracts.enums import AgentRole, TicketStatus
 from contracts.tickets import Ticket
-from services.ticket_service.domain.errors import Forbidden, NotFound
+from services.ticket_service.domain.errors import Forbidden, NotFound, ValidationFailed
 from services.ticket_service.domain.model import Change
 from tests.support.factories import CUSTOMER_A, CUSTOMER_B
-from tests.support.fakes import FakeService, created_by, fake_service
+from tests.support.fakes import FakeService, created_by, fake_service, walked
 
 START = datetime(2026, 5, 4, 9, 0, tzinfo=UTC)
 CUSTOMER_C = "+34600000003"
@@ -182,3 +182,24 @@ async def test_an_agent_may_list_only_their_own_tickets_an_admin_anyones(
     assert [item["ticketId"] for item in page.items] == [ticket.ticket_id]
     with pytest.raises(NotFound):
         await svc.cases.agent_tickets(listing(AgentActor(id=admin), assignedAgent="0" * 24))
+
+
+async def test_a_cursor_of_another_listing_is_refused(svc: FakeService) -> None:
+    for _ in range(3):
+        await created_by(svc, CUSTOMER_A)
+    first = await svc.cases.list(listing(SystemActor(), limit=1, sort="createdAt"))
+    assert first.pagination.next_cursor is not None
+    other = listing(SystemActor(), limit=1, sort="-createdAt", cursor=first.pagination.next_cursor)
+    with pytest.raises(ValidationFailed, match="cursor"):
+        await svc.cases.list(other)
+
+
+async def test_open_only_leaves_out_closed_and_cancelled_tickets(svc: FakeService) -> None:
+    kept, cancelled, closed = await three_tickets(svc)
+    agent = svc.agents.add(START)
+    await walked(svc, cancelled.ticket_id, TicketStatus.CANCELLED)
+    await assign(svc, closed, agent)
+    await walked(svc, closed.ticket_id, TicketStatus.RESOLVED, TicketStatus.CLOSED)
+    page = await svc.cases.list(listing(SystemActor(), openOnly=True))
+    assert [item["ticketId"] for item in page.items] == [kept.ticket_id]
+    assert page.pagination.total == 1
