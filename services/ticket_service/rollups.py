@@ -7,8 +7,9 @@ assignee's scope (`-` for the unassigned pool), which is what an agent may read.
 Two documents per UTC day and scope hold the same sums: the day's (`ticket_stats_days`,
 also counting the tickets created in each of its 96 quarter hours under `slots`, so a day
 in any time zone — every real UTC offset is a whole number of quarter hours — can be
-assembled) and each quarter hour's under `q.<0-95>` (`ticket_stats_quarters`, read only
-for the days at the ragged ends of a range, by `_id`). Inside a bucket the
+assembled) and each quarter hour's under `q.<0-95>` and each hour's under `h.<0-23>`
+(`ticket_stats_quarters`, read only for the days at the ragged ends of a range, by `_id`,
+as whole hours and at most three quarter hours either side). Inside a bucket the
 sums are marginals (`all`, and by status, priority, category and resolving agent), which is
 all the report needs, so one document holds a day of a scope however varied its tickets.
 
@@ -171,8 +172,10 @@ class Contribution:
         for scope in (EVERYONE, self.scope):
             identity = {"scope": scope, "day": day}
             yield DAYS, day_id(scope, day), identity, self.fields | per_slot
-            quarter = {f"q.{slot_index(self.slot)}.{name}": v for name, v in self.fields.items()}
-            yield QUARTERS, day_id(scope, day), identity, quarter
+            index = slot_index(self.slot)
+            parts = {f"q.{index}.{name}": v for name, v in self.fields.items()}
+            parts |= {f"h.{index // 4}.{name}": v for name, v in self.fields.items()}
+            yield QUARTERS, day_id(scope, day), identity, parts
 
 
 def day_id(scope: str, day: datetime) -> str:
@@ -277,3 +280,12 @@ def plan(start: datetime | None, end: datetime | None) -> RangePlan:
     if stop is not None and day_to is not None and day_to < stop:
         slots.append((day_to, stop))
     return RangePlan((day_from, day_to), tuple(slots), tuple(raw))
+
+
+def hours_and_quarters(quarters: Iterable[int]) -> tuple[list[int], list[int]]:
+    """A day's quarter hours (indexes 0-95) as the whole hours among them and the quarter
+    hours left over: the fewest rollup entries that add up to them."""
+    wanted = set(quarters)
+    hours = [h for h in range(24) if all(4 * h + n in wanted for n in range(4))]
+    covered = {4 * h + n for h in hours for n in range(4)}
+    return hours, sorted(wanted - covered)

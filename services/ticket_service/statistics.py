@@ -35,6 +35,7 @@ from services.ticket_service.rollups import (
     as_utc,
     day_id,
     day_of,
+    hours_and_quarters,
     key_value,
     nested,
     plan,
@@ -482,17 +483,23 @@ class RollupReader:
         bucket_id: str,
         quarters: list[int],
     ) -> None:
-        found = await self.quarters.find_one({"_id": bucket_id})
+        hours, leftovers = hours_and_quarters(quarters)
+        found = await self.quarters.find_one(
+            {"_id": bucket_id}, quarter_projection(quarters, hours, leftovers)
+        )
         if found is None:
             return
-        day, kept = as_utc(found["day"]), found.get("q") or {}
+        day = as_utc(found["day"])
+        for kind, indexes in (("h", hours), ("q", leftovers)):
+            for index in indexes:
+                part = (found.get(kind) or {}).get(str(index))
+                if part:
+                    figures.add_bucket(part)
         for index in quarters:
-            quarter = kept.get(str(index))
-            if quarter:
-                figures.add_bucket(quarter)
-                moment = day + index * SLOT
-                count = (quarter.get("all") or {}).get("tickets", 0)
-                created[moment.astimezone(zone).date()] += count
+            part = (found.get("q") or {}).get(str(index)) or {}
+            count = (part.get("all") or {}).get("tickets", 0)
+            if count:
+                created[(day + index * SLOT).astimezone(zone).date()] += count
 
     async def _parts(
         self, condition: Mapping[str, datetime], scopes: list[str]
@@ -510,6 +517,17 @@ class RollupReader:
                 continue
             if EVERYONE in scopes or part.scope in scopes:
                 yield part
+
+
+def quarter_projection(
+    quarters: Iterable[int], hours: Iterable[int], leftovers: Iterable[int]
+) -> dict[str, int]:
+    """What a report reads of a day's quarter-hour document: the whole hours' sums, the
+    leftover quarter hours' sums, and the other quarter hours' ticket counts only."""
+    whole = set(leftovers)
+    fields = {"_id": 0, "day": 1} | {f"h.{h}": 1 for h in hours}
+    fields |= {f"q.{q}": 1 for q in whole}
+    return fields | {f"q.{q}.all.tickets": 1 for q in quarters if q not in whole}
 
 
 def _quarters_by_day(ranges: Iterable[tuple[datetime, datetime]]) -> dict[datetime, list[int]]:
