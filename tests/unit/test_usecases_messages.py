@@ -183,3 +183,24 @@ async def test_a_ticket_that_keeps_changing_gives_up_with_conflict_after_three_t
     svc.tickets.before_apply.clear()
     retried = await svc.cases.customer_message(message(svc, "wamid.1"))
     assert retried.action == "resumed"
+
+
+async def test_a_follow_up_run_again_after_its_record_was_lost_opens_no_second_ticket(
+    svc: FakeService,
+) -> None:
+    """The once-per-message record is gone (the run died before storing it): the work
+    runs again and finds the follow-up as the customer's latest ticket, new, so nothing
+    more happens (its answer says `none` with that ticket, not `follow_up_created`)."""
+    closed = await at(svc, S.RESOLVED, S.CLOSED)
+    svc.clock.advance(REOPEN_WINDOW + timedelta(days=1))
+    first = await svc.cases.customer_message(message(svc, "wamid.lost"))
+    published = list(svc.relay.event_ids)
+    svc.idempotency.results.clear()
+    again = await svc.cases.customer_message(message(svc, "wamid.lost"))
+    assert first.ticket is not None
+    assert again.ticket is not None
+    assert (first.action, first.related_ticket_id) == ("follow_up_created", closed.ticket_id)
+    assert (again.action, again.ticket["ticketId"]) == ("none", first.ticket["ticketId"])
+    assert len(svc.tickets.stored) == 2
+    assert svc.relay.event_ids == published
+    assert sum(svc.idempotency.runs.values()) == 2
