@@ -249,8 +249,8 @@ def results(small: Size, large: Size) -> list[Result]:
 
 
 async def run(quick: bool) -> list[Result]:
-    """The suite's entry: 1k and 10k tickets (200 and 2k quick)."""
-    small, large = (200, 2_000) if quick else (1_000, 10_000)
+    """The suite's entry: 1k and 10k tickets (100 and 1k quick)."""
+    small, large = (100, 1_000) if quick else (1_000, 10_000)
     return results(*await measure_both(small, large, 3 if quick else 7))
 
 
