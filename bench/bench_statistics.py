@@ -34,6 +34,7 @@ from contracts.actors import SystemActor
 from infra.clock import SystemClock
 from infra.logging import configure_logging
 from infra.mongo import connect
+from services.ticket_service.rollup_reader import quarter_projection
 from services.ticket_service.rollup_writer import RollupWriter
 from services.ticket_service.rollups import (
     APPLIED,
@@ -47,12 +48,7 @@ from services.ticket_service.rollups import (
     slot_index,
     slot_of,
 )
-from services.ticket_service.statistics import (
-    StatisticsQuery,
-    compute,
-    quarter_projection,
-    scan,
-)
+from services.ticket_service.statistics import StatisticsQuery, compute, scan
 
 START = datetime(2026, 5, 1, tzinfo=UTC)
 SPREAD_DAYS = 30

@@ -13,7 +13,7 @@ as whole hours and at most three quarter hours either side). Inside a bucket the
 sums are marginals (`all`, and by status, priority, category and resolving agent), which is
 all the report needs, so one document holds a day of a scope however varied its tickets.
 
-Pure: no I/O here (the writer is `rollup_writer.py`, the reader `statistics.py`).
+Pure: no I/O here (the writer is `rollup_writer.py`, the reader `rollup_reader.py`).
 """
 
 from collections.abc import Iterable, Mapping
