@@ -55,7 +55,7 @@ def service(runtime: Runtime) -> TicketService:
 
 
 def creator_of(runtime: Runtime) -> TicketCreator:
-    creator = creator_of(runtime)
+    creator = service(runtime).use_cases().creator
     assert isinstance(creator, TicketCreator)
     return creator
 
