@@ -71,14 +71,15 @@ async def snapshot(endpoints: Endpoints, database: str) -> dict[str, Any]:
     """Every document of every non-empty collection, read with the raw driver (the outbox
     and the relay's lease left out: the relay empties them on its own time; the callers'
     request counts in `rate_limits` too: they count requests, not what the requests did;
-    and the statistics writer's lease, which the ticket service takes when it starts)."""
+    and the statistics rollups (`ticket_stats*`), which the statistics subscriber keeps from
+    the events on its own time, its writer's lease included)."""
     mongo = connect(endpoints.mongo_url)
     try:
         db = mongo[database]
         state = {
             name: await db[name].find({}, {"outbox": 0, "relayLeaseUntil": 0}).to_list()
             for name in sorted(await db.list_collection_names())
-            if name not in {"rate_limits", "ticket_stats_writer"}
+            if name != "rate_limits" and not name.startswith("ticket_stats")
         }
         state = {name: documents for name, documents in state.items() if documents}
     finally:

@@ -3,7 +3,9 @@
 The ticket service runs each command under the caller's correlation id (the tickets
 client's `x-correlation-id`), so every database command a worker sends while it handles
 that message is counted against that id, whichever task or collection it touches.
-Commands sent without a watched id (background sweeps, other tests) are not recorded.
+Commands sent without a watched id (background sweeps, other tests) are not recorded, nor
+is the authentication of a connection the pool happens to open during the command (its
+set-up, which depends on what else used the pool, e.g. the statistics consumer).
 """
 
 import uuid
@@ -12,6 +14,8 @@ from collections import defaultdict
 from pymongo import monitoring
 
 from infra.logging import correlation_id
+
+CONNECTION_SET_UP = frozenset({"saslStart", "saslContinue", "authenticate", "hello", "isMaster"})
 
 
 class RoundTrips(monitoring.CommandListener):
@@ -33,7 +37,7 @@ class RoundTrips(monitoring.CommandListener):
 
     def started(self, event: monitoring.CommandStartedEvent) -> None:
         current = correlation_id.get()
-        if current in self._watched:
+        if current in self._watched and event.command_name not in CONNECTION_SET_UP:
             target = event.command.get(event.command_name)
             where = target if isinstance(target, str) else event.database_name
             self.commands[current].append(f"{event.command_name} {where}")
