@@ -468,12 +468,19 @@ async def test_escalation_on_breach_raises_the_priority_once_and_announces_it(
     assert not alerts(log, "sla.warning")
 
 
-async def dead_letter_count(rabbit_url: str) -> int:
+async def dead_letter_count(rabbit_url: str, source: str = names.SLA_MONITOR_TICKET_EVENTS) -> int:
+    """Dead letters rejected by `source` (their `x-original-queue`), read without taking
+    them: the connection closes with every message unacknowledged, so all go back. Other
+    consumers of the same events (the ticket service's statistics) reject poison too."""
     connection = await aio_pika.connect(rabbit_url)
     try:
         channel = await connection.channel()
         queue = await channel.declare_queue(names.DEAD_LETTER_QUEUE, passive=True)
-        return queue.declaration_result.message_count or 0
+        count = 0
+        while (message := await queue.get(fail=False, timeout=5)) is not None:
+            if (message.headers or {}).get("x-original-queue") == source:
+                count += 1
+        return count
     finally:
         await connection.close()
 
