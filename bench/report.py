@@ -3,7 +3,9 @@ brackets), then what each floor is, then the run's conditions."""
 
 import os
 import platform
+import subprocess
 from datetime import UTC, datetime
+from pathlib import Path
 
 from bench.suite import Outcome, Spread, Summary
 
@@ -70,10 +72,33 @@ def render(
     return "\n".join(lines) + "\n"
 
 
+def _commit() -> str:
+    """The commit measured (with `+` when the tree has changes), or `unknown`."""
+    here = Path(__file__).parent
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(here), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+        changed = subprocess.run(
+            ["git", "-C", str(here), "status", "--porcelain", "--untracked-files=no"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=10,
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "unknown"
+    return f"{head}+" if changed else head
+
+
 def _conditions(outcomes: list[Outcome], engine: str) -> list[str]:
     lines = [
         f"- machine: {os.cpu_count()} CPUs, {platform.system()} {platform.release()}, "
-        f"Python {platform.python_version()}; database: {engine}",
+        f"Python {platform.python_version()}; database: {engine}; commit: {_commit()}",
     ]
     for outcome in outcomes:
         loads = ", ".join(f"{load[0]:.2f}" for load in outcome.load) or "—"
