@@ -20,10 +20,18 @@ nothing to move. A rebuild deletes the buckets and applied parts of the days fro
 and recounts those days' tickets, holding the writer all along (refreshes wait; the events
 stay in their queue meanwhile), and leaves every ticket's applied part at its current state,
 so the events that come after it move only what changed after it.
+
+Refreshes that arrive while the writer is busy (the subscriber works on up to its prefetch
+of events at once) are applied together: the first to get the writer takes every refresh
+waiting and applies them as one operation, so an operation costs the same eight database
+commands (take, the tickets, their applied parts, the pending record, the day buckets, the
+quarter buckets, the applied parts, release) whether it moves one ticket or a hundred, and
+the cost per event falls as events pile up. If such an operation fails for anything but the
+database, each of its tickets is tried again alone, so one ticket the figures cannot read
+holds back no other.
 """
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from collections import defaultdict
@@ -35,7 +43,7 @@ from typing import Any
 from pymongo import ASCENDING, IndexModel, ReturnDocument, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import BulkWriteError, DuplicateKeyError
+from pymongo.errors import BulkWriteError, PyMongoError
 
 from infra.clock import Clock
 from services.ticket_service.rollups import (
@@ -57,16 +65,29 @@ Raw = dict[str, Any]
 WRITER_ID = "writer"
 DUPLICATE_KEY = 11000
 REBUILD_BATCH = 500
+MAX_TICKETS = 200
+"""Tickets applied in one operation at most (the rest wait for the next)."""
 
 
 class WriterLost(Exception):
     """Another writer took the rollups over (this one's lease ran out): stop, retry later."""
 
 
+class RefreshInterrupted(Exception):
+    """The operation this refresh was part of was cut off (its writer stopped); the event
+    is retried, and whoever takes the writer next completes what was recorded."""
+
+
 @dataclass(frozen=True)
 class Held:
     seq: int
     holder: str
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    ticket_id: str
+    moved: "asyncio.Future[bool]"
 
 
 class RollupWriter:
@@ -86,6 +107,7 @@ class RollupWriter:
         self.lease = lease
         self.holder = secrets.token_hex(8)
         self._one_at_a_time = asyncio.Lock()
+        self._waiting: list[_Wanted] = []
 
     async def ensure_indexes(self) -> None:
         by_day = [IndexModel([("scope", ASCENDING), ("day", ASCENDING)]), IndexModel("scope")]
@@ -144,91 +166,146 @@ class RollupWriter:
         if pending.get("kind") == "rebuild":
             await self._rebuild(held, pending["from"])
             return
-        old, new = Contribution.load(pending["old"]), Contribution.load(pending["new"])
-        await self._apply(int(pending["seq"]), pending["ticketId"], old, new, pending["revision"])
+        # a refresh of several tickets; one ticket's as written before they were batched
+        items = pending.get("items", [pending])
+        await self._apply(int(pending["seq"]), items, [])
 
-    # ---- one ticket -----------------------------------------------------------------
+    # ---- tickets --------------------------------------------------------------------
 
-    async def refresh(self, ticket_id: str, revision: int | None = None) -> bool:
-        """Bring the ticket's part of the rollups to its stored state. Returns whether
-        anything moved. With the event's `revision`: a ticket already counted at that
-        revision or later is skipped without taking the writer."""
-        if revision is not None:
-            applied = await self.applied.find_one({"_id": ticket_id}, {"revision": 1})
-            if applied is not None and applied.get("revision", -1) >= revision:
-                return False
+    async def refresh(self, ticket_id: str) -> bool:
+        """Bring the ticket's part of the rollups to its stored state; returns whether
+        anything moved. Waits while the writer is busy, then applies every refresh waiting
+        by then in one operation (this one's result is its ticket's part of it)."""
+        wanted = _Wanted(ticket_id, asyncio.get_running_loop().create_future())
+        # an abandoned refresh (its handler cancelled) leaves nobody to read its outcome
+        wanted.moved.add_done_callback(lambda done: done.cancelled() or done.exception())
+        self._waiting.append(wanted)
         async with self._one_at_a_time:
-            held = await self.take()
-            try:
-                return await self._refresh(held, ticket_id)
-            finally:
-                await self.release(held)
+            while not wanted.moved.done():
+                batch = self._waiting[:MAX_TICKETS]
+                del self._waiting[:MAX_TICKETS]
+                await self._settle(batch)
+        return wanted.moved.result()
 
-    async def _refresh(self, held: Held, ticket_id: str) -> bool:
-        ticket = await self.tickets.find_one({"ticketId": ticket_id}, PROJECTION)
-        applied = await self.applied.find_one({"_id": ticket_id})
-        new = Contribution.of(ticket) if ticket is not None else None
-        old = Contribution.load(applied.get("contribution")) if applied else None
-        if ticket is None and applied is None:
-            return False
-        revision = ticket.get("revision", 0) if ticket is not None else -1
-        if new == old:  # only the revision moves: nothing to redo if this is lost
-            await self.applied.update_one(
-                {"_id": ticket_id, "seq": {"$lt": held.seq}},
-                {"$set": {"seq": held.seq, "revision": revision}},
+    async def _settle(self, batch: list[_Wanted]) -> None:
+        """Applies the batch and hands each refresh its outcome."""
+        try:
+            outcomes = await self._refresh_all([w.ticket_id for w in batch])
+        except PyMongoError as error:  # the database: every one is retried later
+            _fail(batch, error)
+        except Exception as error:
+            if len(batch) == 1:
+                _fail(batch, error)
+                return
+            log.warning(
+                "statistics refresh of several tickets failed; each is tried alone",
+                exc_info=True,
+                extra={"tickets": len(batch)},
             )
-            return False
-        pending = {
-            "seq": held.seq,
-            "ticketId": ticket_id,
-            "old": old.stored() if old else None,
-            "new": new.stored() if new else None,
-            "revision": revision,
-        }
-        await self._record(held, pending)
-        await self._apply(held.seq, ticket_id, old, new, revision)
-        return new != old
+            for wanted in batch:
+                await self._settle([wanted])
+        except BaseException:
+            _fail(batch, RefreshInterrupted("the statistics writer stopped"))
+            raise
+        else:
+            for wanted, moved in zip(batch, outcomes, strict=True):
+                if not wanted.moved.done():
+                    wanted.moved.set_result(moved)
 
-    async def _apply(
-        self,
-        seq: int,
-        ticket_id: str,
-        old: Contribution | None,
-        new: Contribution | None,
-        revision: int,
-    ) -> None:
-        await self._increment(seq, deltas(old, new))
-        record = {
-            "seq": seq,
-            "revision": revision,
-            "created": new.slot if new else (old.slot if old else None),
-            "contribution": new.stored() if new else None,
+    async def _refresh_all(self, ticket_ids: list[str]) -> list[bool]:
+        held = await self.take()
+        try:
+            return await self._refresh(held, ticket_ids)
+        finally:
+            await self.release(held)
+
+    async def _refresh(self, held: Held, ticket_ids: list[str]) -> list[bool]:
+        """Per ticket id (repeats moved by the first): whether its part moved."""
+        wanted = list(dict.fromkeys(ticket_ids))
+        stored = {
+            raw["ticketId"]: raw
+            async for raw in self.tickets.find({"ticketId": {"$in": wanted}}, PROJECTION)
         }
+        counted = {raw["_id"]: raw async for raw in self.applied.find({"_id": {"$in": wanted}})}
+        items: list[Raw] = []
+        revisions: list[UpdateOne] = []
+        moving: set[str] = set()
+        for ticket_id in wanted:
+            ticket, applied = stored.get(ticket_id), counted.get(ticket_id)
+            if ticket is None and applied is None:
+                continue
+            new = Contribution.of(ticket) if ticket is not None else None
+            old = Contribution.load(applied.get("contribution")) if applied else None
+            revision = ticket.get("revision", 0) if ticket is not None else -1
+            if new == old:  # only the revision moves: nothing to redo if this is lost
+                revisions.append(
+                    UpdateOne(
+                        {"_id": ticket_id, "seq": {"$lt": held.seq}},
+                        {"$set": {"seq": held.seq, "revision": revision}},
+                    )
+                )
+                continue
+            moving.add(ticket_id)
+            items.append(
+                {
+                    "ticketId": ticket_id,
+                    "old": old.stored() if old else None,
+                    "new": new.stored() if new else None,
+                    "revision": revision,
+                }
+            )
+        if items:
+            await self._record(held, {"seq": held.seq, "kind": "refresh", "items": items})
+        await self._apply(held.seq, items, revisions)
+        outcomes = []
+        for ticket_id in ticket_ids:
+            outcomes.append(ticket_id in moving)
+            moving.discard(ticket_id)
+        return outcomes
+
+    async def _apply(self, seq: int, items: list[Raw], revisions: list[UpdateOne]) -> None:
+        """The recorded moves of an operation: every bucket, then the applied parts."""
+        moves: list[BucketDelta] = []
+        records = list(revisions)
+        for item in items:
+            old, new = Contribution.load(item["old"]), Contribution.load(item["new"])
+            moves.extend(deltas(old, new))
+            record = {
+                "seq": seq,
+                "revision": item["revision"],
+                "created": new.slot if new else (old.slot if old else None),
+                "contribution": new.stored() if new else None,
+            }
+            records.append(
+                UpdateOne(
+                    {"_id": item["ticketId"], "seq": {"$lt": seq}}, {"$set": record}, upsert=True
+                )
+            )
+        await self._increment(seq, moves)
         # a duplicate key: recorded by this operation already (or fenced by a later one)
-        with contextlib.suppress(DuplicateKeyError):
-            await self.applied.update_one(
-                {"_id": ticket_id, "seq": {"$lt": seq}}, {"$set": record}, upsert=True
-            )
+        await _conditional(self.applied, records)
 
     async def _increment(self, seq: int, moves: list[BucketDelta]) -> None:
-        by_collection: dict[str, list[UpdateOne]] = defaultdict(list)
+        """Adds the moves, summed per bucket, each bucket at most once per operation."""
+        summed: dict[tuple[str, str], BucketDelta] = {}
         for move in moves:
-            update = {
-                "$inc": dict(move.increments),
-                "$set": {**move.identity, "seq": seq},
-            }
-            by_collection[move.collection].append(
-                UpdateOne({"_id": move.bucket_id, "seq": {"$lt": seq}}, update, upsert=True)
+            key = (move.collection, move.bucket_id)
+            entry = summed.setdefault(
+                key, BucketDelta(move.collection, move.bucket_id, move.identity, {})
+            )
+            for name, value in move.increments.items():
+                entry.increments[name] = entry.increments.get(name, 0) + value
+        by_collection: dict[str, list[UpdateOne]] = defaultdict(list)
+        for entry in summed.values():
+            increments = {name: value for name, value in entry.increments.items() if value}
+            if not increments:
+                continue
+            update = {"$inc": increments, "$set": {**entry.identity, "seq": seq}}
+            by_collection[entry.collection].append(
+                UpdateOne({"_id": entry.bucket_id, "seq": {"$lt": seq}}, update, upsert=True)
             )
         for name, updates in by_collection.items():
-            collection = self.days if name == DAYS else self.quarters
-            try:
-                await collection.bulk_write(updates, ordered=False)
-            except BulkWriteError as error:
-                errors = error.details.get("writeErrors", [])
-                if any(e.get("code") != DUPLICATE_KEY for e in errors):
-                    raise
-                # a duplicate key: the bucket has this operation (or a later one) already
+            await _conditional(self.days if name == DAYS else self.quarters, updates)
 
     # ---- rebuild --------------------------------------------------------------------
 
@@ -313,3 +390,23 @@ def _applied(seq: int, ticket: Mapping[str, Any], contribution: Contribution) ->
         "created": contribution.slot,
         "contribution": contribution.stored(),
     }
+
+
+async def _conditional(collection: AsyncCollection[Raw], updates: list[UpdateOne]) -> None:
+    """Conditional upserts in one command; the ones a later operation fenced off (a
+    duplicate key: the document's `seq` is already this operation's or later) change
+    nothing and are not an error."""
+    if not updates:
+        return
+    try:
+        await collection.bulk_write(updates, ordered=False)
+    except BulkWriteError as error:
+        errors = error.details.get("writeErrors", [])
+        if any(e.get("code") != DUPLICATE_KEY for e in errors):
+            raise
+
+
+def _fail(batch: list[_Wanted], error: BaseException) -> None:
+    for wanted in batch:
+        if not wanted.moved.done():
+            wanted.moved.set_exception(error)

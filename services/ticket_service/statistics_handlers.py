@@ -32,17 +32,11 @@ STATISTICS_QUEUE = RabbitQueue(
 )
 
 
-class _Revision(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    revision: int | None = None
-
-
 class TicketTouched(BaseModel):
-    """What the statistics read of any ticket event: which ticket, at which revision."""
+    """What the statistics read of any ticket event: which ticket."""
 
     model_config = ConfigDict(extra="ignore", populate_by_name=True)
     ticket_id: str = Field(alias="ticketId", min_length=1)
-    ticket: _Revision | None = None
 
 
 def build_statistics_router(writer: Callable[[], RollupWriter]) -> RabbitRouter:
@@ -57,9 +51,9 @@ def build_statistics_router(writer: Callable[[], RollupWriter]) -> RabbitRouter:
         failure="statistics refresh failed; retried",
     )
     async def on_ticket_event(event: TicketTouched, _message: RabbitMessage) -> None:
-        """Bring the ticket's part of the statistics to its stored state. A failure
-        (MongoDB away) is retried after a pause; a body without `ticketId` is dead-lettered."""
-        revision = event.ticket.revision if event.ticket else None
-        await writer().refresh(event.ticket_id, revision)
+        """Bring the ticket's part of the statistics to its stored state (together with
+        the other events being handled meanwhile). A failure (MongoDB away) is retried after
+        a pause; a body without `ticketId` is dead-lettered."""
+        await writer().refresh(event.ticket_id)
 
     return router

@@ -15,6 +15,7 @@ from contracts import names
 from contracts.actors import SystemActor
 from contracts.enums import AgentRole
 from infra.clock import MovableClock
+from infra.logging import correlation_id
 from infra.messaging import publish_event
 from infra.mongo import connect
 from services.ticket_service.documents import TicketDocument
@@ -32,6 +33,7 @@ from tests.integration.test_api_statistics import rollups_current
 from tests.support.api import api_client, api_settings, bearer
 from tests.support.cli import clean_env, run_tickets
 from tests.support.factories import SYSTEM, agent_actor, create_body, make_agent
+from tests.support.round_trips import listening
 from tests.support.system import Caller, Endpoints, EventLog, client
 
 pytestmark = pytest.mark.integration
@@ -288,10 +290,10 @@ async def test_an_operation_cut_half_way_is_completed_once_by_the_next_writer(
         await tickets.update_one({"ticketId": "TICKET-2026-000001"}, {"$set": resolved})
         dying = DiesAfterOneBucket(db, tickets, clock, lease=timedelta(seconds=30))
         with pytest.raises(Crash):
-            await dying.refresh("TICKET-2026-000001", 2)
+            await dying.refresh("TICKET-2026-000001")
         writer = await db[WRITER].find_one({"_id": "writer"})
         assert writer is not None
-        assert writer["pending"]["ticketId"] == "TICKET-2026-000001"
+        assert [item["ticketId"] for item in writer["pending"]["items"]] == ["TICKET-2026-000001"]
         with pytest.raises(AssertionError):
             await same()  # one bucket moved, the rest not: visibly wrong until completed
 
@@ -299,12 +301,13 @@ async def test_an_operation_cut_half_way_is_completed_once_by_the_next_writer(
         await tickets.update_one(
             {"ticketId": "TICKET-2026-000004"}, {"$set": {"revision": 2, "priority": "low"}}
         )
-        assert await survivor.refresh("TICKET-2026-000004", 2)
+        assert await survivor.refresh("TICKET-2026-000004")
         await same()
 
         # the dead writer comes back and replays its whole operation: fenced, nothing moves
         pending = writer["pending"]
-        old, new = Contribution.load(pending["old"]), Contribution.load(pending["new"])
+        item = pending["items"][0]
+        old, new = Contribution.load(item["old"]), Contribution.load(item["new"])
         assert deltas(old, new)
         await RollupWriter._increment(dying, pending["seq"], deltas(old, new))
         await survivor.refresh("TICKET-2026-000001")  # and a duplicate event moves nothing
@@ -312,6 +315,91 @@ async def test_an_operation_cut_half_way_is_completed_once_by_the_next_writer(
         raw = await tickets.find_one({"ticketId": "TICKET-2026-000001"}, PROJECTION)
         assert raw is not None
         assert Contribution.of(raw) == new
+    finally:
+        await mongo.close()
+
+
+async def test_refreshes_that_wait_for_the_writer_are_applied_as_one_operation(
+    endpoints: Endpoints, database: str
+) -> None:
+    """40 events at once (the subscriber's prefetch): the first takes the writer alone, the
+    39 that waited meanwhile go in one operation of eight commands, and the figures equal
+    the scan; a second round with every ticket changed, and with repeats, likewise."""
+    trips = listening()
+    mongo = connect(endpoints.mongo_url)
+    try:
+        db = mongo[database]
+        tickets = db["tickets"]
+        clock = MovableClock(START)
+        writer = RollupWriter(db, tickets, clock)
+        await writer.ensure_indexes()
+        await writer.rebuild()
+        ids = []
+        for number in range(40):
+            moment = START + number * timedelta(hours=5, minutes=11)
+            agent = None if number % 3 else f"a{number % 2}"
+            await tickets.insert_one(_ticket(number, moment, assignedAgent=agent))
+            ids.append(f"TICKET-2026-{number:06d}")
+
+        async def same() -> None:
+            query = StatisticsQuery(actor=SystemActor(), timezone="America/St_Johns")
+            for scope in ({}, {"assignedAgent": {"$in": [None, "a1"]}}):
+                expected = (await scan(tickets, NoNames(), query, scope)).to_wire()
+                assert (await compute(tickets, NoNames(), query, scope)).to_wire() == expected
+
+        watched = trips.watch()
+        token = correlation_id.set(watched)
+        try:
+            moved = await asyncio.gather(*(writer.refresh(ticket_id) for ticket_id in ids))
+        finally:
+            correlation_id.reset(token)
+        assert moved == [True] * 40
+        sent = trips.of(watched)
+        assert len(sent) == 16, sent  # two operations of eight commands, not 40 of nine
+        assert sum(command.startswith("findAndModify") for command in sent) == 2
+        await same()
+
+        closed = {"status": "closed", "revision": 2, "closedAt": START + timedelta(days=30)}
+        await tickets.update_many({}, {"$set": closed})
+        again = [*ids, *ids[:5]]  # duplicate deliveries among them
+        moved = await asyncio.gather(*(writer.refresh(ticket_id) for ticket_id in again))
+        assert moved[:40] == [True] * 40
+        assert moved[40:] == [False] * 5  # the same ticket moved once, by its first event
+        await same()
+        assert await writer.refresh(ids[0]) is False  # nothing left to move
+    finally:
+        await mongo.close()
+
+
+async def test_a_ticket_the_figures_cannot_read_holds_back_no_other(
+    endpoints: Endpoints, database: str
+) -> None:
+    """A stored ticket without `createdAt` fails its own refresh (retried, then set aside
+    by the inbox); the others applied in the same operation still count."""
+    mongo = connect(endpoints.mongo_url)
+    try:
+        db = mongo[database]
+        tickets = db["tickets"]
+        writer = RollupWriter(db, tickets, MovableClock(START))
+        await writer.ensure_indexes()
+        await writer.rebuild()
+        for number in range(6):
+            await tickets.insert_one(_ticket(number, START + number * timedelta(hours=3)))
+        await tickets.update_one({"ticketId": "TICKET-2026-000003"}, {"$unset": {"createdAt": 1}})
+        ids = [f"TICKET-2026-{number:06d}" for number in range(6)]
+        outcomes = await asyncio.gather(
+            *(writer.refresh(ticket_id) for ticket_id in ids), return_exceptions=True
+        )
+        assert isinstance(outcomes[3], KeyError)
+        assert [outcomes[i] for i in (0, 1, 2, 4, 5)] == [True] * 5
+        query = StatisticsQuery(actor=SystemActor())
+        report = await compute(tickets, NoNames(), query, {})
+        assert report.total == 5
+        await tickets.delete_one({"ticketId": "TICKET-2026-000003"})  # the scan cannot read it
+        assert report.to_wire() == (await scan(tickets, NoNames(), query, {})).to_wire()
+        held = await db[WRITER].find_one({"_id": "writer"})
+        assert held is not None
+        assert held["holder"] is None  # released after every attempt
     finally:
         await mongo.close()
 
