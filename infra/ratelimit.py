@@ -11,17 +11,23 @@ new limit may let one hit too many through before its next push trims it.
 
 No TTL index: expiry would follow the server's wall clock, not the service's Clock, and
 an idle key is one small document with an empty list.
+
+`RequestCounter` is for limits in the hundreds per window, hit on every request (the
+callers' request budget): a log that long makes every hit rewrite hundreds of times (on the
+embedded wire server about 20 ms of its CPU per hit at 600 entries), so it counts in fixed
+windows instead: one small document per key, `{windowStart, count}`, one `$inc` per hit.
 """
 
 import math
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 COLLECTION = "rate_limits"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class RateLimiter:
@@ -83,6 +89,48 @@ class RateLimiter:
             if len(recent) >= wanted[record["_id"]]:
                 waits.append(_wait(recent, window, now))
         return max(waits, default=None)
+
+
+class RequestCounter:
+    """At most `limit` hits per key in each fixed window (windows start at multiples of
+    the window since the Unix epoch: every clock minute for a one-minute window). Exact
+    under concurrent hits and across replicas; a burst that straddles two windows can
+    reach twice the limit within one window's length. An allowed hit is one conditional
+    `$inc`; the first hit of a new window costs one more command (resetting the count)."""
+
+    def __init__(self, collection: AsyncCollection[dict[str, Any]]) -> None:
+        self._counts = collection
+
+    async def hit(self, key: str, limit: int, window: timedelta, now: datetime) -> int | None:
+        """Count one hit; None when allowed, else the seconds until the next window."""
+        start = _window_start(now, window)
+        for _ in range(2):  # again once if another hit opened this window meanwhile
+            try:
+                await self._counts.update_one(
+                    {"_id": key, "windowStart": start, "count": {"$lt": limit}},
+                    {"$inc": {"count": 1}},
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                if await self._open(key, start):
+                    return None
+            else:
+                return None
+        return max(1, math.ceil((start + window - now).total_seconds()))
+
+    async def _open(self, key: str, start: datetime) -> bool:
+        """This hit opens the window `start` on a key last counted in an earlier one (or
+        kept as a sliding log by an older version)."""
+        earlier = {"$or": [{"windowStart": {"$lt": start}}, {"windowStart": {"$exists": False}}]}
+        opened = await self._counts.update_one(
+            {"_id": key, **earlier},
+            {"$set": {"windowStart": start, "count": 1}, "$unset": {"hits": ""}},
+        )
+        return opened.modified_count == 1
+
+
+def _window_start(now: datetime, window: timedelta) -> datetime:
+    return now - (now - EPOCH) % window
 
 
 def _wait(hits: list[datetime], window: timedelta, now: datetime) -> int:

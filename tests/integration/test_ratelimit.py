@@ -1,6 +1,6 @@
 """Sliding-window limits (`infra/ratelimit.py`) over a real Mongo wire server: one
 database command per allowed hit, never past the limit under concurrency, all or none
-across the logs of one key."""
+across the logs of one key; and the request counter's fixed windows."""
 
 import asyncio
 from collections.abc import AsyncIterator
@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from pymongo import AsyncMongoClient, monitoring
 
-from infra.ratelimit import RateLimiter
+from infra.ratelimit import RateLimiter, RequestCounter
 from tests.support.system import Endpoints
 
 pytestmark = pytest.mark.integration
@@ -32,6 +32,18 @@ class Commands(monitoring.CommandListener):
 
     def failed(self, event: monitoring.CommandFailedEvent) -> None:
         """Starts are what is counted."""
+
+
+@pytest.fixture
+async def mongo(endpoints: Endpoints) -> AsyncIterator[tuple[AsyncMongoClient[Any], Commands]]:
+    commands = Commands()
+    client: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(
+        endpoints.mongo_url, tz_aware=True, event_listeners=[commands]
+    )
+    try:
+        yield client, commands
+    finally:
+        await client.close()
 
 
 @pytest.fixture
@@ -77,3 +89,42 @@ async def test_take_charges_every_log_or_none(limits: tuple[RateLimiter, Command
     assert await limiter.take("customer", {"calls": 3}, WINDOW, START) is None
     assert await limiter.take("customer", {"calls": 3}, WINDOW, START) is None
     assert await limiter.take("customer", {"calls": 3}, WINDOW, START) == ("calls", 60)
+
+
+async def test_the_request_counter_counts_each_clock_minute_with_one_command_a_hit(
+    mongo: tuple[AsyncMongoClient[Any], Commands], database: str
+) -> None:
+    client, commands = mongo
+    counter = RequestCounter(client[database]["limits"])
+    at = START + timedelta(seconds=10)  # a window is a clock minute, START one's beginning
+    assert [await counter.hit("k", 3, WINDOW, at) for _ in range(3)] == [None, None, None]
+    assert commands.names == ["update"] * 3
+    assert await counter.hit("k", 3, WINDOW, at + timedelta(seconds=20)) == 30
+    commands.names.clear()
+    assert await counter.hit("k", 3, WINDOW, START + timedelta(seconds=60)) is None
+    assert commands.names == ["update", "update"]  # the minute's first hit opens it
+    assert await counter.hit("k", 3, WINDOW, START + timedelta(seconds=61)) is None
+
+
+async def test_concurrent_requests_never_pass_the_count_even_as_a_window_opens(
+    mongo: tuple[AsyncMongoClient[Any], Commands], database: str
+) -> None:
+    counter = RequestCounter(mongo[0][database]["limits"])
+    for at in (START, START + timedelta(minutes=1)):
+        waits = await asyncio.gather(*(counter.hit("busy", 5, WINDOW, at) for _ in range(20)))
+        assert sum(wait is None for wait in waits) == 5
+        assert set(waits) == {None, 60}
+
+
+async def test_the_counter_takes_over_a_key_an_older_version_kept_as_a_log(
+    mongo: tuple[AsyncMongoClient[Any], Commands], database: str
+) -> None:
+    collection = mongo[0][database]["limits"]
+    await collection.insert_one({"_id": "api:key:bot", "hits": [START] * 3})
+    counter = RequestCounter(collection)
+    assert await counter.hit("api:key:bot", 3, WINDOW, START) is None
+    assert await collection.find_one({"_id": "api:key:bot"}) == {
+        "_id": "api:key:bot",
+        "windowStart": START,
+        "count": 1,
+    }
