@@ -10,7 +10,11 @@ without doing anything; only `PUBLIC` routes skip it. Then, in order:
 3. the credential is checked (signature, expiry, the agent record, the key store); a
    failure counts against the address and the credential and answers 401;
 4. a credential this door does not take (a key without the scope): 403;
-5. one hit of the caller's request budget (per agent, per API key): 429 when spent.
+5. one hit of the caller's request budget (per agent, per API key, each clock minute):
+   429 when spent.
+
+An API key this process admitted from the same address within `api_key_memo_seconds`
+skips steps 2 and 3 (`infra.admitted`: the rules of that memo); step 5 always runs.
 
 The identity is left in `scope["state"]["identity"]` for the routes, which only decide
 what that identity may do. Refusals answer the REST envelope and never say more than
@@ -26,10 +30,11 @@ from typing import Any
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from infra.admitted import AdmittedKeys
 from infra.api_keys import Scope as KeyScope
 from infra.auth import ExpiredToken, InactiveAgent, InvalidToken, bearer_token
 from infra.identity import AgentIdentity, Authenticator, Identity, ServiceIdentity
-from infra.ratelimit import COLLECTION, RateLimiter
+from infra.ratelimit import COLLECTION, RateLimiter, RequestCounter
 from infra.rest import envelope_bytes
 from infra.runtime import Context, Runtime
 
@@ -150,11 +155,22 @@ class Failures:
         return max((w for w in waits if w is not None), default=None)
 
 
+@dataclass(frozen=True, slots=True)
+class _Parts:
+    """What the gate builds once per started runtime."""
+
+    context: Context
+    authenticator: Authenticator
+    limiter: RateLimiter
+    requests: RequestCounter
+    admitted: AdmittedKeys
+
+
 class Gate:
     def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
         self.app = app
         self.runtime = runtime
-        self._built: tuple[Context, Authenticator, RateLimiter] | None = None
+        self._built: _Parts | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         door = (
@@ -174,31 +190,56 @@ class Gate:
         state["identity"], state["caller"] = identity, identity.budget_key
         await self.app(scope, receive, send)
 
-    def _parts(self) -> tuple[Context, Authenticator, RateLimiter]:
+    def _parts(self) -> _Parts:
         context = self.runtime.context
         if context is None:
             raise Refusal(503, "unavailable", "The service is starting; retry shortly")
-        if self._built is None or self._built[0] is not context:
-            database = context.mongo[context.settings.mongodb_database]
-            self._built = (
+        if self._built is None or self._built.context is not context:
+            settings = context.settings
+            database = context.mongo[settings.mongodb_database]
+            self._built = _Parts(
                 context,
-                Authenticator(context.settings, context.clock, database),
+                Authenticator(settings, context.clock, database),
                 RateLimiter(database[COLLECTION]),
+                RequestCounter(database[COLLECTION]),
+                AdmittedKeys(timedelta(seconds=settings.api_key_memo_seconds)),
             )
         return self._built
 
     async def _admit(self, door: Door, given: Presented) -> Identity:
-        context, authenticator, limiter = self._parts()
+        parts = self._parts()
         if given.api_key is None and given.authorization is None:
             raise unauthorized(door, _missing(door))
         if given.api_key is not None and given.authorization is not None:
             raise unauthorized(door, "Send one credential: 'X-API-Key' or 'Authorization'")
-        failures = Failures.of(limiter, context, given.address, given.fingerprint)
+        now = parts.context.clock.now()
+        identity: Identity | None = None
+        if door.scope is not None:  # a door that takes keys
+            identity = parts.admitted.find(given.fingerprint, given.address, now)
+        if identity is None:
+            identity = await self._checked(door, given, parts)
+            if isinstance(identity, ServiceIdentity):
+                parts.admitted.remember(given.fingerprint, given.address, identity, now)
+        _check_door(door, identity)
+        wait = await parts.requests.hit(
+            f"api:{identity.budget_key}",
+            parts.context.settings.api_requests_per_minute,
+            REQUEST_WINDOW,
+            now,
+        )
+        if wait is not None:
+            raise too_many("Too many requests", wait)
+        return identity
+
+    async def _checked(self, door: Door, given: Presented, parts: _Parts) -> Identity:
+        """The full check: the failure limits first, then the credential itself."""
+        failures = Failures.of(parts.limiter, parts.context, given.address, given.fingerprint)
         try:
             await failures.check()
-            identity = await self._identify(door, given, authenticator)
+            return await self._identify(door, given, parts.authenticator)
         except InvalidToken as error:
             log.info("authentication failed", extra={"reason": str(error), **given.logged})
+            parts.admitted.forget(given.address)
             wait = await failures.count()
             if wait is not None:
                 raise too_many("Too many failed authentication attempts", wait) from error
@@ -210,16 +251,6 @@ class Gate:
             raise Refusal(
                 503, "unavailable", "Could not check credentials; retry shortly"
             ) from error
-        _check_door(door, identity)
-        wait = await limiter.hit(
-            f"api:{identity.budget_key}",
-            context.settings.api_requests_per_minute,
-            REQUEST_WINDOW,
-            failures.now,
-        )
-        if wait is not None:
-            raise too_many("Too many requests", wait)
-        return identity
 
     @staticmethod
     async def _identify(door: Door, given: Presented, authenticator: Authenticator) -> Identity:

@@ -123,6 +123,12 @@ class AssistantSettings(BaseModel):
     default_language: Literal["es", "en"] = Field(
         default="es", description="Texts when the customer's language is unknown"
     )
+    language_memo_seconds: float = Field(
+        default=30.0,
+        ge=0,
+        description="How long an instance reuses a customer's stored language it read (a "
+        "language changed meanwhile shows that long); 0: read it for every request",
+    )
     max_tool_calls_per_turn: int = Field(
         default=8, ge=1, le=100, description="Tool calls one customer message may cause"
     )
@@ -370,7 +376,10 @@ class Settings(BaseSettings):
         default=None, description="When set, /metrics wants 'Authorization: Bearer <token>'"
     )
     api_requests_per_minute: int = Field(
-        default=600, ge=1, description="REST requests per agent token or API key per minute"
+        default=600,
+        ge=1,
+        description="Requests per agent token or API key in each clock minute, every route "
+        "under `/api/`",
     )
     auth_failures_per_address: int = Field(
         default=50,
@@ -382,6 +391,12 @@ class Settings(BaseSettings):
     )
     auth_failure_window_seconds: float = Field(
         default=900.0, gt=0, description="Window of the failed-authentication limits"
+    )
+    api_key_memo_seconds: float = Field(
+        default=5.0,
+        ge=0,
+        description="How long a process skips the failure check and key lookup for an API "
+        "key it admitted from the same address (a revoked key works that long there); 0: off",
     )
     tickets_per_customer_per_hour: int = Field(
         default=10, ge=1, description="Tickets one customer may open in any 60 minutes"

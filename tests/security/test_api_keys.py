@@ -2,11 +2,12 @@
 `TICKETS_API_KEYS` list that keeps working with every scope."""
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from infra.api_keys import KeyStore, Scope
+from infra.clock import MovableClock
 from infra.mongo import connect
 from tests.support.api import SERVICE, api_settings, whole_api
 from tests.support.system import Endpoints
@@ -16,14 +17,18 @@ pytestmark = pytest.mark.integration
 
 TOOL_CALLS = "/api/v2/assistant/tool-calls"
 TICKETS = "/api/v2/tickets"
+START = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 async def test_a_key_calls_only_its_scopes_and_is_refused_once_revoked(
     endpoints: Endpoints, database: str
 ) -> None:
+    """Refused once the gate's memo of the key lapses (`api_key_memo_seconds`), at most
+    that long after the revocation; test_admitted_keys has the memo's own rules."""
     settings = api_settings(endpoints, database)
-    now = datetime.now(UTC)
-    async with whole_api(settings) as whole:
+    clock = MovableClock(START)
+    now = clock.now()
+    async with whole_api(settings, clock) as whole:
         api = whole.http
         async with connect(endpoints.mongo_url) as mongo:
             store = KeyStore(mongo[database])
@@ -36,6 +41,7 @@ async def test_a_key_calls_only_its_scopes_and_is_refused_once_revoked(
                 await api.get(TICKETS, headers=bot),
             ]
             await store.revoke("crm", now)
+            clock.advance(timedelta(seconds=settings.api_key_memo_seconds))
             after = [
                 await api.get(TICKETS, headers=crm),
                 await api.post(TOOL_CALLS, json={}, headers=bot),
