@@ -102,12 +102,10 @@ class ToolExecutor:
 
     async def language_for(self, sender: Sender, hint: Language | None = None) -> Language:
         """Declared language, else the customer record's, else the hint, else the default."""
-        return (
-            sender.language
-            or await self._directory.customer_language(sender.phone)
-            or hint
-            or self._default
-        )
+        if sender.language is not None:
+            self._directory.remember_language(sender.phone, sender.language, self._clock.now())
+            return sender.language
+        return await self._directory.customer_language(sender.phone) or hint or self._default
 
     async def execute(
         self,

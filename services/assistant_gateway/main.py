@@ -96,7 +96,7 @@ class AssistantGateway:
         )
         self._executor = ToolExecutor(
             tickets,
-            Directory(database),
+            Directory(database, context.clock, timedelta(seconds=options.language_memo_seconds)),
             journal,
             context.clock,
             Language(options.default_language),
