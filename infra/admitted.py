@@ -10,6 +10,9 @@ client address, remembered for `ttl` after a full check admitted it. Rules:
   full check, so a blocked address learns nothing; a failure counted from an address drops
   every entry of that address, so its next requests are checked in full too;
 - a revoked key keeps working for at most `ttl` on a process that admitted it lately;
+- halfway through `ttl` the next request is checked in full again (and, admitted,
+  renews the entry) while the others keep using the entry: a busy key is re-checked once
+  per half `ttl`, not by every request in flight when its entry lapses;
 - at most `capacity` entries, the least recently admitted dropped first; the request
   budget is still counted on every request.
 """
@@ -27,6 +30,7 @@ CAPACITY = 1024
 class _Entry:
     identity: ServiceIdentity
     until: datetime
+    recheck_at: datetime
 
 
 class AdmittedKeys:
@@ -42,6 +46,9 @@ class AdmittedKeys:
         if now >= entry.until:
             del self._entries[fingerprint, address]
             return None
+        if now >= entry.recheck_at:  # this request checks it in full; the others need not
+            self._entries[fingerprint, address] = _Entry(entry.identity, entry.until, entry.until)
+            return None
         return entry.identity
 
     def remember(
@@ -49,7 +56,8 @@ class AdmittedKeys:
     ) -> None:
         if self._ttl <= timedelta(0):
             return
-        self._entries[fingerprint, address] = _Entry(identity, now + self._ttl)
+        until = now + self._ttl
+        self._entries[fingerprint, address] = _Entry(identity, until, now + self._ttl / 2)
         self._entries.move_to_end((fingerprint, address))
         while len(self._entries) > self._capacity:
             self._entries.popitem(last=False)

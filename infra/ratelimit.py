@@ -106,9 +106,9 @@ class RequestCounter:
         start = _window_start(now, window)
         for _ in range(2):  # again once if another hit opened this window meanwhile
             try:
-                await self._counts.update_one(
-                    {"_id": key, "windowStart": start, "count": {"$lt": limit}},
-                    {"$inc": {"count": 1}},
+                await self._counts.update_one(  # a hit whose clock lags counts in a later window
+                    {"_id": key, "windowStart": {"$gte": start}, "count": {"$lt": limit}},
+                    {"$inc": {"count": 1}, "$setOnInsert": {"windowStart": start}},
                     upsert=True,
                 )
             except DuplicateKeyError:

@@ -128,3 +128,17 @@ async def test_the_counter_takes_over_a_key_an_older_version_kept_as_a_log(
         "windowStart": START,
         "count": 1,
     }
+
+
+async def test_a_hit_timed_just_before_a_window_another_hit_opened_counts_in_that_window(
+    mongo: tuple[AsyncMongoClient[Any], Commands], database: str
+) -> None:
+    """Concurrent requests read the clock before their update runs: one that read it just
+    before the minute turned must not be refused because another opened the new minute."""
+    collection = mongo[0][database]["limits"]
+    counter = RequestCounter(collection)
+    assert await counter.hit("k", 3, WINDOW, START + timedelta(seconds=60)) is None
+    assert await counter.hit("k", 3, WINDOW, START + timedelta(seconds=59.9)) is None
+    stored = await collection.find_one({"_id": "k"})
+    assert stored is not None
+    assert (stored["windowStart"], stored["count"]) == (START + timedelta(seconds=60), 2)

@@ -69,11 +69,11 @@ async def test_a_revoked_key_works_at_most_the_memo_seconds_and_only_where_admit
         bot = await new_key(endpoints, database, "bot", Scope.ASSISTANT)
         admitted = await api.post(TOOL_CALLS, json={}, headers=bot)
         await revoke(endpoints, database, "bot")
-        clock.advance(timedelta(seconds=9))
+        clock.advance(timedelta(seconds=4))
         still_here = await api.post(TOOL_CALLS, json={}, headers=bot)
         async with whole.at(ELSEWHERE) as other:
             never_there = await other.post(TOOL_CALLS, json={}, headers=bot)
-        clock.advance(timedelta(seconds=1))
+        clock.advance(timedelta(seconds=6))
         lapsed = [await api.post(TOOL_CALLS, json={}, headers=bot) for _ in range(2)]
     assert (admitted.status_code, still_here.status_code) == (422, 422)
     assert never_there.status_code == 401
@@ -127,3 +127,22 @@ async def test_a_memoized_key_opens_only_its_doors_and_spends_the_request_budget
     assert keys_not_taken.status_code == 401
     assert second.status_code == 200
     assert (over.status_code, over.headers["Retry-After"]) == (429, "60")
+
+
+async def test_a_busy_key_is_checked_again_halfway_by_one_request(
+    endpoints: Endpoints, database: str
+) -> None:
+    """Halfway through the memo's time one request checks the key in full (so a revoked
+    key in steady use is refused after half the time); the others keep the entry."""
+    clock = MovableClock(START)
+    settings = api_settings(endpoints, database, api_key_memo_seconds=10)
+    async with whole_api(settings, clock) as whole:
+        api = whole.http
+        bot = await new_key(endpoints, database, "bot", Scope.ASSISTANT)
+        admitted = await api.post(TOOL_CALLS, json={}, headers=bot)
+        await revoke(endpoints, database, "bot")
+        clock.advance(timedelta(seconds=5))
+        rechecked = await api.post(TOOL_CALLS, json={}, headers=bot)
+        after = await api.post(TOOL_CALLS, json={}, headers=bot)
+    assert admitted.status_code == 422
+    assert (rechecked.status_code, after.status_code) == (401, 401)
