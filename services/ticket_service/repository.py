@@ -27,6 +27,7 @@ from services.ticket_service.domain.lifecycle import OPEN_STATUSES
 from services.ticket_service.domain.model import Change
 
 Raw = dict[str, Any]
+_EVERY_TICKET: Raw = {"_id": {"$exists": True}}
 CUSTOMERS_PER_WORD = 1000
 """A ticket search word matches the tickets of at most this many customers by phone/name."""
 
@@ -165,7 +166,15 @@ class TicketRepository:
         return [Ticket.model_validate(raw) async for raw in cursor]
 
     async def count(self, query: Raw) -> int:
-        return await self.tickets.count_documents(query)
+        """The `count` command rather than `count_documents` (an aggregation): the same
+        exact total, but the embedded wire server counts without building each matching
+        document (at 10,000 tickets, 18 ms instead of 1.5 s; docs/performance.md, Lists).
+        An empty filter still gets a predicate: without one, MongoDB answers from the
+        collection's metadata, which may be off after an unclean shutdown."""
+        reply = await self.tickets.database.command(
+            {"count": self.tickets.name, "query": query or _EVERY_TICKET}
+        )
+        return int(reply["n"])
 
     async def latest_for_customer(
         self, customer_id: str, conversation_id: str | None
