@@ -12,7 +12,8 @@ says why not through the wire server), and the server and the service start on t
 - memory: a fresh server process is filled (template database, then the copies) before
   it serves, then the ticket service starts (timed).
 At 1,000 and at 100,000:
-- creates through `tickets.v1.create` (20 in a row, new customers), creates/s;
+- creates through `tickets.v1.create` (20 in a row, new customers; fewer, at least 3,
+  if they take more than 60 s), creates/s;
 - get (`tickets.v1.get` by ticketId), median ms;
 - list (`tickets.v1.list`, first page of 20 newest; and the open tickets of one
   priority), median ms;
@@ -56,6 +57,9 @@ from tests.support.infra import rabbit_vhost
 NEEDS_BIG = True
 SMALL = 1_000
 DATABASE = "bench_embedded"
+CREATES, MIN_CREATES, CREATE_BUDGET = 20, 3, 60.0
+"""20 creates in a row, or as many as 60 s hold (at least 3): a create takes seconds on a
+big collection (each insert reads every stored ticket, see docs/operations.md)."""
 
 
 @dataclass
@@ -83,7 +87,8 @@ class Engine:
 
 
 def _progress(message: str) -> None:
-    print(f"  [{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+    load = " ".join(f"{value:.1f}" for value in os.getloadavg())
+    print(f"  [{time.strftime('%H:%M:%S')} load {load}] {message}", file=sys.stderr, flush=True)
 
 
 def _server_pid() -> int:
@@ -188,10 +193,12 @@ async def _figures(client: TicketsClient, size: int, pid: int, file: Path | None
     system = SystemActor()
     tag = uuid.uuid4().hex[:6]
     started = time.perf_counter()
-    for i in range(20):
-        await client.create(_create(i, tag))
-    creates = 20 / (time.perf_counter() - started)
-    _progress(f"creates {creates:.1f}/s")
+    made = 0
+    while made < CREATES and (made < MIN_CREATES or time.perf_counter() - started < CREATE_BUDGET):
+        await client.create(_create(made, tag))
+        made += 1
+    creates = made / (time.perf_counter() - started)
+    _progress(f"{made} creates: {creates:.2f}/s")
     ids = [f"TICKET-2025-{(size * k) // 7:06d}" for k in range(1, 7)]
 
     async def get(i: int) -> None:
@@ -318,7 +325,12 @@ def results(engines: list[Engine]) -> list[Result]:
         floor = f"the same at {SMALL:,} tickets"
         small, large = engine.small, engine.large
         measured: list[tuple[str, str, float, float]] = [
-            ("creates/s (20 in a row)", "/s", small.creates_per_second, large.creates_per_second),
+            (
+                "creates/s (up to 20 in a row)",
+                "/s",
+                small.creates_per_second,
+                large.creates_per_second,
+            ),
             ("get by ticketId", "ms", small.get_ms, large.get_ms),
             ("list, newest 20", "ms", small.list_ms, large.list_ms),
             ("list, open urgent", "ms", small.filtered_list_ms, large.filtered_list_ms),
