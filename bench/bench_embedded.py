@@ -29,6 +29,7 @@ the rollups are kept from, so it would count one ticket at either size).
 
 import argparse
 import asyncio
+import math
 import os
 import statistics
 import sys
@@ -42,7 +43,7 @@ from pathlib import Path
 from bench.embedded_fill import write_template
 from bench.suite import Result
 from contracts.actors import CustomerActor, SystemActor
-from contracts.client import TicketsClient
+from contracts.client import TicketRefused, TicketsClient
 from contracts.commands import CreateTicket, CustomerByPhone, GetTicket, ListTickets
 from contracts.enums import Priority, Source
 from infra.embedded_mongo import PASSWORD_VARIABLE
@@ -74,6 +75,7 @@ class Figures:
     file_mb: float = 0.0
     server_start_s: float = 0.0
     service_start_s: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -210,14 +212,27 @@ async def _figures(client: TicketsClient, size: int, pid: int, file: Path | None
     async def filtered(_: int) -> None:
         await client.list(ListTickets(actor=system, priority=[Priority.URGENT], open_only=True))
 
-    return Figures(
-        creates_per_second=creates,
-        get_ms=await _median_ms(get, 12),
-        list_ms=await _median_ms(newest, 5),
-        filtered_list_ms=await _median_ms(filtered, 5),
-        rss_mb=_rss_mb(pid),
-        file_mb=_file_mb(file),
-    )
+    figures = Figures(creates_per_second=creates, rss_mb=_rss_mb(pid), file_mb=_file_mb(file))
+    figures.get_ms = await _timed(figures, "get", get, 12)
+    figures.list_ms = await _timed(figures, "list, newest 20", newest, 5)
+    figures.filtered_list_ms = await _timed(figures, "list, open urgent", filtered, 5)
+    figures.rss_mb = max(figures.rss_mb, _rss_mb(pid))
+    return figures
+
+
+async def _timed(
+    figures: Figures, what: str, call: Callable[[int], Awaitable[object]], times: int
+) -> float:
+    """The median ms, or NaN with the refusal kept in `figures.failed` (the embedded server
+    refuses some queries on a big collection; that is a figure too)."""
+    try:
+        median = await _median_ms(call, times)
+    except TicketRefused as refused:
+        figures.failed[what] = str(refused)
+        _progress(f"{what}: refused: {refused}")
+        return math.nan
+    _progress(f"{what}: {median:.1f} ms")
+    return median
 
 
 async def _template(name: str, file: Path | None, template: Path, rabbit_url: str) -> None:
@@ -349,10 +364,26 @@ def results(engines: list[Engine]) -> list[Result]:
                 ("wire server start on the file", "s", small.server_start_s, large.server_start_s),
             ]
         rows += [
-            Result(f"{at}, {size} tickets: {what}", low, high, unit, floor)
+            Result(
+                f"{at}, {size} tickets: {what}",
+                low,
+                high,
+                unit,
+                floor,
+                note=_refusals(engine, what),
+            )
             for what, unit, low, high in measured
         ]
     return rows
+
+
+def _refusals(engine: Engine, what: str) -> str:
+    return " ".join(
+        f"Refused at {size:,} tickets: {message}."
+        for size, figures in ((SMALL, engine.small), (engine.tickets, engine.large))
+        for name, message in figures.failed.items()
+        if what.startswith(name)
+    )
 
 
 async def run(quick: bool) -> list[Result]:
@@ -369,7 +400,8 @@ def main(argv: list[str] | None = None) -> None:
     engines = tuple(args.engine or ("sqlite", "memory"))
     for row in results(asyncio.run(measure(args.tickets, engines))):
         figures = f"{row.floor:,.1f} -> {row.project:,.1f} {row.unit}"
-        print(f"{row.measurement}: {figures} ({row.ratio:.2f}x)")
+        note = f" [{row.note}]" if row.note else ""
+        print(f"{row.measurement}: {figures} ({row.ratio:.2f}x){note}")
 
 
 if __name__ == "__main__":
