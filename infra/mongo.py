@@ -63,7 +63,10 @@ class EmbeddedMongo:
         """Made for this start, handed to the child in its environment, never stored."""
         self.uri = ""
 
-    async def start(self, timeout: float = 30.0) -> str:
+    async def start(self, timeout: float = 300.0) -> str:
+        """Starts the server and waits for its READY line. A server that fails says so (or
+        exits) at once; the long wait is for a large SQLite file, which the server reads
+        before it answers (about 32 s at 100,000 tickets, docs/operations.md)."""
         args = ["-m", "infra.embedded_mongo", "--host", self._host]
         if self._sqlite_path is not None:
             args += ["--sqlite", str(self._sqlite_path)]
