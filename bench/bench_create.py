@@ -141,9 +141,9 @@ async def _phase(
     )
 
 
-def _ticket_template() -> dict[str, Any]:
-    """A stored ticket of the project's shape and size (without its ids)."""
-    now = datetime.now(UTC)
+def ticket_template(now: datetime) -> dict[str, Any]:
+    """A stored ticket of the project's shape and size (without its ids), as the service's
+    create writes it at `now`; bench.list_server seeds its tickets from it too."""
     data = ops.NewTicket(
         ticket_id="TICKET-2026-000000",
         title=CREATE["title"],
@@ -174,7 +174,7 @@ async def _floor(
     await db["tickets"].create_index([("customerId", 1), ("status", 1)])
     await db["customers"].create_index("phoneNumber", unique=True)
     await db["counters"].create_index("year", unique=True)
-    template = _ticket_template()
+    template = ticket_template(datetime.now(UTC))
 
     async def create(i: int) -> None:
         now, ticket_id = datetime.now(UTC), f"T-{uuid.uuid4().hex}"

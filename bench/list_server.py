@@ -24,13 +24,10 @@ from typing import Any
 
 from bson import ObjectId
 
-from contracts.enums import PRIORITY_ORDER, ActorType, Category, Channel, Priority, Source
-from contracts.sla import SlaPolicy
+from bench.bench_create import ticket_template
+from contracts.enums import PRIORITY_ORDER, Category, Priority
 from infra.clock import SystemClock
 from services.ticket_service.documents import TicketDocument
-from services.ticket_service.domain import operations as ops
-from services.ticket_service.domain.model import ActorRef
-from services.ticket_service.repository import outbox_entries
 from services.ticket_service.rollup_writer import RollupWriter
 
 ADMIN_ID = "6650f0000000000000000001"
@@ -45,22 +42,8 @@ def database_name(size: int) -> str:
 
 
 def _template() -> dict[str, Any]:
-    """A stored ticket as the service writes it (its create's document)."""
-    data = ops.NewTicket(
-        ticket_id="TICKET-2026-000000",
-        title="Order not delivered",
-        description="My order #12345 has not arrived after two weeks.",
-        customer_id="0" * 24,
-        category=Category.SUPPORT,
-        priority=Priority.MEDIUM,
-        source=Source.AI,
-        channel=Channel.WHATSAPP,
-        conversation_id=None,
-        idempotency_key=None,
-    )
-    change = ops.open_ticket(data, ActorRef(ActorType.CUSTOMER, "0" * 24), START, SlaPolicy())
-    document = change.ticket.model_dump(by_alias=True)
-    document["outbox"] = outbox_entries(change.events, START)
+    """A stored ticket as the service writes it (its create's document), created at START."""
+    document = ticket_template(START)
     document.pop("idempotencyKey", None)
     return document
 
