@@ -151,13 +151,7 @@ def _serve_filled_memory(database: str, template: Path, tickets: int, host: str)
         mongoeco.engines.memory.MemoryEngine = lambda: engine  # type: ignore[assignment,misc]
         await embedded_mongo.serve(None, host, 0)
 
-    try:
-        asyncio.run(run())
-    except Exception as error:  # told to the parent in one line
-        reason = " ".join(f"{type(error).__name__}: {error}".split())
-        sys.stdout.write(f"FAILED {reason}\n")
-        sys.stdout.flush()
-        sys.exit(1)
+    embedded_mongo.run_or_report(run())
 
 
 if __name__ == "__main__":

@@ -16,7 +16,9 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 from infra.files import private_directory, private_files
 
@@ -70,8 +72,14 @@ def main() -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=0)
     args = parser.parse_args()
+    run_or_report(serve(args.sqlite, args.host, args.port))
+
+
+def run_or_report(work: Coroutine[Any, Any, None]) -> None:
+    """Runs `work`; if it raises, the parent (reading our stdout for READY) gets one line
+    `FAILED <reason>` instead of a traceback, and we exit 1."""
     try:
-        asyncio.run(serve(args.sqlite, args.host, args.port))
+        asyncio.run(work)
     except Exception as error:  # noqa: BLE001 - told to the parent in one line, not a traceback
         reason = " ".join(f"{type(error).__name__}: {error}".split())
         sys.stdout.write(f"FAILED {reason}\n")
