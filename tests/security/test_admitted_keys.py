@@ -6,14 +6,18 @@ Through the whole HTTP app on the real Mongo wire server: a revoked key stops wo
 blocked address gets 429 for every credential, the one it used a moment ago included; a
 memoized key still opens only its doors; each admitted request still spends the budget."""
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import httpx
 import pytest
 
 from infra.api_keys import KeyStore, Scope
 from infra.clock import MovableClock
 from infra.mongo import connect
-from tests.support.api import api_settings, whole_api
+from tests.support.api import Whole, api_settings, whole_api
 from tests.support.round_trips import listening
 from tests.support.system import Endpoints
 
@@ -37,19 +41,32 @@ async def revoke(endpoints: Endpoints, database: str, name: str) -> None:
         await KeyStore(mongo[database]).revoke(name, START)
 
 
+@asynccontextmanager
+async def started(
+    endpoints: Endpoints, database: str, **overrides: Any
+) -> AsyncIterator[tuple[Whole, MovableClock]]:
+    """Every service, with these API settings, on a clock at START that the test moves."""
+    clock = MovableClock(START)
+    async with whole_api(api_settings(endpoints, database, **overrides), clock) as whole:
+        yield whole, clock
+
+
+async def tool_call(http: httpx.AsyncClient, headers: dict[str, str]) -> httpx.Response:
+    """An empty tool call: 422 once past the gate (the body is not a request), else the
+    gate's own refusal."""
+    return await http.post(TOOL_CALLS, json={}, headers=headers)
+
+
 async def test_an_admitted_key_costs_the_gate_one_command_the_request_count(
     endpoints: Endpoints, database: str
 ) -> None:
     trips = listening()
-    settings = api_settings(endpoints, database)
-    async with whole_api(settings, MovableClock(START)) as whole:
+    async with started(endpoints, database) as (whole, _):
         bot = await new_key(endpoints, database, "bot", Scope.ASSISTANT)
         sent = []
         for _ in range(2):
             watched = trips.watch()  # the request id is the correlation id of its commands
-            answer = await whole.http.post(
-                TOOL_CALLS, json={}, headers={**bot, "X-Request-ID": watched}
-            )
+            answer = await tool_call(whole.http, {**bot, "X-Request-ID": watched})
             assert answer.status_code == 422  # past the gate; the body is not a request
             sent.append(trips.of(watched))
     first, second = sent
@@ -60,21 +77,18 @@ async def test_an_admitted_key_costs_the_gate_one_command_the_request_count(
 async def test_a_revoked_key_works_at_most_the_memo_seconds_and_only_where_admitted(
     endpoints: Endpoints, database: str
 ) -> None:
-    clock = MovableClock(START)
-    settings = api_settings(
-        endpoints, database, api_key_memo_seconds=10, auth_failures_per_credential=2
-    )
-    async with whole_api(settings, clock) as whole:
+    memo = {"api_key_memo_seconds": 10, "auth_failures_per_credential": 2}
+    async with started(endpoints, database, **memo) as (whole, clock):
         api = whole.http
         bot = await new_key(endpoints, database, "bot", Scope.ASSISTANT)
-        admitted = await api.post(TOOL_CALLS, json={}, headers=bot)
+        admitted = await tool_call(api, bot)
         await revoke(endpoints, database, "bot")
         clock.advance(timedelta(seconds=4))
-        still_here = await api.post(TOOL_CALLS, json={}, headers=bot)
+        still_here = await tool_call(api, bot)
         async with whole.at(ELSEWHERE) as other:
-            never_there = await other.post(TOOL_CALLS, json={}, headers=bot)
+            never_there = await tool_call(other, bot)
         clock.advance(timedelta(seconds=6))
-        lapsed = [await api.post(TOOL_CALLS, json={}, headers=bot) for _ in range(2)]
+        lapsed = [await tool_call(api, bot) for _ in range(2)]
     assert (admitted.status_code, still_here.status_code) == (422, 422)
     assert never_there.status_code == 401
     # its failures count like any other credential's: the second is its limit, then 429
@@ -85,23 +99,17 @@ async def test_a_revoked_key_works_at_most_the_memo_seconds_and_only_where_admit
 async def test_a_blocked_address_gets_429_for_every_credential_the_one_it_just_used_too(
     endpoints: Endpoints, database: str
 ) -> None:
-    clock = MovableClock(START)
-    settings = api_settings(
-        endpoints, database, auth_failures_per_address=3, api_key_memo_seconds=60
-    )
-    async with whole_api(settings, clock) as whole:
+    limits = {"auth_failures_per_address": 3, "api_key_memo_seconds": 60}
+    async with started(endpoints, database, **limits) as (whole, _):
         api = whole.http
         bot = await new_key(endpoints, database, "bot", Scope.ASSISTANT)
         spare = await new_key(endpoints, database, "spare", Scope.ASSISTANT)
-        admitted = await api.post(TOOL_CALLS, json={}, headers=bot)
-        guesses = [
-            await api.post(TOOL_CALLS, json={}, headers={"X-API-Key": f"guess-{n}"})
-            for n in range(3)
-        ]
-        known_key = await api.post(TOOL_CALLS, json={}, headers=bot)
-        new_credential = await api.post(TOOL_CALLS, json={}, headers=spare)
+        admitted = await tool_call(api, bot)
+        guesses = [await tool_call(api, {"X-API-Key": f"guess-{n}"}) for n in range(3)]
+        known_key = await tool_call(api, bot)
+        new_credential = await tool_call(api, spare)
         async with whole.at(ELSEWHERE) as other:
-            from_elsewhere = await other.post(TOOL_CALLS, json={}, headers=bot)
+            from_elsewhere = await tool_call(other, bot)
     assert admitted.status_code == 422
     assert [r.status_code for r in guesses] == [401, 401, 401]
     assert (known_key.status_code, new_credential.status_code) == (429, 429)
@@ -112,13 +120,11 @@ async def test_a_blocked_address_gets_429_for_every_credential_the_one_it_just_u
 async def test_a_memoized_key_opens_only_its_doors_and_spends_the_request_budget(
     endpoints: Endpoints, database: str
 ) -> None:
-    clock = MovableClock(START)
-    settings = api_settings(endpoints, database, api_requests_per_minute=2)
-    async with whole_api(settings, clock) as whole:
+    async with started(endpoints, database, api_requests_per_minute=2) as (whole, _):
         api = whole.http
         crm = await new_key(endpoints, database, "crm", Scope.TICKETS)
         admitted = await api.get(TICKETS, headers=crm)
-        wrong_scope = await api.post(TOOL_CALLS, json={}, headers=crm)
+        wrong_scope = await tool_call(api, crm)
         keys_not_taken = await api.get(WEBHOOKS, headers=crm)
         second = await api.get(TICKETS, headers=crm)  # a refusal above spent nothing
         over = await api.get(TICKETS, headers=crm)
@@ -134,15 +140,13 @@ async def test_a_busy_key_is_checked_again_halfway_by_one_request(
 ) -> None:
     """Halfway through the memo's time one request checks the key in full (so a revoked
     key in steady use is refused after half the time); the others keep the entry."""
-    clock = MovableClock(START)
-    settings = api_settings(endpoints, database, api_key_memo_seconds=10)
-    async with whole_api(settings, clock) as whole:
+    async with started(endpoints, database, api_key_memo_seconds=10) as (whole, clock):
         api = whole.http
         bot = await new_key(endpoints, database, "bot", Scope.ASSISTANT)
-        admitted = await api.post(TOOL_CALLS, json={}, headers=bot)
+        admitted = await tool_call(api, bot)
         await revoke(endpoints, database, "bot")
         clock.advance(timedelta(seconds=5))
-        rechecked = await api.post(TOOL_CALLS, json={}, headers=bot)
-        after = await api.post(TOOL_CALLS, json={}, headers=bot)
+        rechecked = await tool_call(api, bot)
+        after = await tool_call(api, bot)
     assert admitted.status_code == 422
     assert (rechecked.status_code, after.status_code) == (401, 401)
