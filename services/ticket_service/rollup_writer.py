@@ -9,8 +9,8 @@ own `seq` being below S (and sets it to S), and the ticket's applied part
 
 - an operation applies to each bucket at most once, however often it is retried;
 - whoever takes the writer next finds an unfinished operation in `pending` and completes
-  it (the same conditional updates) before its own, so a writer dying half-way loses and
-  doubles nothing;
+  it (the same conditional updates) before its own, so a writer dying, failing or cancelled
+  half-way loses and doubles nothing (only a finished operation clears `pending`);
 - a writer whose lease ran out while it was slow is fenced: its late updates carry an
   older S than the buckets already have and change nothing.
 
@@ -35,7 +35,8 @@ import asyncio
 import logging
 import secrets
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -142,13 +143,26 @@ class RollupWriter:
         if pending is not None:
             log.warning("completing an unfinished statistics operation", extra={"op": pending})
             await self._complete(held, pending)
+            await self._record(held, None)  # done: not to be completed again
         return held
+
+    @asynccontextmanager
+    async def _holding(self) -> AsyncIterator[Held]:
+        """The writer for one operation. If the operation fails or is cancelled, its record
+        stays in `pending` (some buckets may have moved): the next holder completes it."""
+        held = await self.take()
+        try:
+            yield held
+        except BaseException:
+            await self.release(held, finished=False)
+            raise
+        await self.release(held)
 
     @staticmethod
     def _mine(held: Held) -> Raw:
         return {"_id": WRITER_ID, "holder": held.holder, "seq": held.seq}
 
-    async def _record(self, held: Held, pending: Raw) -> None:
+    async def _record(self, held: Held, pending: Raw | None) -> None:
         done = await self.writer.update_one(self._mine(held), {"$set": {"pending": pending}})
         if done.matched_count != 1:
             raise WriterLost("the statistics writer was taken over")
@@ -159,8 +173,9 @@ class RollupWriter:
         if done.matched_count != 1:
             raise WriterLost("the statistics writer was taken over")
 
-    async def release(self, held: Held) -> None:
-        await self.writer.update_one(self._mine(held), {"$set": {"holder": None, "pending": None}})
+    async def release(self, held: Held, *, finished: bool = True) -> None:
+        freed: Raw = {"holder": None, "pending": None} if finished else {"holder": None}
+        await self.writer.update_one(self._mine(held), {"$set": freed})
 
     async def _complete(self, held: Held, pending: Raw) -> None:
         if pending.get("kind") == "rebuild":
@@ -213,11 +228,8 @@ class RollupWriter:
                     wanted.moved.set_result(moved)
 
     async def _refresh_all(self, ticket_ids: list[str]) -> list[bool]:
-        held = await self.take()
-        try:
+        async with self._holding() as held:
             return await self._refresh(held, ticket_ids)
-        finally:
-            await self.release(held)
 
     async def _refresh(self, held: Held, ticket_ids: list[str]) -> list[bool]:
         """Per ticket id (repeats moved by the first): whether its part moved."""
@@ -313,13 +325,9 @@ class RollupWriter:
         """Recount the days from `since`'s UTC day on (all days without it). Returns the
         number of tickets counted."""
         start = day_of(since) if since is not None else None
-        async with self._one_at_a_time:
-            held = await self.take()
-            try:
-                await self._record(held, {"seq": held.seq, "kind": "rebuild", "from": start})
-                return await self._rebuild(held, start)
-            finally:
-                await self.release(held)
+        async with self._one_at_a_time, self._holding() as held:
+            await self._record(held, {"seq": held.seq, "kind": "rebuild", "from": start})
+            return await self._rebuild(held, start)
 
     async def _rebuild(self, held: Held, start: datetime | None) -> int:
         since: Raw = {} if start is None else {"$gte": start}

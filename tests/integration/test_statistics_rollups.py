@@ -20,11 +20,12 @@ from infra.logging import correlation_id
 from infra.messaging import publish_event
 from infra.mongo import connect
 from services.ticket_service.documents import TicketDocument
-from services.ticket_service.rollup_writer import RollupWriter
+from services.ticket_service.rollup_writer import RefreshInterrupted, RollupWriter
 from services.ticket_service.rollups import (
     DAYS,
     PROJECTION,
     WRITER,
+    BucketDelta,
     Contribution,
     day_of,
     deltas,
@@ -258,7 +259,7 @@ class DiesAfterOneBucket(RollupWriter):
         await super()._increment(seq, moves[:1])
         raise Crash
 
-    async def release(self, held: Any) -> None:
+    async def release(self, held: Any, *, finished: bool = True) -> None:
         return None
 
 
@@ -321,6 +322,103 @@ async def test_an_operation_cut_half_way_is_completed_once_by_the_next_writer(
         assert raw is not None
         assert Contribution.of(raw) == new
     finally:
+        await mongo.close()
+
+
+class StopsMidBatch(RollupWriter):
+    """A writer whose operation that moves anything adds its day buckets' moves and then
+    waits there, to be cancelled (as a stopping service cancels the handler driving it)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.days_moved = asyncio.Event()
+
+    async def _increment(self, seq: int, moves: list[BucketDelta]) -> None:
+        if not moves:
+            await super()._increment(seq, moves)
+            return
+        await super()._increment(seq, [move for move in moves if move.collection == DAYS])
+        self.days_moved.set()
+        await asyncio.Event().wait()
+
+
+async def test_a_batch_cancelled_after_it_was_recorded_is_completed_once_by_the_next_writer(
+    endpoints: Endpoints, database: str
+) -> None:
+    """The handler driving an operation of five refreshes is cancelled after the operation
+    was recorded in `pending` and its day buckets moved: the four refreshes that waited on
+    it fail with RefreshInterrupted (their events are retried), the operation stays
+    recorded, and the next writer completes it before its own; the retried events then find
+    nothing to move and the figures equal the scan, nothing counted twice."""
+    mongo = connect(endpoints.mongo_url)
+    refreshes: list[asyncio.Task[bool]] = []
+    try:
+        db = mongo[database]
+        tickets = db["tickets"]
+        clock = MovableClock(START)
+        stopping = StopsMidBatch(db, tickets, clock)
+        await stopping.ensure_indexes()
+        for number in range(6):
+            moment = START + number * timedelta(hours=7, minutes=3)
+            await tickets.insert_one(
+                _ticket(number, moment, assignedAgent="a1" if number % 2 else None)
+            )
+        assert await stopping.rebuild() == 6
+        whole = StatisticsQuery(actor=SystemActor(), timezone="Asia/Kathmandu")
+        # ragged ends: the days at either end are read from the quarter buckets
+        ragged = whole.model_copy(
+            update={
+                "created_from": START + timedelta(hours=5, minutes=3),
+                "created_to": START + timedelta(days=1, hours=12, minutes=7),
+            }
+        )
+        changed = [f"TICKET-2026-{number:06d}" for number in range(1, 6)]
+        resolved = {
+            "status": "resolved",
+            "revision": 2,
+            "assignedAgent": "a2",
+            "resolvedBy": "a2",
+            "resolvedAt": START + timedelta(days=2),
+            "resolutionTime": 4_000,
+            "customerSatisfaction": {"rating": 5},
+        }
+        await tickets.update_many({"ticketId": {"$in": changed}}, {"$set": resolved})
+
+        # ticket 0 is unchanged: its refresh takes the writer alone and moves nothing; the
+        # five queued meanwhile go in one operation, driven by the first of them
+        refreshes += [
+            asyncio.create_task(stopping.refresh(ticket_id))
+            for ticket_id in ["TICKET-2026-000000", *changed]
+        ]
+        await asyncio.wait_for(stopping.days_moved.wait(), timeout=10)
+        recorded = await db[WRITER].find_one({"_id": "writer"})
+        assert recorded is not None
+        assert recorded["pending"]["kind"] == "refresh"
+        assert [item["ticketId"] for item in recorded["pending"]["items"]] == changed
+        refreshes[1].cancel()  # the handler driving the operation
+        outcomes = await asyncio.gather(*refreshes, return_exceptions=True)
+        assert outcomes[0] is False
+        assert isinstance(outcomes[1], asyncio.CancelledError)
+        assert all(isinstance(outcome, RefreshInterrupted) for outcome in outcomes[2:])
+        left = await db[WRITER].find_one({"_id": "writer"})
+        assert left is not None
+        assert left["holder"] is None  # let go: the next writer need not wait out the lease
+        assert left["pending"] == recorded["pending"]
+        # the day buckets moved, the quarter buckets and applied parts not: visibly wrong
+        with pytest.raises(AssertionError):
+            await _report_equals_scan(tickets, ragged)
+
+        after_restart = RollupWriter(db, tickets, clock)
+        retried = await asyncio.gather(*(after_restart.refresh(t) for t in changed))
+        assert retried == [False] * 5  # the completion moved them, once
+        await _report_equals_scan(tickets, whole)
+        await _report_equals_scan(tickets, ragged)
+        finished = await db[WRITER].find_one({"_id": "writer"})
+        assert finished is not None
+        assert (finished["holder"], finished["pending"]) == (None, None)
+    finally:
+        for refresh in refreshes:
+            refresh.cancel()  # none left waiting if the test failed before its own cancel
         await mongo.close()
 
 
