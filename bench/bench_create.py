@@ -10,7 +10,8 @@ creates, `--concurrency` at a time, each sending as many plain PyMongo commands 
 kinds as the project's create sends (the `a customer's next ticket` row of
 docs/performance.md, counted by tests/integration/test_round_trips.py): the customer's
 upsert, a query of their open tickets, the year counter's `$inc`, the insert of a ticket
-document of the project's size, and the outbox update. A second floor does two commands
+document of the project's size (the same upsert by ticketId, `infra.mongo.insert_keyed`),
+and the outbox update. A second floor does two commands
 (counter + insert), the least a numbered ticket needs. No broker, no validation, no
 pipelines: what is left over the floor is the project's own work (parsing, the pure
 domain, the relay's publish) and the cost of its conditional updates in the engine.
@@ -44,7 +45,7 @@ from contracts.client import RequestReplyClient
 from contracts.enums import ActorType, Category, Channel, Priority, Source
 from contracts.sla import SlaPolicy
 from infra.logging import configure_logging
-from infra.mongo import EmbeddedMongo, MongoClient, connect
+from infra.mongo import EmbeddedMongo, MongoClient, connect, insert_keyed
 from infra.runtime import Runtime
 from infra.settings import Settings
 from services.ticket_service.domain import operations as ops
@@ -201,7 +202,7 @@ async def _floor(
             {"year": now.year}, {"$inc": {"lastSequence": 1}}, upsert=True
         )
         ticket = {**template, "ticketId": ticket_id, "customerId": customer_id}
-        await db["tickets"].insert_one(ticket)
+        await insert_keyed(db["tickets"], {"ticketId": ticket_id}, ticket)
         if not two_only:
             await db["tickets"].update_one({"ticketId": ticket_id}, {"$set": {"outbox": []}})
 

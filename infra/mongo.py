@@ -13,7 +13,7 @@ from urllib.parse import quote
 from beanie import Document, init_beanie
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
-from pymongo.errors import BulkWriteError
+from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from infra.embedded_mongo import MECHANISM, PASSWORD_VARIABLE, USER
 from infra.startup import StartupError
@@ -40,6 +40,25 @@ async def insert_new(
             raise
         return len(documents) - len(errors)
     return len(result.inserted_ids)
+
+
+async def insert_keyed(
+    collection: AsyncCollection[dict[str, Any]], key: dict[str, Any], document: dict[str, Any]
+) -> None:
+    """insert_one for a document found by `key`: raises DuplicateKeyError when a document
+    matching `key` exists, or when the new one collides on a unique index, as insert_one
+    would. `key` holds equalities, one of them on a field with its own single-field index
+    (an `_id` in it becomes the new document's `_id`); the document gets the key's fields.
+
+    One upsert that only sets fields on insert. The embedded wire server (mongoeco) checks
+    the `_id` of a document given to insert_one against every stored document, so each
+    insert costs more as the collection grows (about 10 ms of its CPU at 1,000 documents
+    on its memory engine, 45 ms on SQLite); an upsert finds the key through its index and
+    stores the new document without that walk. On MongoDB both are index lookups."""
+    fields = {name: value for name, value in document.items() if name not in key}
+    result = await collection.update_one(key, {"$setOnInsert": fields}, upsert=True)
+    if result.upserted_id is None:
+        raise DuplicateKeyError(f"{collection.name}: {key} exists", code=DUPLICATE_KEY)
 
 
 def connect(url: str) -> MongoClient:

@@ -1,5 +1,10 @@
 """Persistence edge of sla_monitor: every write is one conditional update that reports
-whether it won, so replicas and out-of-order events never overwrite each other."""
+whether it won, so replicas and out-of-order events never overwrite each other.
+
+A timer is looked up by `_id` and, redundantly, by its indexed `ticketId`: the embedded
+wire server (mongoeco) answers an `_id` that finds nothing, as every new ticket's timers
+do, by walking the whole collection; the `ticketId` equality narrows it to the ticket's
+own timers through the `by_ticket` index."""
 
 from collections import Counter
 from dataclasses import dataclass
@@ -14,6 +19,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.enums import Priority, SlaKind, TicketStatus
 from contracts.tickets import TicketSummary
 from infra.due import Claimed, DueWork, bucket_of
+from infra.mongo import insert_keyed
 from services.sla_monitor.documents import SlaTicket, SlaTimer
 from services.sla_monitor.domain.timers import (
     StoredTimer,
@@ -64,7 +70,7 @@ class TimerRepository:
         """Apply the plan of `ticket.revision` to one timer; retried on a lost race."""
         key = timer_id(ticket.ticket_id, kind)
         for _ in range(WRITE_ATTEMPTS):
-            raw = await self.timers.find_one({"_id": key})
+            raw = await self.timers.find_one({"_id": key, "ticketId": ticket.ticket_id})
             write = decide(_stored(raw), wanted, ticket.revision)
             if write is None or await self._write(key, kind, ticket, raw, write, now):
                 return write
@@ -100,8 +106,10 @@ class TimerRepository:
             }
         if raw is None:
             try:
-                await self.timers.insert_one(
-                    {"_id": key, "ticketId": ticket.ticket_id, "kind": kind.value, **fields}
+                await insert_keyed(
+                    self.timers,
+                    {"_id": key, "ticketId": ticket.ticket_id},
+                    {"kind": kind.value, **fields},
                 )
             except DuplicateKeyError:
                 return False

@@ -14,6 +14,7 @@ from pymongo.errors import DuplicateKeyError
 from contracts.enums import PRIORITY_ORDER, Language, Priority
 from contracts.events import TicketEvent
 from contracts.tickets import Ticket
+from infra.mongo import insert_keyed
 from services.ticket_service.documents import (
     Agent,
     Customer,
@@ -96,7 +97,7 @@ class TicketRepository:
         document["priorityRank"] = _priority_rank(ticket.priority)
         document["creationKey"] = creation_key
         document["outbox"] = outbox_entries(change.events, ticket.created_at)
-        await self.tickets.insert_one(document)
+        await insert_keyed(self.tickets, {"ticketId": ticket.ticket_id}, document)
 
     async def by_creation_key(self, key: str) -> Ticket | None:
         """The ticket a creation stored (tickets from before creation keys: by their

@@ -65,9 +65,11 @@ async def test_an_allowed_hit_is_one_command_and_the_limit_holds_in_the_window(
 ) -> None:
     limiter, commands = limits
     assert await limiter.hit("k", 3, WINDOW, START) is None
-    assert commands.names == ["update"]
+    assert commands.names == ["createIndexes", "update"]  # the `key` index, once per limiter
+    commands.names.clear()
     for second in (10, 20):
         assert await limiter.hit("k", 3, WINDOW, START + timedelta(seconds=second)) is None
+    assert commands.names == ["update", "update"]
     assert await limiter.hit("k", 3, WINDOW, START + timedelta(seconds=30)) == 30
     assert await limiter.hit("k", 3, WINDOW, START + timedelta(seconds=60)) is None
     assert await limiter.hit("k", 3, WINDOW, START + timedelta(seconds=61)) == 9
@@ -83,12 +85,45 @@ async def test_take_charges_every_log_or_none(limits: tuple[RateLimiter, Command
     limiter, commands = limits
     both = {"calls": 3, "notes": 1}
     assert await limiter.take("customer", both, WINDOW, START) is None
-    assert commands.names == ["update"]
+    assert commands.names == ["createIndexes", "update"]
+    commands.names.clear()
     refused = await limiter.take("customer", both, WINDOW, START + timedelta(seconds=5))
     assert refused == ("notes", 55)
     assert await limiter.take("customer", {"calls": 3}, WINDOW, START) is None
     assert await limiter.take("customer", {"calls": 3}, WINDOW, START) is None
     assert await limiter.take("customer", {"calls": 3}, WINDOW, START) == ("calls", 60)
+
+
+async def test_a_log_is_found_by_its_key_field_and_keeps_its_key_as_id(
+    mongo: tuple[AsyncMongoClient[Any], Commands], database: str
+) -> None:
+    collection = mongo[0][database]["limits"]
+    assert await RateLimiter(collection).hit("assistant:+34600000001", 2, WINDOW, START) is None
+    assert await collection.find_one({"key": "assistant:+34600000001"}) == {
+        "_id": "assistant:+34600000001",
+        "key": "assistant:+34600000001",
+        "hits": [START],
+    }
+    indexes = await collection.index_information()
+    assert any(index["key"] == [("key", 1)] for index in indexes.values())
+
+
+async def test_a_log_an_older_version_wrote_without_the_key_field_keeps_counting(
+    mongo: tuple[AsyncMongoClient[Any], Commands], database: str
+) -> None:
+    """Written before the `key` field (or by an older replica during an upgrade): the first
+    hit gives it the field, and its earlier hits still count against the limit."""
+    collection = mongo[0][database]["limits"]
+    await collection.insert_one({"_id": "assistant:old", "hits": [START, START]})
+    limiter = RateLimiter(collection)
+    at = START + timedelta(seconds=10)
+    assert await limiter.hit("assistant:old", 3, WINDOW, at) is None
+    assert await limiter.hit("assistant:old", 3, WINDOW, at) == 50
+    assert await collection.find_one({"_id": "assistant:old"}) == {
+        "_id": "assistant:old",
+        "key": "assistant:old",
+        "hits": [START, START, at],
+    }
 
 
 async def test_the_request_counter_counts_each_clock_minute_with_one_command_a_hit(
