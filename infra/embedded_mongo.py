@@ -38,7 +38,7 @@ async def serve(sqlite_path: Path | None, host: str, port: int) -> None:
     if sqlite_path is None:
         engine = MemoryEngine()
     else:
-        private_directory(sqlite_path.parent)
+        private_directory(sqlite_path.parent, sqlite_path.name)
         engine = SQLiteEngine(str(sqlite_path))
     password = os.environ.pop(PASSWORD_VARIABLE, None)
     users = (

@@ -345,8 +345,9 @@ class Settings(BaseSettings):
     )
     data_dir: Path = Field(
         default=Path("var"),
-        description="Where the embedded Mongo server keeps `mongo.sqlite` (directory 0700, "
-        "files 0600) and `tickets up` its generated `jwt_secret`",
+        description="Where the embedded Mongo server keeps `mongo.sqlite` (files 0600; the "
+        "directory 0700 unless shared or holding other files) and `tickets up` its "
+        "generated `jwt_secret`",
     )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = Field(
         default="INFO", description="JSON log lines on stderr, one per event, from this level"
