@@ -263,6 +263,19 @@ class DiesAfterOneBucket(RollupWriter):
         return None
 
 
+async def _six_tickets_counted(
+    writer: RollupWriter, tickets: AsyncCollection[dict[str, Any]]
+) -> None:
+    """Six tickets 7 h 3 min apart, every other one assigned to a1, counted by a rebuild."""
+    await writer.ensure_indexes()
+    for number in range(6):
+        moment = START + number * timedelta(hours=7, minutes=3)
+        await tickets.insert_one(
+            _ticket(number, moment, assignedAgent="a1" if number % 2 else None)
+        )
+    assert await writer.rebuild() == 6
+
+
 async def test_an_operation_cut_half_way_is_completed_once_by_the_next_writer(
     endpoints: Endpoints, database: str
 ) -> None:
@@ -272,13 +285,7 @@ async def test_an_operation_cut_half_way_is_completed_once_by_the_next_writer(
         tickets = db["tickets"]
         clock = MovableClock(START)
         survivor = RollupWriter(db, tickets, clock)
-        await survivor.ensure_indexes()
-        for number in range(6):
-            moment = START + number * timedelta(hours=7, minutes=3)
-            await tickets.insert_one(
-                _ticket(number, moment, assignedAgent="a1" if number % 2 else None)
-            )
-        assert await survivor.rebuild() == 6
+        await _six_tickets_counted(survivor, tickets)
         query = StatisticsQuery(actor=SystemActor(), timezone="Asia/Kathmandu")
         await _report_equals_scan(tickets, query)
         resolved = {
@@ -357,13 +364,7 @@ async def test_a_batch_cancelled_after_it_was_recorded_is_completed_once_by_the_
         tickets = db["tickets"]
         clock = MovableClock(START)
         stopping = StopsMidBatch(db, tickets, clock)
-        await stopping.ensure_indexes()
-        for number in range(6):
-            moment = START + number * timedelta(hours=7, minutes=3)
-            await tickets.insert_one(
-                _ticket(number, moment, assignedAgent="a1" if number % 2 else None)
-            )
-        assert await stopping.rebuild() == 6
+        await _six_tickets_counted(stopping, tickets)
         whole = StatisticsQuery(actor=SystemActor(), timezone="Asia/Kathmandu")
         # ragged ends: the days at either end are read from the quarter buckets
         ragged = whole.model_copy(
