@@ -29,12 +29,12 @@ def private_directory(path: Path, *own: str) -> Path:
     path.mkdir(parents=True, exist_ok=True, mode=PRIVATE_DIRECTORY)
     ours = (*DATA_FILES, *own)
     mode = path.stat().st_mode
-    others = sorted(child.name for child in path.iterdir() if not child.name.startswith(ours))
+    others = sum(1 for child in path.iterdir() if not child.name.startswith(ours))
     if mode & stat.S_ISVTX or mode & 0o022 or others:
         log.warning(
             "data directory shared or holding other files: left as it is, only the "
             "system's files in it made private",
-            extra={"path": str(path), "mode": oct(stat.S_IMODE(mode)), "others": len(others)},
+            extra={"path": str(path), "mode": oct(stat.S_IMODE(mode)), "others": others},
         )
     elif stat.S_IMODE(mode) & 0o077:
         log.warning("data directory made private", extra={"path": str(path), "mode": "0700"})
